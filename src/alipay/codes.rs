@@ -1,0 +1,160 @@
+//! The published gateway code table: each protocol-level refusal with its code, msg,
+//! sub_code and sub_msg.
+
+/// One answer's status fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub code: &'static str,
+    pub msg: &'static str,
+    pub sub_code: String,
+    pub sub_msg: String,
+}
+
+pub const SUCCESS_CODE: &str = "10000";
+pub const SUCCESS_MSG: &str = "Success";
+pub const BUSINESS_FAILED_CODE: &str = "40004";
+pub const BUSINESS_FAILED_MSG: &str = "Business Failed";
+
+/// A refusal by the gateway itself, before (or instead of) any business logic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// Infrastructure failed (store, signing); the detail is logged, never sent.
+    Unavailable,
+    InvalidAppAuthToken,
+    MissingMethod,
+    MissingSignature,
+    MissingSignType,
+    MissingAppId,
+    MissingTimestamp,
+    MissingVersion,
+    InvalidMethod(String),
+    InvalidFormat(String),
+    InvalidSignType(String),
+    /// Carries the sign content the gateway built, shown to the developer.
+    InvalidSignature {
+        content: String,
+    },
+    InvalidAppId(String),
+    InvalidTimestamp(String),
+    InvalidCharset(String),
+    InvalidParameter(String),
+    InvalidEncryptType(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> Status {
+        use GatewayError::*;
+        let (code, msg, sub_code, sub_msg) = match self {
+            Unavailable => (
+                "20000",
+                "Service Currently Unavailable",
+                "isp.unknow-error",
+                "系统繁忙".to_string(),
+            ),
+            InvalidAppAuthToken => (
+                "20001",
+                "Insufficient Token Permissions",
+                "aop.invalid-app-auth-token",
+                "无效的应用授权令牌".to_string(),
+            ),
+            MissingMethod => (
+                "40001",
+                "Missing Required Arguments",
+                "isv.missing-method",
+                "缺少方法名参数".into(),
+            ),
+            MissingSignature => (
+                "40001",
+                "Missing Required Arguments",
+                "isv.missing-signature",
+                "缺少签名参数".into(),
+            ),
+            MissingSignType => (
+                "40001",
+                "Missing Required Arguments",
+                "isv.missing-signature-type",
+                "缺少签名类型参数".into(),
+            ),
+            MissingAppId => (
+                "40001",
+                "Missing Required Arguments",
+                "isv.missing-app-id",
+                "缺少appId参数".into(),
+            ),
+            MissingTimestamp => (
+                "40001",
+                "Missing Required Arguments",
+                "isv.missing-timestamp",
+                "缺少时间戳参数".into(),
+            ),
+            MissingVersion => (
+                "40001",
+                "Missing Required Arguments",
+                "isv.missing-version",
+                "缺少版本参数".into(),
+            ),
+            InvalidMethod(m) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-method",
+                format!("不存在的方法名：{m}"),
+            ),
+            InvalidFormat(f) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-format",
+                format!("无效的数据格式：{f}，仅支持JSON"),
+            ),
+            InvalidSignType(t) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-signature-type",
+                format!("无效的签名类型：{t}，仅支持RSA2和RSA"),
+            ),
+            InvalidSignature { content } => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-signature",
+                format!(
+                    "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
+                ),
+            ),
+            InvalidAppId(a) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-app-id",
+                format!("无效的AppID参数：{a}"),
+            ),
+            InvalidTimestamp(why) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-timestamp",
+                format!("非法的时间戳参数：{why}"),
+            ),
+            InvalidCharset(why) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-charset",
+                format!("字符集错误：{why}"),
+            ),
+            InvalidParameter(why) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-parameter",
+                format!("参数无效：{why}"),
+            ),
+            InvalidEncryptType(t) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-encrypt-type",
+                format!("无效的加密类型：{t}，本网关不支持内容加密"),
+            ),
+        };
+        Status {
+            code,
+            msg,
+            sub_code: sub_code.to_string(),
+            sub_msg,
+        }
+    }
+}

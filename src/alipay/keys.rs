@@ -1,0 +1,238 @@
+//! RSA keys in every form the SDKs hand around (PEM or bare base64; PKCS#1, PKCS#8 or SPKI),
+//! and PKCS#1 v1.5 signing and verification.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::rsa::Rsa;
+use openssl::sign::{Signer, Verifier};
+
+use super::SignType;
+
+/// A key that could not be read, with the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadKey(pub String);
+
+impl std::fmt::Display for BadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadKey {}
+
+fn digest(sign_type: SignType) -> MessageDigest {
+    match sign_type {
+        SignType::Rsa2 => MessageDigest::sha256(),
+        SignType::Rsa => MessageDigest::sha1(),
+    }
+}
+
+fn bare_der(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    B64.decode(compact).ok()
+}
+
+/// An RSA private key. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct PrivateKey(PKey<Private>);
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKey(<redacted>)")
+    }
+}
+
+impl PrivateKey {
+    /// A fresh RSA-2048 key.
+    pub fn generate() -> PrivateKey {
+        let rsa = Rsa::generate(2048).expect("RSA-2048 generation only fails without entropy");
+        PrivateKey(PKey::from_rsa(rsa).expect("a generated RSA key is a valid PKey"))
+    }
+
+    /// Reads PEM (`RSA PRIVATE KEY` or `PRIVATE KEY`) or bare base64 DER (PKCS#1 or PKCS#8).
+    pub fn from_text(text: &str) -> Result<PrivateKey, BadKey> {
+        let text = text.trim();
+        let key = if text.starts_with("-----BEGIN") {
+            PKey::private_key_from_pem(text.as_bytes()).ok()
+        } else {
+            bare_der(text).and_then(|der| {
+                PKey::private_key_from_der(&der).ok().or_else(|| {
+                    Rsa::private_key_from_der(&der)
+                        .ok()
+                        .and_then(|r| PKey::from_rsa(r).ok())
+                })
+            })
+        };
+        let key =
+            key.ok_or_else(|| BadKey("not an RSA private key in PEM or base64 DER".into()))?;
+        if key.rsa().is_err() {
+            return Err(BadKey("the private key is not an RSA key".into()));
+        }
+        Ok(PrivateKey(key))
+    }
+
+    /// PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), what most SDKs want.
+    pub fn to_pkcs1_pem(&self) -> String {
+        let rsa = self.0.rsa().expect("constructed from an RSA key");
+        String::from_utf8(
+            rsa.private_key_to_pem()
+                .expect("PEM encoding of a valid key"),
+        )
+        .expect("PEM is ASCII")
+    }
+
+    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub fn to_pkcs8_pem(&self) -> String {
+        String::from_utf8(
+            self.0
+                .private_key_to_pem_pkcs8()
+                .expect("PKCS#8 encoding of a valid key"),
+        )
+        .expect("PEM is ASCII")
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        let der = self
+            .0
+            .public_key_to_der()
+            .expect("public half of a valid key");
+        PublicKey(PKey::public_key_from_der(&der).expect("round trip of our own DER"))
+    }
+
+    /// Signs `data` and returns standard padded base64.
+    pub fn sign(&self, sign_type: SignType, data: &[u8]) -> String {
+        let mut signer =
+            Signer::new(digest(sign_type), &self.0).expect("RSA signer for a valid key");
+        signer.update(data).expect("hashing cannot fail");
+        B64.encode(signer.sign_to_vec().expect("RSA signing with a valid key"))
+    }
+}
+
+/// An RSA public key.
+#[derive(Clone)]
+pub struct PublicKey(PKey<Public>);
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({} bits)", self.0.bits())
+    }
+}
+
+impl PublicKey {
+    /// Reads PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`) or bare base64 DER (SPKI or PKCS#1).
+    pub fn from_text(text: &str) -> Result<PublicKey, BadKey> {
+        let text = text.trim();
+        let key = if text.starts_with("-----BEGIN RSA PUBLIC KEY") {
+            Rsa::public_key_from_pem_pkcs1(text.as_bytes())
+                .ok()
+                .and_then(|r| PKey::from_rsa(r).ok())
+        } else if text.starts_with("-----BEGIN") {
+            PKey::public_key_from_pem(text.as_bytes()).ok()
+        } else {
+            bare_der(text).and_then(|der| {
+                PKey::public_key_from_der(&der).ok().or_else(|| {
+                    Rsa::public_key_from_der_pkcs1(&der)
+                        .ok()
+                        .and_then(|r| PKey::from_rsa(r).ok())
+                })
+            })
+        };
+        let key = key.ok_or_else(|| BadKey("not an RSA public key in PEM or base64 DER".into()))?;
+        if key.rsa().is_err() {
+            return Err(BadKey("the public key is not an RSA key".into()));
+        }
+        Ok(PublicKey(key))
+    }
+
+    /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub fn to_pem(&self) -> String {
+        String::from_utf8(
+            self.0
+                .public_key_to_pem()
+                .expect("PEM encoding of a valid key"),
+        )
+        .expect("PEM is ASCII")
+    }
+
+    /// SPKI DER in bare base64, as the Java SDK takes it.
+    pub fn to_base64(&self) -> String {
+        B64.encode(
+            self.0
+                .public_key_to_der()
+                .expect("DER encoding of a valid key"),
+        )
+    }
+
+    /// Verifies a base64 signature over `data`. Malformed base64 is simply a bad signature.
+    pub fn verify(&self, sign_type: SignType, data: &[u8], sign_b64: &str) -> bool {
+        let Ok(signature) = B64.decode(sign_b64.trim()) else {
+            return false;
+        };
+        let Ok(mut verifier) = Verifier::new(digest(sign_type), &self.0) else {
+            return false;
+        };
+        verifier.update(data).is_ok() && verifier.verify(&signature).unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    fn key() -> &'static PrivateKey {
+        static KEY: OnceLock<PrivateKey> = OnceLock::new();
+        KEY.get_or_init(PrivateKey::generate)
+    }
+
+    #[test]
+    fn every_private_key_form_reads_back_to_the_same_key() {
+        let pkcs1 = key().to_pkcs1_pem();
+        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        let pkcs8 = key().to_pkcs8_pem();
+        let bare = |pem: &str| {
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>()
+        };
+        for text in [pkcs1.clone(), pkcs8.clone(), bare(&pkcs1), bare(&pkcs8)] {
+            let again = PrivateKey::from_text(&text).unwrap();
+            assert_eq!(again.public_key().to_pem(), key().public_key().to_pem());
+        }
+        assert!(PrivateKey::from_text("not a key").is_err());
+    }
+
+    #[test]
+    fn every_public_key_form_verifies() {
+        let public = key().public_key();
+        let rsa = public.0.rsa().unwrap();
+        let pkcs1_pem = String::from_utf8(rsa.public_key_to_pem_pkcs1().unwrap()).unwrap();
+        let pkcs1_b64 = B64.encode(rsa.public_key_to_der_pkcs1().unwrap());
+        for sign_type in [SignType::Rsa2, SignType::Rsa] {
+            let sign = key().sign(sign_type, "a=1&b=口碑".as_bytes());
+            for text in [
+                public.to_pem(),
+                public.to_base64(),
+                pkcs1_pem.clone(),
+                pkcs1_b64.clone(),
+            ] {
+                let k = PublicKey::from_text(&text).unwrap();
+                assert!(k.verify(sign_type, "a=1&b=口碑".as_bytes(), &sign));
+                assert!(!k.verify(sign_type, "a=2&b=口碑".as_bytes(), &sign));
+            }
+        }
+    }
+
+    #[test]
+    fn a_signature_of_one_type_does_not_verify_as_the_other() {
+        let sign = key().sign(SignType::Rsa, b"x");
+        assert!(!key().public_key().verify(SignType::Rsa2, b"x", &sign));
+        assert!(
+            !key()
+                .public_key()
+                .verify(SignType::Rsa, b"x", "!!not base64")
+        );
+    }
+}

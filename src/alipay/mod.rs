@@ -1,0 +1,16 @@
+//! The Alipay Open Platform wire protocol: form parsing, charsets, sign content, RSA keys,
+//! the signed response envelope and the gateway code table. Pure: no IO, no clock.
+
+pub mod charset;
+pub mod codes;
+pub mod envelope;
+pub mod form;
+pub mod keys;
+pub mod money;
+pub mod sign;
+pub mod time;
+
+pub use charset::Charset;
+pub use form::Params;
+pub use keys::{PrivateKey, PublicKey};
+pub use sign::SignType;

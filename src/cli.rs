@@ -1,0 +1,274 @@
+//! The command line: `serve`, `admin …` and `call`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::StoreArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ticketgate",
+    version,
+    about = "The Koubei ticket-code service (use, cancel, query) behind an Alipay-compatible, RSA-signed /gateway.do",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway. On first start it creates the platform key pair and a demo tenant.
+    Serve(ServeArgs),
+    /// Manage tenants, items, tickets and keys. Prints one JSON object on stdout.
+    Admin {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Sign and send one call to a gateway, print the response node, and check its signature
+    /// (exit status 2 if it does not verify).
+    Call(CallArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (any address; port 80 works, for clients that cannot use
+    /// another).
+    #[arg(long, env = "TICKETGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Do not create the demo tenant on first start.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// How far a request's timestamp may be from the gateway's clock (GMT+8): `30m`, `1d`,
+    /// or `off`. Lenient by default because most SDKs send the client's local time.
+    #[arg(long, default_value = "1d", value_parser = parse_skew)]
+    pub timestamp_skew: Skew,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most PostgreSQL connections this node opens.
+    #[arg(long, default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// A timestamp skew limit in milliseconds, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Skew(pub Option<i64>);
+
+fn parse_skew(text: &str) -> Result<Skew, String> {
+    crate::config::parse_duration_ms(text).map(Skew)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Merchants (a PID is 16 digits starting with 2088).
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+    /// Apps: an app id, its owner and the public key its calls are verified with.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Shops of a merchant.
+    #[command(subcommand)]
+    Shop(ShopCommand),
+    /// Items a merchant sells.
+    #[command(subcommand)]
+    Item(ItemCommand),
+    /// Orders: issue tickets with internal codes, or register external codes.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// App auth tokens: let an ISV's app act for a merchant.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Look at a ticket, use it through the merchant console, or refund it.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// The platform ("Alipay") public key that clients verify responses with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MerchantCommand {
+    Add {
+        #[arg(long)]
+        pid: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    Add {
+        #[arg(long)]
+        app_id: String,
+        /// The owning merchant's PID.
+        #[arg(long)]
+        merchant: String,
+        /// The app's RSA public key: PEM or bare base64, SPKI or PKCS#1.
+        #[arg(long)]
+        public_key: PathBuf,
+        #[arg(long, default_value = "RSA2", value_parser = ["RSA2", "RSA"])]
+        sign_type: String,
+        #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "gbk", "gb2312"])]
+        charset: String,
+        /// Where notifications go when a call names no notify_url.
+        #[arg(long)]
+        notify_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShopCommand {
+    Add {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        shop_id: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ItemCommand {
+    Add {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        item_id: String,
+        #[arg(long)]
+        name: String,
+        /// Current price in yuan, e.g. 88.00.
+        #[arg(long)]
+        price: String,
+        /// Original price in yuan (default: the price).
+        #[arg(long)]
+        original_price: Option<String>,
+        #[arg(long)]
+        alias: Option<String>,
+        /// Make it a times card (次卡) with N uses.
+        #[arg(long)]
+        times: Option<i64>,
+        /// Shops where it may be used (default: all of the merchant's).
+        #[arg(long, value_delimiter = ',')]
+        shops: Option<Vec<String>>,
+        /// Start of validity, `yyyy-MM-dd[ HH:mm:ss]` GMT+8 (default: when issued).
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// End of validity (default: one year after the start).
+        #[arg(long)]
+        valid_to: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCommand {
+    /// Issue an order of tickets with generated 12-digit codes.
+    Issue {
+        #[arg(long)]
+        item: String,
+        #[arg(long, default_value_t = 1)]
+        tickets: usize,
+        #[arg(long)]
+        order_no: Option<String>,
+    },
+    /// Register the merchant's own codes (EXTERNAL_CODE) under an order number.
+    External {
+        #[arg(long)]
+        item: String,
+        #[arg(long)]
+        order_no: String,
+        #[arg(long = "code", required = true)]
+        codes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Grant an app an app_auth_token to act for a merchant.
+    Grant {
+        #[arg(long)]
+        app_id: String,
+        #[arg(long)]
+        merchant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// Show a ticket, its status and its transactions.
+    Show {
+        code: String,
+        /// Names an external code (with its order).
+        #[arg(long)]
+        order_no: Option<String>,
+    },
+    /// Use a ticket through the merchant console (not cancellable through the gateway).
+    Use {
+        code: String,
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        quantity: Option<i64>,
+        #[arg(long)]
+        request_id: Option<String>,
+        #[arg(long)]
+        order_no: Option<String>,
+    },
+    /// Refund a ticket, used or not: it becomes REFUNDED with nothing left.
+    Refund {
+        code: String,
+        #[arg(long)]
+        order_no: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print the platform public key (PEM).
+    Show,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// The method, e.g. koubei.trade.ticket.ticketcode.query.
+    pub method: String,
+    /// biz_content, a JSON object.
+    pub biz_content: String,
+    /// The gateway URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080/gateway.do")]
+    pub gateway: String,
+    #[arg(long)]
+    pub app_id: String,
+    /// The app's RSA private key (PEM or base64, PKCS#1 or PKCS#8).
+    #[arg(long)]
+    pub private_key: PathBuf,
+    /// The platform public key that responses are signed with.
+    #[arg(long)]
+    pub alipay_public_key: PathBuf,
+    #[arg(long, default_value = "RSA2", value_parser = ["RSA2", "RSA"])]
+    pub sign_type: String,
+    #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "gbk", "gb2312"])]
+    pub charset: String,
+    #[arg(long)]
+    pub app_auth_token: Option<String>,
+    #[arg(long)]
+    pub notify_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_valid() {
+        super::Cli::command().debug_assert();
+    }
+}

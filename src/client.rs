@@ -1,0 +1,149 @@
+//! The client side of the protocol: sign a call, send it, cut the node out of the answer and
+//! verify the platform's signature. Used by `ticketgate call` and by the tests.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::alipay::form::Params;
+use crate::alipay::{Charset, PrivateKey, PublicKey, SignType, envelope, sign, time};
+use crate::operations::now_ms;
+
+/// A configured client of one app.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub gateway: String,
+    pub app_id: String,
+    pub private_key: PrivateKey,
+    pub alipay_public_key: PublicKey,
+    pub sign_type: SignType,
+    pub charset: Charset,
+    http: reqwest::Client,
+}
+
+/// A response as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The whole body, decoded.
+    pub body: String,
+    /// The node's exact text.
+    pub node_text: String,
+    pub node: Value,
+    /// The platform signature verified over the node's bytes.
+    pub verified: bool,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.node["code"].as_str().unwrap_or_default()
+    }
+    pub fn sub_code(&self) -> &str {
+        self.node["sub_code"].as_str().unwrap_or_default()
+    }
+    pub fn field(&self, key: &str) -> &str {
+        self.node[key].as_str().unwrap_or_default()
+    }
+}
+
+impl Client {
+    pub fn new(
+        gateway: &str,
+        app_id: &str,
+        private_key: PrivateKey,
+        alipay_public_key: PublicKey,
+        sign_type: SignType,
+        charset: Charset,
+    ) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client with default TLS settings");
+        Client {
+            gateway: gateway.to_string(),
+            app_id: app_id.to_string(),
+            private_key,
+            alipay_public_key,
+            sign_type,
+            charset,
+            http,
+        }
+    }
+
+    /// The common parameters and `biz_content` of a call, unsigned.
+    pub fn params(&self, method: &str, biz_content: &str, extra: &[(&str, &str)]) -> Params {
+        let mut params = Params::new();
+        params.insert("app_id".into(), self.app_id.clone());
+        params.insert("method".into(), method.into());
+        params.insert("format".into(), "JSON".into());
+        params.insert("charset".into(), self.charset.name().into());
+        params.insert("sign_type".into(), self.sign_type.name().into());
+        params.insert("timestamp".into(), time::format(now_ms()));
+        params.insert("version".into(), "1.0".into());
+        params.insert("biz_content".into(), biz_content.into());
+        for (k, v) in extra {
+            params.insert((*k).into(), (*v).into());
+        }
+        params
+    }
+
+    /// Signs the parameters.
+    pub fn sign(&self, params: Params) -> Params {
+        sign::sign_request(params, &self.private_key, self.sign_type, self.charset)
+    }
+
+    /// Signs and sends a call; `extra` adds common parameters (`notify_url`, `app_auth_token`).
+    pub async fn call(
+        &self,
+        method: &str,
+        biz_content: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        let params = self.sign(self.params(method, biz_content, extra));
+        self.send(method, &params).await
+    }
+
+    /// Sends already-built parameters as a form body, and reads the answer to `method`.
+    pub async fn send(&self, method: &str, params: &Params) -> anyhow::Result<Reply> {
+        let body = sign::signed_form(params, self.charset);
+        let response = self
+            .http
+            .post(&self.gateway)
+            .header(
+                "content-type",
+                format!(
+                    "application/x-www-form-urlencoded;charset={}",
+                    self.charset.name()
+                ),
+            )
+            .body(body)
+            .send()
+            .await?;
+        let bytes = response.bytes().await?;
+        self.read(method, &bytes)
+    }
+
+    /// Cuts the node for `method` (or `error_response`) out of a body and verifies it.
+    pub fn read(&self, method: &str, bytes: &[u8]) -> anyhow::Result<Reply> {
+        let body = self
+            .charset
+            .decode(bytes)
+            .or_else(|| Charset::Utf8.decode(bytes))
+            .ok_or_else(|| {
+                anyhow::anyhow!("the response is not text in {}", self.charset.name())
+            })?;
+        let (node_text, sign) = envelope::split(&body, &envelope::node_name(method))
+            .or_else(|| envelope::split(&body, envelope::ERROR_NODE))
+            .ok_or_else(|| anyhow::anyhow!("no response node in: {body}"))?;
+        let verified = sign.as_deref().is_some_and(|s| {
+            self.alipay_public_key
+                .verify(self.sign_type, &self.charset.encode(&node_text), s)
+        });
+        let node = serde_json::from_str(&node_text)?;
+        Ok(Reply {
+            body,
+            node_text,
+            node,
+            verified,
+        })
+    }
+}

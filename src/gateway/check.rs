@@ -1,0 +1,225 @@
+//! The gateway's checks, in the published order: method → app_id → sign_type → sign →
+//! timestamp → version → charset → format → signature → method exists → app_auth_token.
+
+use crate::alipay::codes::GatewayError;
+use crate::alipay::form::{self, Params, RawPair};
+use crate::alipay::sign::{self, REQUEST_WITH_EMPTIES, REQUEST_WITHOUT_EMPTIES};
+use crate::alipay::{Charset, PublicKey, SignType, time};
+use crate::ledger::fields::Biz;
+use crate::operations::{Acting, App, now_ms};
+use crate::store::{BoxFuture, Conn, StoreError};
+
+use super::Limits;
+
+/// What the response needs to know about the request, whatever happened to it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub method: Option<String>,
+    pub sign_type: SignType,
+    pub charset: Charset,
+}
+
+impl Context {
+    /// What can be read from the query string alone (when the body was refused).
+    pub fn from_query(query: &[RawPair]) -> Context {
+        let params = form::decode_lossy(query);
+        Context {
+            method: params.get("method").filter(|m| !m.is_empty()).cloned(),
+            sign_type: params
+                .get("sign_type")
+                .and_then(|t| SignType::parse(t))
+                .unwrap_or(SignType::Rsa2),
+            charset: form::find_charset(query)
+                .and_then(|c| Charset::parse(&c))
+                .unwrap_or(Charset::Utf8),
+        }
+    }
+}
+
+/// A request that passed every gateway check.
+#[derive(Debug)]
+pub struct Call {
+    pub method: String,
+    pub who: Acting,
+    pub biz: Biz,
+    pub notify_url: Option<String>,
+}
+
+/// The methods this gateway serves.
+pub const METHODS: [&str; 3] = [
+    crate::ledger::use_::METHOD,
+    crate::ledger::cancel::METHOD,
+    crate::ledger::query::METHOD,
+];
+
+fn present<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
+    params
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+pub async fn check(
+    app: &App,
+    limits: &Limits,
+    query: &[RawPair],
+    body: &[RawPair],
+) -> (Result<Call, GatewayError>, Context) {
+    let raw_charset = form::find_charset(query).or_else(|| form::find_charset(body));
+    let charset = match raw_charset.as_deref() {
+        None | Some("") => Ok(Charset::Utf8),
+        Some(name) => Charset::parse(name).ok_or_else(|| name.to_string()),
+    };
+    let all: Vec<RawPair> = query.iter().chain(body).cloned().collect();
+    let decoded = match &charset {
+        Ok(cs) => form::decode(&all, *cs)
+            .map_err(|bad| format!("参数 {} 的值不是合法的 {} 编码", bad.key, cs.name())),
+        Err(name) => Err(format!("不支持的字符集 {name}，仅支持 utf-8、gbk、gb2312")),
+    };
+    let params = match &decoded {
+        Ok(p) => p.clone(),
+        Err(_) => form::decode_lossy(&all),
+    };
+    let ctx = Context {
+        method: present(&params, "method").map(str::to_string),
+        sign_type: present(&params, "sign_type")
+            .and_then(SignType::parse)
+            .unwrap_or(SignType::Rsa2),
+        charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
+    };
+    let outcome = check_params(app, limits, &params, decoded.err()).await;
+    (outcome, ctx)
+}
+
+async fn check_params(
+    app: &App,
+    limits: &Limits,
+    params: &Params,
+    charset_error: Option<String>,
+) -> Result<Call, GatewayError> {
+    let method = present(params, "method").ok_or(GatewayError::MissingMethod)?;
+    let app_id = present(params, "app_id")
+        .ok_or(GatewayError::MissingAppId)?
+        .to_string();
+    let lookup = app_id.clone();
+    let record = read_store(app, move |c| {
+        let id = lookup.clone();
+        Box::pin(async move { c.app(&id).await })
+    })
+    .await?
+    .ok_or_else(|| GatewayError::InvalidAppId(app_id.clone()))?;
+    let sign_type_text = present(params, "sign_type").ok_or(GatewayError::MissingSignType)?;
+    let sign_type = SignType::parse(sign_type_text)
+        .ok_or_else(|| GatewayError::InvalidSignType(sign_type_text.to_string()))?;
+    let sign = present(params, "sign").ok_or(GatewayError::MissingSignature)?;
+    let timestamp = present(params, "timestamp").ok_or(GatewayError::MissingTimestamp)?;
+    let at = time::parse(timestamp)
+        .filter(|_| timestamp.len() == 19)
+        .ok_or_else(|| {
+            GatewayError::InvalidTimestamp(format!("{timestamp}，格式应为 yyyy-MM-dd HH:mm:ss"))
+        })?;
+    if let Some(skew) = limits.timestamp_skew_ms {
+        let now = now_ms();
+        if (now - at).abs() > skew {
+            return Err(GatewayError::InvalidTimestamp(format!(
+                "{timestamp} 与网关时间 {} (GMT+8) 相差超过 {} 秒",
+                time::format(now),
+                skew / 1000
+            )));
+        }
+    }
+    let version = present(params, "version").ok_or(GatewayError::MissingVersion)?;
+    if version != "1.0" {
+        return Err(GatewayError::InvalidParameter(format!(
+            "version 只支持 1.0，收到 {version}"
+        )));
+    }
+    if let Some(why) = charset_error {
+        return Err(GatewayError::InvalidCharset(why));
+    }
+    let charset = present(params, "charset")
+        .and_then(Charset::parse)
+        .unwrap_or(Charset::Utf8);
+    if let Some(format) = present(params, "format") {
+        if !format.eq_ignore_ascii_case("json") {
+            return Err(GatewayError::InvalidFormat(format.to_string()));
+        }
+    }
+    if let Some(encrypt) = present(params, "encrypt_type") {
+        return Err(GatewayError::InvalidEncryptType(encrypt.to_string()));
+    }
+    verify(&record.public_key_pem, params, sign_type, charset, sign)?;
+    if !METHODS.contains(&method) {
+        return Err(GatewayError::InvalidMethod(method.to_string()));
+    }
+    let who = match present(params, "app_auth_token") {
+        None => Acting {
+            app_id: app_id.clone(),
+            merchant_pid: record.merchant_pid.clone(),
+            via_token: false,
+        },
+        Some(token) => {
+            let (t, a) = (token.to_string(), app_id.clone());
+            let merchant = read_store(app, move |c| {
+                let (t, a) = (t.clone(), a.clone());
+                Box::pin(async move { c.token_merchant(&t, &a).await })
+            })
+            .await?
+            .ok_or(GatewayError::InvalidAppAuthToken)?;
+            Acting {
+                app_id: app_id.clone(),
+                merchant_pid: merchant,
+                via_token: true,
+            }
+        }
+    };
+    let biz = match present(params, "biz_content") {
+        None => Biz::default(),
+        Some(text) => Biz::parse(text).map_err(GatewayError::InvalidParameter)?,
+    };
+    Ok(Call {
+        method: method.to_string(),
+        who,
+        biz,
+        notify_url: present(params, "notify_url").map(str::to_string),
+    })
+}
+
+/// Verifies without empty values first (as the Java client signs), then, if some value was
+/// empty, with them (as the Python and Node clients sign).
+fn verify(
+    public_key_pem: &str,
+    params: &Params,
+    sign_type: SignType,
+    charset: Charset,
+    sign: &str,
+) -> Result<(), GatewayError> {
+    let key = PublicKey::from_text(public_key_pem).expect("app keys are checked when registered");
+    let without = sign::content(params, REQUEST_WITHOUT_EMPTIES);
+    if key.verify(sign_type, &charset.encode(&without), sign) {
+        return Ok(());
+    }
+    let has_empty = params.iter().any(|(k, v)| k != "sign" && v.is_empty());
+    if has_empty {
+        let with = sign::content(params, REQUEST_WITH_EMPTIES);
+        if key.verify(sign_type, &charset.encode(&with), sign) {
+            return Ok(());
+        }
+    }
+    Err(GatewayError::InvalidSignature { content: without })
+}
+
+/// A store read on the gateway path; a failure is logged here and answered as `20000`.
+async fn read_store<R, F>(app: &App, op: F) -> Result<R, GatewayError>
+where
+    R: Send + 'static,
+    F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
+        + Send
+        + Sync
+        + 'static,
+{
+    app.store.read(op).await.map_err(|e| {
+        tracing::error!(error = %e, "store read failed on the gateway path");
+        GatewayError::Unavailable
+    })
+}

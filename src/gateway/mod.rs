@@ -1,0 +1,99 @@
+//! HTTP: `GET`/`POST /gateway.do` → verify → dispatch by method → signed envelope.
+
+mod check;
+mod dispatch;
+mod respond;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+
+use crate::alipay::form;
+use crate::operations::App;
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// How far a request's `timestamp` may be from now (GMT+8); `None` accepts any.
+    pub timestamp_skew_ms: Option<i64>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+struct Gateway {
+    app: App,
+    limits: Limits,
+}
+
+/// The HTTP routes: the gateway and a health check.
+pub fn router(app: App, limits: Limits) -> Router {
+    let state = Arc::new(Gateway { app, limits });
+    Router::new()
+        .route("/gateway.do", any(gateway))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "ticketgate: the gateway is at /gateway.do\n",
+            )
+        })
+        .with_state(state)
+}
+
+async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    if parts.method != axum::http::Method::GET && parts.method != axum::http::Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST\n").into_response();
+    }
+    let query = form::split(parts.uri.query().unwrap_or("").as_bytes());
+    let is_multipart = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"));
+    let body = match axum::body::to_bytes(body, gw.limits.max_body_bytes).await {
+        Ok(bytes) => Ok(if is_multipart {
+            Vec::new()
+        } else {
+            form::split(&bytes)
+        }),
+        Err(_) => Err(gw.limits.max_body_bytes),
+    };
+    let (node, ctx) = match body {
+        Ok(body) => {
+            let (outcome, ctx) = check::check(&gw.app, &gw.limits, &query, &body).await;
+            match outcome {
+                Ok(call) => (dispatch::dispatch(&gw.app, &call).await, ctx),
+                Err(e) => (Err(dispatch::Failure::Gateway(e)), ctx),
+            }
+        }
+        Err(limit) => {
+            let ctx = check::Context::from_query(&query);
+            let e = crate::alipay::codes::GatewayError::InvalidParameter(format!(
+                "请求体超过 {limit} 字节上限"
+            ));
+            (Err(dispatch::Failure::Gateway(e)), ctx)
+        }
+    };
+    respond::respond(&gw.app, &ctx, node)
+}
+
+/// Binds `addr` and serves until `shutdown` resolves; in-flight requests are finished.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,27 @@
+//! ticketgate: the Koubei ticket-code service (use, cancel a use, query) behind a gateway that
+//! speaks the Alipay Open Platform protocol.
+
+/// Pure wire protocol: forms, charsets, sign content, RSA, the response envelope, codes.
+pub mod alipay;
+/// The command-line tree.
+pub mod cli;
+/// The client side of the protocol (`ticketgate call`, tests).
+pub mod client;
+/// Shared settings: data folder, database URL, durations.
+pub mod config;
+/// The demo tenant created on first start.
+pub mod demo;
+/// HTTP: `/gateway.do` → checks → dispatch → signed envelope.
+pub mod gateway;
+/// Generated identifiers.
+pub mod ids;
+/// Pure ticket rules.
+pub mod ledger;
+/// One file per operation: a transaction around a ledger decision.
+pub mod operations;
+/// Carrying out a command line.
+pub mod run;
+/// Starting and stopping a node.
+pub mod server;
+/// The only SQL: SQLite and PostgreSQL behind one API.
+pub mod store;

@@ -1,0 +1,234 @@
+//! Carrying out a parsed command line.
+
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
+use crate::cli::{
+    AdminCommand, AppCommand, AuthCommand, CallArgs, Cli, Command, ItemCommand, KeysCommand,
+    MerchantCommand, OrderCommand, ServeArgs, ShopCommand, TicketCommand,
+};
+use crate::client::Client;
+use crate::config::StoreArgs;
+use crate::gateway::Limits;
+use crate::operations::admin::{self, AdminError};
+use crate::server::{self, ServeConfig};
+use crate::store::PoolLimits;
+
+/// Exit status for a bad argument, a duplicate or a refusal.
+const EXIT_REFUSED: u8 = 2;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => match serve(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Admin { store, command } => admin(store, command).await,
+        Command::Call(args) => call(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig {
+        listen: args.listen,
+        store: args.store,
+        demo: !args.no_demo,
+        limits: Limits {
+            timestamp_skew_ms: args.timestamp_skew.0,
+            max_body_bytes: args.max_body_bytes,
+        },
+        pool: PoolLimits {
+            max_connections: args.db_max_connections,
+            ..PoolLimits::default()
+        },
+    };
+    let running = server::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn read_file(path: &std::path::Path) -> Result<String, AdminError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| AdminError::Invalid(format!("cannot read {}: {e}", path.display())))
+}
+
+async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
+    let app = match server::open_app(&store_args, &PoolLimits::default()).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("ticketgate admin: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = admin_command(&app, command).await;
+    app.store.close().await;
+    match outcome {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(AdminError::Store(e)) => {
+            eprintln!("ticketgate admin: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("ticketgate admin: {e}");
+            ExitCode::from(EXIT_REFUSED)
+        }
+    }
+}
+
+async fn admin_command(
+    app: &crate::operations::App,
+    command: AdminCommand,
+) -> Result<Value, AdminError> {
+    let store = &app.store;
+    match command {
+        AdminCommand::Merchant(MerchantCommand::Add { pid, name }) => {
+            admin::add_merchant(store, &pid, &name).await
+        }
+        AdminCommand::App(AppCommand::Add {
+            app_id,
+            merchant,
+            public_key,
+            sign_type,
+            charset,
+            notify_url,
+        }) => {
+            let new = admin::NewApp {
+                app_id,
+                merchant_pid: merchant,
+                public_key: read_file(&public_key)?,
+                sign_type,
+                charset,
+                notify_url,
+            };
+            admin::add_app(store, new).await
+        }
+        AdminCommand::Shop(ShopCommand::Add {
+            merchant,
+            shop_id,
+            name,
+        }) => admin::add_shop(store, &merchant, &shop_id, &name).await,
+        AdminCommand::Item(ItemCommand::Add {
+            merchant,
+            item_id,
+            name,
+            price,
+            original_price,
+            alias,
+            times,
+            shops,
+            valid_from,
+            valid_to,
+        }) => {
+            let new = admin::NewItem {
+                merchant_pid: merchant,
+                item_id,
+                name,
+                price,
+                original_price,
+                alias,
+                times,
+                shops,
+                valid_from,
+                valid_to,
+            };
+            admin::add_item(store, new).await
+        }
+        AdminCommand::Order(OrderCommand::Issue {
+            item,
+            tickets,
+            order_no,
+        }) => admin::issue_order(store, &item, tickets, order_no, None).await,
+        AdminCommand::Order(OrderCommand::External {
+            item,
+            order_no,
+            codes,
+        }) => admin::issue_order(store, &item, codes.len(), Some(order_no), Some(codes)).await,
+        AdminCommand::Auth(AuthCommand::Grant { app_id, merchant }) => {
+            admin::grant_token(store, &app_id, &merchant).await
+        }
+        AdminCommand::Ticket(TicketCommand::Show { code, order_no }) => {
+            admin::ticket_show(store, &code, order_no).await
+        }
+        AdminCommand::Ticket(TicketCommand::Use {
+            code,
+            shop,
+            quantity,
+            request_id,
+            order_no,
+        }) => admin::ticket_use(app, &code, order_no, &shop, quantity, request_id).await,
+        AdminCommand::Ticket(TicketCommand::Refund { code, order_no }) => {
+            admin::ticket_refund(store, &code, order_no).await
+        }
+        AdminCommand::Keys(KeysCommand::Show) => Ok(json!({
+            "alipay_public_key": app.platform_key.public_key().to_pem(),
+        })),
+    }
+}
+
+async fn call(args: CallArgs) -> ExitCode {
+    match call_inner(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ticketgate call: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn call_inner(args: CallArgs) -> anyhow::Result<ExitCode> {
+    let private_key = PrivateKey::from_text(&std::fs::read_to_string(&args.private_key)?)?;
+    let alipay_key = PublicKey::from_text(&std::fs::read_to_string(&args.alipay_public_key)?)?;
+    let sign_type = SignType::parse(&args.sign_type).expect("clap allows RSA2 and RSA only");
+    let charset = Charset::parse(&args.charset).expect("clap allows known charsets only");
+    serde_json::from_str::<serde_json::Map<String, Value>>(&args.biz_content)
+        .map_err(|e| anyhow::anyhow!("BIZ_JSON is not a JSON object: {e}"))?;
+    let client = Client::new(
+        &args.gateway,
+        &args.app_id,
+        private_key,
+        alipay_key,
+        sign_type,
+        charset,
+    );
+    let mut extra = Vec::new();
+    if let Some(token) = &args.app_auth_token {
+        extra.push(("app_auth_token", token.as_str()));
+    }
+    if let Some(url) = &args.notify_url {
+        extra.push(("notify_url", url.as_str()));
+    }
+    let reply = client.call(&args.method, &args.biz_content, &extra).await?;
+    println!("{}", serde_json::to_string_pretty(&reply.node)?);
+    if reply.verified {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "ticketgate call: the response signature does NOT verify with the given platform public key"
+        );
+        Ok(ExitCode::from(2))
+    }
+}

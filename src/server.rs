@@ -1,0 +1,109 @@
+//! Starting and stopping a node: open the store, make sure the platform key (and the demo
+//! tenant) exist, bind, serve, shut down cleanly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{StoreArgs, write_file};
+use crate::demo;
+use crate::gateway::{self, Limits};
+use crate::operations::{App, admin};
+use crate::store::{PoolLimits, Store};
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub store: StoreArgs,
+    pub demo: bool,
+    pub limits: Limits,
+    pub pool: PoolLimits,
+}
+
+/// A running node.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    /// The demo tenant's description, when there is one.
+    pub demo: Option<PathBuf>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the store and keys, as every subcommand does before touching anything.
+pub async fn open_app(store_args: &StoreArgs, pool: &PoolLimits) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&store_args.data)?;
+    let store = Store::open(&store_args.url(), pool).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the store at {}: {e}",
+            store_args.redacted_url()
+        )
+    })?;
+    let platform_key = admin::platform_key(&store).await?;
+    let keys = store_args.data.join("keys");
+    let public_pem = platform_key.public_key().to_pem();
+    let public_path = keys.join("alipay_public_key.pem");
+    if std::fs::read_to_string(&public_path).ok().as_deref() != Some(public_pem.as_str()) {
+        write_file(
+            &keys.join("alipay_private_key.pem"),
+            &platform_key.to_pkcs1_pem(),
+            true,
+        )?;
+        write_file(&public_path, &public_pem, false)?;
+    }
+    Ok(App {
+        store,
+        platform_key,
+    })
+}
+
+/// Starts a node and returns once it is accepting connections.
+pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
+    let app = open_app(&config.store, &config.pool).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let demo = if config.demo {
+        demo::ensure(&app, &config.store.data, &gateway_url(addr)).await?
+    } else {
+        None
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = gateway::router(app.clone(), config.limits.clone());
+    let task = tokio::spawn(gateway::serve(listener, router, async move {
+        let _ = stopped.await;
+    }));
+    tracing::info!(%addr, backend = app.store.backend_name(), "ticketgate is serving /gateway.do");
+    Ok(Running {
+        addr,
+        app,
+        demo,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// The URL clients use for a listening address.
+pub fn gateway_url(addr: SocketAddr) -> String {
+    if addr.port() == 80 {
+        format!("http://{}/gateway.do", addr.ip())
+    } else {
+        format!("http://{addr}/gateway.do")
+    }
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, drains the writer and closes the store.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await??;
+        self.app.store.close().await;
+        Ok(())
+    }
+}

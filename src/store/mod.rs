@@ -1,0 +1,171 @@
+//! The only SQL in the system: one store API over SQLite (one writer task, batched commits)
+//! and PostgreSQL (a pool, short transactions, bounded retries).
+//!
+//! Operations are written once against [`Conn`]; [`Store::write`] runs them inside a
+//! transaction that is durably committed before the caller sees the result.
+
+mod pg;
+mod queries;
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
+
+pub use queries::AppRecord;
+
+/// A boxed, sendable future borrowing from `'a`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A connection inside a transaction, on either backend.
+pub enum Conn<'t> {
+    Sqlite(&'t mut SqliteConnection),
+    Pg(&'t mut PgConnection),
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database refused or failed.
+    Db(sqlx::Error),
+    /// A concurrent writer got there first (a unique key was taken between read and write);
+    /// running the whole operation again will see its effect.
+    Conflict(&'static str),
+    /// Retries ran out on conflicts or serialisation failures.
+    Contention,
+    /// The writer is gone (shutting down).
+    Closed,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::Conflict(what) => write!(f, "concurrent write conflict on {what}"),
+            StoreError::Contention => f.write_str("gave up after repeated write conflicts"),
+            StoreError::Closed => f.write_str("the store is shut down"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Db(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+impl StoreError {
+    /// Worth running the whole transaction again: a lost race, a serialisation failure or a
+    /// deadlock (SQLSTATE 40001 / 40P01), or a unique key taken by a concurrent writer.
+    fn retryable(&self) -> bool {
+        match self {
+            StoreError::Conflict(_) => true,
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40001" | "40P01" | "23505"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How many times a write is attempted before answering [`StoreError::Contention`].
+const WRITE_ATTEMPTS: usize = 8;
+
+/// The store: SQLite or PostgreSQL behind one API.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Pg(pg::Pg),
+}
+
+/// Limits for the PostgreSQL pool (ignored by SQLite).
+#[derive(Debug, Clone)]
+pub struct PoolLimits {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        PoolLimits {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`:
+    /// `sqlite://PATH` or `postgres://…`.
+    pub async fn open(url: &str, limits: &PoolLimits) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Pg(pg::Pg::open(url, limits).await?)
+        } else {
+            Backend::Sqlite(sqlite::Sqlite::open(url).await?)
+        };
+        Ok(Store { backend })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Pg(_) => "postgres",
+        }
+    }
+
+    /// Runs `op` in a write transaction and returns its result once it is durably committed.
+    /// `op` may run more than once (after a conflict), so it must only touch the database.
+    pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(op).await,
+            Backend::Pg(p) => p.write(op).await,
+        }
+    }
+
+    /// Runs `op` in a read-only snapshot.
+    pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(op).await,
+            Backend::Pg(p) => p.read(op).await,
+        }
+    }
+
+    /// Stops accepting writes, finishes the queued ones and closes the connections.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Pg(p) => p.close().await,
+        }
+    }
+}

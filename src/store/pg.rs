@@ -1,0 +1,93 @@
+//! PostgreSQL: a bounded pool; each write is one short transaction (row locks taken with
+//! `FOR UPDATE` by the operations), retried on serialisation failures, deadlocks and lost
+//! unique-key races.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::{BoxFuture, Conn, PoolLimits, StoreError, WRITE_ATTEMPTS};
+
+#[derive(Clone)]
+pub struct Pg {
+    pool: PgPool,
+}
+
+impl Pg {
+    pub async fn open(url: &str, limits: &PoolLimits) -> Result<Pg, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(limits.max_connections)
+            .acquire_timeout(limits.acquire_timeout)
+            .connect(url)
+            .await?;
+        let mut migrator = sqlx::migrate!("migrations/postgres");
+        // No advisory locks: keep to SQL that distributed PostgreSQL-compatible engines accept.
+        // Concurrent first starts are serialised by the migrations table's primary key instead.
+        migrator.set_locking(false);
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Db(e.into()))?;
+        Ok(Pg { pool })
+    }
+
+    pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let op = Arc::new(op);
+        let mut last = StoreError::Contention;
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
+            }
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn.begin().await?;
+            let result = {
+                let mut c = Conn::Pg(&mut tx);
+                op(&mut c).await
+            };
+            let outcome = match result {
+                Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(e) if e.retryable() => last = e,
+                other => return other,
+            }
+        }
+        tracing::warn!(error = %last, "write gave up after {WRITE_ATTEMPTS} attempts");
+        Err(StoreError::Contention)
+    }
+
+    pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let result = {
+            let mut c = Conn::Pg(&mut tx);
+            op(&mut c).await
+        };
+        let _ = tx.rollback().await;
+        result
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
