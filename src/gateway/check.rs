@@ -42,7 +42,6 @@ pub struct Call {
     pub method: String,
     pub who: Acting,
     pub biz: Biz,
-    pub notify_url: Option<String>,
 }
 
 /// The methods this gateway serves.
@@ -140,10 +139,10 @@ async fn check_params(
     let charset = present(params, "charset")
         .and_then(Charset::parse)
         .unwrap_or(Charset::Utf8);
-    if let Some(format) = present(params, "format") {
-        if !format.eq_ignore_ascii_case("json") {
-            return Err(GatewayError::InvalidFormat(format.to_string()));
-        }
+    if let Some(format) = present(params, "format")
+        && !format.eq_ignore_ascii_case("json")
+    {
+        return Err(GatewayError::InvalidFormat(format.to_string()));
     }
     if let Some(encrypt) = present(params, "encrypt_type") {
         return Err(GatewayError::InvalidEncryptType(encrypt.to_string()));
@@ -181,7 +180,6 @@ async fn check_params(
         method: method.to_string(),
         who,
         biz,
-        notify_url: present(params, "notify_url").map(str::to_string),
     })
 }
 

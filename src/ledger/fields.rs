@@ -33,12 +33,12 @@ impl Biz {
     /// An optional field of at most `max` characters.
     pub fn optional(&self, key: &str, max: usize) -> Result<Option<String>, Refusal> {
         let value = self.text(key)?;
-        if let Some(v) = &value {
-            if v.chars().count() > max {
-                return Err(Refusal::InvalidParameter(format!(
-                    "{key} 长度不能超过{max}"
-                )));
-            }
+        if let Some(v) = &value
+            && v.chars().count() > max
+        {
+            return Err(Refusal::InvalidParameter(format!(
+                "{key} 长度不能超过{max}"
+            )));
         }
         Ok(value)
     }

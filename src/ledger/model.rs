@@ -111,9 +111,10 @@ impl TicketView {
             TicketStatus::Refunded
         } else if t.available_quantity == 0 {
             TicketStatus::Used
-        } else if now < t.effect_at || now > t.expire_at {
-            TicketStatus::UnEffective
-        } else if shop.is_some_and(|s| !s.known || !self.item.usable_at(&s.shop_id)) {
+        } else if now < t.effect_at
+            || now > t.expire_at
+            || shop.is_some_and(|s| !s.known || !self.item.usable_at(&s.shop_id))
+        {
             TicketStatus::UnEffective
         } else {
             TicketStatus::Effective

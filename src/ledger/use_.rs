@@ -78,12 +78,12 @@ pub fn parse(biz: &Biz, request_id: String) -> Result<UseRequest, Refusal> {
     }
     let quantity = fields::quantity(biz)?;
     let gmt_biz = biz.optional("gmt_biz", 19)?;
-    if let Some(g) = &gmt_biz {
-        if time::parse(g).is_none() {
-            return Err(Refusal::InvalidParameter(format!(
-                "gmt_biz 格式应为 yyyy-MM-dd HH:mm:ss，收到 {g}"
-            )));
-        }
+    if let Some(g) = &gmt_biz
+        && time::parse(g).is_none()
+    {
+        return Err(Refusal::InvalidParameter(format!(
+            "gmt_biz 格式应为 yyyy-MM-dd HH:mm:ss，收到 {g}"
+        )));
     }
     let ext = biz.optional("ext", 1024)?;
     Ok(UseRequest {
@@ -130,11 +130,8 @@ pub fn decide(
     if t.merchant_pid != merchant_pid {
         return Err(Refusal::NotSameMerchantPid);
     }
-    match view.status(None, now) {
-        s @ (TicketStatus::Refunded | TicketStatus::Used) => {
-            return Err(Refusal::TicketStatusIllegal(s));
-        }
-        _ => {}
+    if let s @ (TicketStatus::Refunded | TicketStatus::Used) = view.status(None, now) {
+        return Err(Refusal::TicketStatusIllegal(s));
     }
     let quantity = if view.is_times_card() {
         let q = req

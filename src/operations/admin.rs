@@ -78,13 +78,12 @@ pub fn check_pid(pid: &str) -> Result<()> {
 }
 
 fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
-    if id.is_empty()
-        || id.len() > max
-        || !id.bytes().all(|b| b.is_ascii_graphic())
-        || id.contains(',')
-    {
+    let visible = id
+        .chars()
+        .all(|c| !c.is_whitespace() && !c.is_control() && c != ',');
+    if id.is_empty() || id.chars().count() > max || !visible {
         invalid(format!(
-            "{what} must be 1 to {max} visible ASCII characters without commas, got {id:?}"
+            "{what} must be 1 to {max} characters without spaces or commas, got {id:?}"
         ))
     } else {
         Ok(())
@@ -160,12 +159,12 @@ pub async fn add_app(store: &Store, new: NewApp) -> Result<Value> {
             new.charset
         ))
     })?;
-    if let Some(url) = &new.notify_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return invalid(format!(
-                "notify URL must be http:// or https://, got {url:?}"
-            ));
-        }
+    if let Some(url) = &new.notify_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return invalid(format!(
+            "notify URL must be http:// or https://, got {url:?}"
+        ));
     }
     let record = AppRecord {
         app_id: new.app_id.clone(),
@@ -269,10 +268,10 @@ pub async fn add_item(store: &Store, new: NewItem) -> Result<Value> {
         Some(text) => yuan("original price", text)?,
         None => price,
     };
-    if let Some(times) = new.times {
-        if !(1..=9999).contains(&times) {
-            return invalid(format!("times must be 1 to 9999, got {times}"));
-        }
+    if let Some(times) = new.times
+        && !(1..=9999).contains(&times)
+    {
+        return invalid(format!("times must be 1 to 9999, got {times}"));
     }
     let moment = |what: &str, text: &Option<String>| -> Result<Option<i64>> {
         match text {
@@ -286,10 +285,10 @@ pub async fn add_item(store: &Store, new: NewItem) -> Result<Value> {
     };
     let valid_from = moment("valid from", &new.valid_from)?;
     let valid_to = moment("valid to", &new.valid_to)?;
-    if let (Some(from), Some(to)) = (valid_from, valid_to) {
-        if to <= from {
-            return invalid("valid-to must be after valid-from");
-        }
+    if let (Some(from), Some(to)) = (valid_from, valid_to)
+        && to <= from
+    {
+        return invalid("valid-to must be after valid-from");
     }
     if let Some(shops) = &new.shops {
         if shops.is_empty() {
@@ -377,15 +376,16 @@ pub async fn issue_order(
     } else if !(1..=100).contains(&count) {
         return invalid(format!("--tickets must be 1 to 100, got {count}"));
     }
-    if let Some(no) = &order_no {
-        if no.is_empty() || no.len() > 32 || !no.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return invalid(format!(
-                "order number must be 1 to 32 letters and digits, got {no:?}"
-            ));
-        }
+    if let Some(no) = &order_no
+        && (no.is_empty() || no.len() > 32 || !no.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return invalid(format!(
+            "order number must be 1 to 32 letters and digits, got {no:?}"
+        ));
     }
     let item_id = item_id.to_string();
-    let outcome = store
+
+    store
         .write(move |c| {
             let (item_id, order_no, codes) =
                 (item_id.clone(), order_no.clone(), external_codes.clone());
@@ -459,8 +459,7 @@ pub async fn issue_order(
                 Ok(Ok(json!({"order_no": order_no, "tickets": issued})))
             })
         })
-        .await?;
-    outcome
+        .await?
 }
 
 pub async fn grant_token(store: &Store, app_id: &str, merchant_pid: &str) -> Result<Value> {
@@ -501,7 +500,8 @@ fn code_type_of(order_no: &Option<String>) -> CodeType {
 /// The ticket as the store has it, with its status and every transaction.
 pub async fn ticket_show(store: &Store, code: &str, order_no: Option<String>) -> Result<Value> {
     let code = code.to_string();
-    let outcome = store
+
+    store
         .read(move |c| {
             let (code, order_no) = (code.clone(), order_no.clone());
             Box::pin(async move {
@@ -522,8 +522,7 @@ pub async fn ticket_show(store: &Store, code: &str, order_no: Option<String>) ->
                 Ok(Ok(Value::Object(node)))
             })
         })
-        .await?;
-    outcome
+        .await?
 }
 
 /// The merchant that owns a ticket (console actions act as it).
@@ -579,7 +578,8 @@ pub async fn ticket_use(
 /// Refunds a ticket: a REFUND transaction takes what remains, and the ticket is `REFUNDED`.
 pub async fn ticket_refund(store: &Store, code: &str, order_no: Option<String>) -> Result<Value> {
     let code = code.to_string();
-    let outcome = store
+
+    store
         .write(move |c| {
             let (code, order_no) = (code.clone(), order_no.clone());
             Box::pin(async move {
@@ -616,6 +616,5 @@ pub async fn ticket_refund(store: &Store, code: &str, order_no: Option<String>) 
                 })))
             })
         })
-        .await?;
-    outcome
+        .await?
 }

@@ -25,11 +25,13 @@ const QUEUE_MAX: usize = 1024;
 #[derive(Clone)]
 pub struct Sqlite {
     /// The writer's queue; `None` once closing.
-    queue: Arc<Mutex<Option<mpsc::Sender<Box<dyn Job>>>>>,
+    queue: Arc<Mutex<Option<Queue>>>,
     /// Fires when the writer has drained its queue and closed its connection.
     done: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
     readers: SqlitePool,
 }
+
+type Queue = mpsc::Sender<Box<dyn Job>>;
 
 /// A queued write: run inside the batch, then told whether the batch committed.
 trait Job: Send {
@@ -164,13 +166,12 @@ impl Sqlite {
         // Dropping the last sender lets the writer finish what is queued and stop.
         self.queue.lock().expect("queue lock").take();
         let done = self.done.lock().expect("done lock").take();
-        if let Some(done) = done {
-            if tokio::time::timeout(Duration::from_secs(30), done)
+        if let Some(done) = done
+            && tokio::time::timeout(Duration::from_secs(30), done)
                 .await
                 .is_err()
-            {
-                tracing::error!("the SQLite writer did not drain within 30 s");
-            }
+        {
+            tracing::error!("the SQLite writer did not drain within 30 s");
         }
         self.readers.close().await;
     }

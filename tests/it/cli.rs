@@ -1,0 +1,383 @@
+//! The binary itself: `serve` with its demo tenant and clean shutdown, `admin` output and
+//! exit codes, and `call` against the server.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
+
+fn admin(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("admin")
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1, "exactly one JSON object: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn admin_commands_print_one_json_object_and_refuse_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let key = ticketgate::alipay::PrivateKey::generate();
+    let key_file = data.join("app.pem");
+    std::fs::write(&key_file, key.public_key().to_pem()).unwrap();
+    let out = json_of(&admin(
+        data,
+        &[
+            "merchant",
+            "add",
+            "--pid",
+            "2088000000000099",
+            "--name",
+            "M",
+        ],
+    ));
+    assert_eq!(out["merchant_pid"], "2088000000000099");
+    let dup = admin(data, &["merchant", "add", "--pid", "2088000000000099"]);
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let bad = admin(data, &["merchant", "add", "--pid", "123"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(bad.stdout.is_empty());
+    let app = admin(
+        data,
+        &[
+            "app",
+            "add",
+            "--app-id",
+            "2021000000000099",
+            "--merchant",
+            "2088000000000099",
+            "--public-key",
+        ],
+    );
+    assert!(!app.status.success());
+    let out = json_of(&admin(
+        data,
+        &[
+            "app",
+            "add",
+            "--app-id",
+            "2021000000000099",
+            "--merchant",
+            "2088000000000099",
+            "--public-key",
+            key_file.to_str().unwrap(),
+            "--sign-type",
+            "RSA",
+            "--charset",
+            "gbk",
+        ],
+    ));
+    assert_eq!(out["sign_type"], "RSA");
+    let unknown_owner = admin(
+        data,
+        &[
+            "app",
+            "add",
+            "--app-id",
+            "x1",
+            "--merchant",
+            "2088000000000098",
+            "--public-key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(unknown_owner.status.code(), Some(2));
+    json_of(&admin(
+        data,
+        &[
+            "shop",
+            "add",
+            "--merchant",
+            "2088000000000099",
+            "--shop-id",
+            "s1",
+            "--name",
+            "店",
+        ],
+    ));
+    let bad_price = admin(
+        data,
+        &[
+            "item",
+            "add",
+            "--merchant",
+            "2088000000000099",
+            "--item-id",
+            "i1",
+            "--name",
+            "n",
+            "--price",
+            "1.234",
+        ],
+    );
+    assert_eq!(bad_price.status.code(), Some(2));
+    let unknown_shop = admin(
+        data,
+        &[
+            "item",
+            "add",
+            "--merchant",
+            "2088000000000099",
+            "--item-id",
+            "i1",
+            "--name",
+            "n",
+            "--price",
+            "1",
+            "--shops",
+            "s1,s9",
+        ],
+    );
+    assert_eq!(unknown_shop.status.code(), Some(2));
+    json_of(&admin(
+        data,
+        &[
+            "item",
+            "add",
+            "--merchant",
+            "2088000000000099",
+            "--item-id",
+            "i1",
+            "--name",
+            "n",
+            "--price",
+            "9.9",
+            "--times",
+            "5",
+            "--shops",
+            "s1",
+        ],
+    ));
+    let order = json_of(&admin(
+        data,
+        &["order", "issue", "--item", "i1", "--tickets", "2"],
+    ));
+    let tickets = order["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 2);
+    let code = tickets[0].as_str().unwrap();
+    assert!(code.len() == 12 && code.bytes().all(|b| b.is_ascii_digit()));
+    let ext = json_of(&admin(
+        data,
+        &[
+            "order",
+            "external",
+            "--item",
+            "i1",
+            "--order-no",
+            "O1",
+            "--code",
+            "A",
+            "--code",
+            "B",
+        ],
+    ));
+    assert_eq!(ext["tickets"], serde_json::json!(["A", "B"]));
+    let used = json_of(&admin(
+        data,
+        &["ticket", "use", code, "--shop", "s1", "--quantity", "2"],
+    ));
+    assert_eq!(used["channel"], "MERCHANT_CONSOLE");
+    assert!(
+        !used["request_id"].as_str().unwrap().is_empty(),
+        "prints the request id it used"
+    );
+    let shown = json_of(&admin(data, &["ticket", "show", code]));
+    assert_eq!(shown["available_quantity"], "3");
+    let refused = admin(
+        data,
+        &["ticket", "use", code, "--shop", "s1", "--quantity", "4"],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("QUANTITY_NOT_ENOUGH"));
+    json_of(&admin(data, &["ticket", "refund", "A", "--order-no", "O1"]));
+    let again = admin(data, &["ticket", "refund", "A", "--order-no", "O1"]);
+    assert_eq!(again.status.code(), Some(2));
+    let token = json_of(&admin(
+        data,
+        &[
+            "auth",
+            "grant",
+            "--app-id",
+            "2021000000000099",
+            "--merchant",
+            "2088000000000099",
+        ],
+    ));
+    assert!(token["app_auth_token"].as_str().unwrap().len() > 20);
+    let keys = json_of(&admin(data, &["keys", "show"]));
+    assert!(
+        keys["alipay_public_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----")
+    );
+    let private = data.join("keys/alipay_private_key.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+/// Starts `ticketgate serve` on a free port and waits for its demo tenant.
+#[allow(clippy::zombie_processes, reason = "the caller stops and waits for the child")]
+fn serve(data: &Path) -> (std::process::Child, Value) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let demo_file = data.join("demo/demo.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&demo_file)
+            && let Ok(demo) = serde_json::from_str::<Value>(&text)
+        {
+            let gateway = demo["gateway"].as_str().unwrap_or_default().to_string();
+            if !gateway.ends_with(":0/gateway.do") && reqwest_blocking_ok(&gateway) {
+                return (child, demo);
+            }
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the server did not come up");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn reqwest_blocking_ok(gateway: &str) -> bool {
+    let addr = gateway
+        .trim_start_matches("http://")
+        .trim_end_matches("/gateway.do");
+    std::net::TcpStream::connect(addr).is_ok()
+}
+
+fn call(demo: &Value, method: &str, biz: &str, alipay_key: &str) -> Output {
+    let s = |k: &str| demo[k].as_str().unwrap().to_string();
+    Command::new(BIN)
+        .args([
+            "call",
+            method,
+            biz,
+            "--gateway",
+            &s("gateway"),
+            "--app-id",
+            &s("app_id"),
+            "--private-key",
+            &s("app_private_key_file"),
+        ])
+        .args(["--alipay-public-key", alipay_key])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn serve_creates_a_demo_tenant_that_call_can_use_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, demo) = serve(dir.path());
+    for key in [
+        "app_private_key_file",
+        "app_public_key_file",
+        "alipay_public_key_file",
+    ] {
+        let path = demo[key].as_str().unwrap();
+        assert!(
+            Path::new(path).is_absolute() && Path::new(path).exists(),
+            "{key}"
+        );
+    }
+    assert_eq!(demo["tickets"]["normal"].as_array().unwrap().len(), 5);
+    assert_eq!(demo["tickets"]["times_card"].as_array().unwrap().len(), 2);
+    let ticket = demo["tickets"]["normal"][0].as_str().unwrap();
+    let shop = demo["shop_id"].as_str().unwrap();
+    let alipay_key = demo["alipay_public_key_file"].as_str().unwrap();
+    let out = call(
+        &demo,
+        "koubei.trade.ticket.ticketcode.query",
+        &format!(r#"{{"ticket_code":"{ticket}","shop_id":"{shop}"}}"#),
+        alipay_key,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(node["ticket_status"], "EFFECTIVE");
+    // The wrong platform key: the answer is printed but the exit status says it did not verify.
+    let wrong = dir.path().join("wrong.pem");
+    std::fs::write(
+        &wrong,
+        ticketgate::alipay::PrivateKey::generate()
+            .public_key()
+            .to_pem(),
+    )
+    .unwrap();
+    let out = call(
+        &demo,
+        "koubei.trade.ticket.ticketcode.query",
+        &format!(r#"{{"ticket_code":"{ticket}","shop_id":"{shop}"}}"#),
+        wrong.to_str().unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // Admin works while the server runs.
+    let shown = json_of(&admin(dir.path(), &["ticket", "show", ticket]));
+    assert_eq!(shown["ticket_status"], "EFFECTIVE");
+    // SIGTERM: a clean exit.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    // A second start keeps the same tenant and key.
+    let (mut again, demo2) = serve(dir.path());
+    assert_eq!(demo2["tickets"], demo["tickets"]);
+    let out = call(
+        &demo2,
+        "koubei.trade.ticket.ticketcode.query",
+        &format!(r#"{{"ticket_code":"{ticket}","shop_id":"{shop}"}}"#),
+        alipay_key,
+    );
+    assert!(out.status.success());
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

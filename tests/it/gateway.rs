@@ -1,0 +1,486 @@
+//! Gateway-level behaviour: every code of the published table that applies, the check order,
+//! charsets, sign types, empty values and the exact envelope bytes.
+
+use serde_json::json;
+use ticketgate::alipay::form::Params;
+use ticketgate::alipay::{Charset, SignType, envelope};
+use ticketgate::gateway::Limits;
+
+use crate::helpers::*;
+
+/// Signed query parameters for A1, before any tampering.
+fn query_params(app: &TestApp, code: &str) -> Params {
+    let client = app.client();
+    client.params(
+        QUERY,
+        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+        &[],
+    )
+}
+
+/// Posts params and reads the answer under `node` with the platform key.
+async fn post(
+    app: &TestApp,
+    params: &Params,
+    node_method: &str,
+    sign_type: SignType,
+) -> ticketgate::client::Reply {
+    let (body, _) = app.post_params(params, Charset::Utf8).await;
+    let client = app.client_for(A1, sign_type, Charset::Utf8);
+    let reply = client
+        .read(node_method, body.as_bytes())
+        .expect("a parseable answer");
+    assert!(reply.verified, "even errors are signed: {body}");
+    reply
+}
+
+#[track_caller]
+fn assert_gateway_error(reply: &ticketgate::client::Reply, code: &str, sub_code: &str) {
+    assert_eq!(reply.code(), code, "{}", reply.node_text);
+    assert_eq!(reply.sub_code(), sub_code, "{}", reply.node_text);
+}
+
+#[tokio::test]
+async fn each_missing_common_parameter_gets_its_40001_code() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    for (key, sub_code) in [
+        ("app_id", "isv.missing-app-id"),
+        ("sign_type", "isv.missing-signature-type"),
+        ("timestamp", "isv.missing-timestamp"),
+        ("version", "isv.missing-version"),
+    ] {
+        let mut params = query_params(&app, &code);
+        params.remove(key);
+        let params = app.client().sign(params);
+        let mut params = params;
+        if key == "sign_type" {
+            params.remove("sign_type");
+        }
+        let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+        assert_gateway_error(&reply, "40001", sub_code);
+        assert_eq!(reply.node["msg"], "Missing Required Arguments");
+    }
+    let mut params = query_params(&app, &code);
+    params.insert("sign_type".into(), "RSA2".into());
+    let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+    assert_gateway_error(&reply, "40001", "isv.missing-signature");
+}
+
+#[tokio::test]
+async fn a_request_without_method_is_answered_under_error_response() {
+    let app = TestApp::spawn().await;
+    let mut params = query_params(&app, "123456789012");
+    params.remove("method");
+    let (body, _) = app.post_params(&params, Charset::Utf8).await;
+    assert!(
+        body.starts_with(r#"{"error_response":{"code":"40001""#),
+        "{body}"
+    );
+    let reply = app
+        .client()
+        .read("no.such.method", body.as_bytes())
+        .unwrap();
+    assert!(reply.verified);
+    assert_eq!(reply.sub_code(), "isv.missing-method");
+}
+
+#[tokio::test]
+async fn invalid_arguments_get_their_40002_codes() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client();
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("app_id", "2021999999999999", "isv.invalid-app-id"),
+        ("sign_type", "MD5", "isv.invalid-signature-type"),
+        ("timestamp", "2016/10/28 10:00:00", "isv.invalid-timestamp"),
+        ("timestamp", "2001-01-01 00:00:00", "isv.invalid-timestamp"),
+        ("charset", "latin1", "isv.invalid-charset"),
+        ("format", "xml", "isv.invalid-format"),
+        ("encrypt_type", "AES", "isv.invalid-encrypt-type"),
+        ("version", "2.0", "isv.invalid-parameter"),
+        ("biz_content", "not json", "isv.invalid-parameter"),
+        ("biz_content", "[1,2]", "isv.invalid-parameter"),
+    ];
+    for (key, value, sub_code) in cases {
+        let mut params = query_params(&app, &code);
+        params.insert(key.into(), value.into());
+        let params = if key == "sign_type" {
+            let mut p = client.sign(params);
+            p.insert("sign_type".into(), value.into());
+            p
+        } else {
+            client.sign(params)
+        };
+        let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+        assert_gateway_error(&reply, "40002", sub_code);
+        assert_eq!(reply.node["msg"], "Invalid Arguments", "{key}={value}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_method_is_refused_after_the_signature_check() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let params = client.sign(client.params("koubei.trade.ticket.ticketcode.nope", "{}", &[]));
+    let reply = post(
+        &app,
+        &params,
+        "koubei.trade.ticket.ticketcode.nope",
+        SignType::Rsa2,
+    )
+    .await;
+    assert_gateway_error(&reply, "40002", "isv.invalid-method");
+    // With a bad signature the signature error comes first.
+    let mut params = params;
+    params.insert("biz_content".into(), "{\"x\":1}".into());
+    let reply = post(
+        &app,
+        &params,
+        "koubei.trade.ticket.ticketcode.nope",
+        SignType::Rsa2,
+    )
+    .await;
+    assert_gateway_error(&reply, "40002", "isv.invalid-signature");
+}
+
+#[tokio::test]
+async fn a_bad_signature_shows_the_string_the_gateway_built() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    // Signed by A2's key but sent as A1.
+    let other = app.client_for(A2, SignType::Rsa2, Charset::Utf8);
+    let mut params = query_params(&app, &code);
+    params = other.sign(params);
+    let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+    assert_gateway_error(&reply, "40002", "isv.invalid-signature");
+    let sub_msg = reply.field("sub_msg");
+    assert!(sub_msg.starts_with(
+        "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为："
+    ));
+    let content = ticketgate::alipay::sign::content(
+        &params,
+        ticketgate::alipay::sign::REQUEST_WITHOUT_EMPTIES,
+    );
+    assert!(sub_msg.ends_with(&content), "{sub_msg}");
+    assert!(content.contains(&format!("app_id={A1}")) && !content.contains("sign="));
+}
+
+#[tokio::test]
+async fn the_check_order_is_the_published_one() {
+    let app = TestApp::spawn().await;
+    // Unknown app and missing sign: the app is checked first.
+    let mut params = query_params(&app, "123456789012");
+    params.insert("app_id".into(), "2021999999999999".into());
+    let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+    assert_gateway_error(&reply, "40002", "isv.invalid-app-id");
+    // Missing sign and a malformed timestamp: the signature's absence comes first.
+    let mut params = query_params(&app, "123456789012");
+    params.insert("timestamp".into(), "yesterday".into());
+    let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+    assert_gateway_error(&reply, "40001", "isv.missing-signature");
+    // A bad timestamp and a bad format, signed: the timestamp first.
+    let mut params = query_params(&app, "123456789012");
+    params.insert("timestamp".into(), "yesterday".into());
+    params.insert("format".into(), "xml".into());
+    let params = app.client().sign(params);
+    let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+    assert_gateway_error(&reply, "40002", "isv.invalid-timestamp");
+}
+
+#[tokio::test]
+async fn the_timestamp_skew_is_configurable() {
+    let app = TestApp::spawn_with(Limits {
+        timestamp_skew_ms: None,
+        max_body_bytes: 1 << 20,
+    })
+    .await;
+    let code = app.issue_one(NORMAL).await;
+    let mut params = query_params(&app, &code);
+    params.insert("timestamp".into(), "2001-01-01 00:00:00".into());
+    let reply = post(&app, &app.client().sign(params), QUERY, SignType::Rsa2).await;
+    assert_success(&reply);
+}
+
+#[tokio::test]
+async fn an_unknown_app_auth_token_is_20001() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let reply = app
+        .client()
+        .call(
+            QUERY,
+            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+            &[("app_auth_token", "nope")],
+        )
+        .await
+        .unwrap();
+    assert!(reply.verified);
+    assert_gateway_error(&reply, "20001", "aop.invalid-app-auth-token");
+    assert_eq!(reply.node["msg"], "Insufficient Token Permissions");
+}
+
+#[tokio::test]
+async fn an_isv_app_acts_for_the_merchant_that_granted_its_token() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let isv = app.client_for(A3, SignType::Rsa2, Charset::Utf8);
+    let biz = json!({"request_id": "isv1", "ticket_code": code, "shop_id": SHOP}).to_string();
+    // Without a token the ISV acts for itself, and the ticket is another merchant's.
+    let reply = isv.call(USE, &biz, &[]).await.unwrap();
+    assert_refused(&reply, "NOT_SAME_MERCHANT_PID");
+    let granted = ticketgate::operations::admin::grant_token(app.store(), A3, M1)
+        .await
+        .unwrap();
+    let token = granted["app_auth_token"].as_str().unwrap();
+    let biz = json!({"request_id": "isv2", "ticket_code": code, "shop_id": SHOP}).to_string();
+    let reply = isv
+        .call(USE, &biz, &[("app_auth_token", token)])
+        .await
+        .unwrap();
+    assert!(reply.verified);
+    assert_success(&reply);
+    // The token belongs to A3: A2 cannot use it.
+    let other = app.client_for(A2, SignType::Rsa2, Charset::Utf8);
+    let reply = other
+        .call(
+            QUERY,
+            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+            &[("app_auth_token", token)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.sub_code(), "aop.invalid-app-auth-token");
+    // The use is the merchant's: cancelling it through M1's own app works.
+    let reply = app.cancel_use("c1", "isv2", &code).await;
+    assert_success(&reply);
+}
+
+#[tokio::test]
+async fn a_store_that_is_gone_answers_20000_signed() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    app.store().close().await;
+    for method in [QUERY, USE, CANCEL] {
+        let biz = json!({"request_id": "r1", "request_biz_no": "r0", "ticket_code": code, "shop_id": SHOP});
+        let reply = app.call(method, biz).await;
+        assert_gateway_error(&reply, "20000", "isp.unknow-error");
+        assert_eq!(reply.node["msg"], "Service Currently Unavailable");
+        assert_eq!(reply.node["sub_msg"], "系统繁忙");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_a_clear_signed_error() {
+    let app = TestApp::spawn_with(Limits {
+        timestamp_skew_ms: Some(86_400_000),
+        max_body_bytes: 2048,
+    })
+    .await;
+    let client = app.client();
+    let big = "x".repeat(4096);
+    let params = client.sign(client.params(QUERY, &json!({"ext": big}).to_string(), &[]));
+    let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+    // The method travelled in the body, which was refused: the answer is an error_response.
+    assert_gateway_error(&reply, "40002", "isv.invalid-parameter");
+    assert!(reply.field("sub_msg").contains("2048"));
+}
+
+#[tokio::test]
+async fn rsa_requests_are_answered_with_sha1_signatures() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client_for(A1, SignType::Rsa, Charset::Utf8);
+    let reply = client
+        .call(
+            QUERY,
+            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(reply.verified, "verifies as SHA1withRSA");
+    assert_success(&reply);
+    let (_, sign) = envelope::split(&reply.body, &envelope::node_name(QUERY)).unwrap();
+    let key = app.platform_public_key();
+    assert!(!key.verify(SignType::Rsa2, reply.node_text.as_bytes(), &sign.unwrap()));
+}
+
+#[tokio::test]
+async fn gbk_requests_with_chinese_text_verify_and_are_answered_in_ascii() {
+    let app = TestApp::spawn().await;
+    ticketgate::operations::admin::add_shop(app.store(), M1, "门店{甲}", "甲店")
+        .await
+        .unwrap();
+    let codes = app.issue(NORMAL, 3).await;
+    for (i, charset) in [Charset::Gbk, Charset::Gb2312, Charset::Utf8]
+        .into_iter()
+        .enumerate()
+    {
+        let client = app.client_for(A1, SignType::Rsa2, charset);
+        let biz = json!({"request_id": format!("g{i}"), "ticket_code": codes[i], "shop_id": "门店{甲}", "ext": "备注：口碑"});
+        let reply = client.call(USE, &biz.to_string(), &[]).await.unwrap();
+        assert!(reply.verified, "{charset:?}: {}", reply.body);
+        assert_success(&reply);
+        assert!(reply.body.is_ascii());
+        assert!(
+            reply.body.contains(r"\u95e8\u5e97\u007b"),
+            "braces and Chinese are escaped: {}",
+            reply.body
+        );
+        assert_eq!(reply.node["use_shop_id"], "门店{甲}");
+        assert_eq!(reply.node["use_shop_name"], "甲店");
+        assert_eq!(reply.node["item_name"], format!("商品 {NORMAL}"));
+    }
+    let code = app.issue_one(NORMAL).await;
+    // Bytes that are not GBK are a charset error.
+    let client = app.client_for(A1, SignType::Rsa2, Charset::Gbk);
+    let params = client.sign(client.params(
+        QUERY,
+        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+        &[],
+    ));
+    let mut body = ticketgate::alipay::form::encode(&params, Charset::Gbk);
+    body.push_str("&ext=%FF%FF");
+    let text = reqwest::Client::new()
+        .post(&app.gateway)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let reply = client.read(QUERY, text.as_bytes()).unwrap();
+    assert!(reply.verified);
+    assert_gateway_error(&reply, "40002", "isv.invalid-charset");
+}
+
+#[tokio::test]
+async fn signatures_with_and_without_empty_values_both_verify() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client();
+    let key = app_key(0);
+    let base = client.params(
+        QUERY,
+        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+        &[("notify_url", "")],
+    );
+    let mut with_empties = base.clone();
+    with_empties.insert(
+        "sign".into(),
+        key.sign(
+            SignType::Rsa2,
+            ticketgate::alipay::sign::content(
+                &base,
+                ticketgate::alipay::sign::REQUEST_WITH_EMPTIES,
+            )
+            .as_bytes(),
+        ),
+    );
+    let mut without = base.clone();
+    without.insert(
+        "sign".into(),
+        key.sign(
+            SignType::Rsa2,
+            ticketgate::alipay::sign::content(
+                &base,
+                ticketgate::alipay::sign::REQUEST_WITHOUT_EMPTIES,
+            )
+            .as_bytes(),
+        ),
+    );
+    for params in [with_empties, without] {
+        let reply = post(&app, &params, QUERY, SignType::Rsa2).await;
+        assert_success(&reply);
+    }
+}
+
+#[tokio::test]
+async fn everything_in_a_get_query_works_like_a_post() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client();
+    let params = client.sign(client.params(
+        QUERY,
+        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+        &[],
+    ));
+    let url = format!(
+        "{}?{}",
+        app.gateway,
+        ticketgate::alipay::form::encode(&params, Charset::Utf8)
+    );
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json;charset=utf-8"
+    );
+    let reply = client
+        .read(QUERY, &response.bytes().await.unwrap())
+        .unwrap();
+    assert!(reply.verified);
+    assert_success(&reply);
+}
+
+#[tokio::test]
+async fn the_envelope_is_byte_exact() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client_for(A1, SignType::Rsa2, Charset::Gbk);
+    let reply = client
+        .call(
+            USE,
+            &json!({"request_id": "env1", "ticket_code": code, "shop_id": "{}"}).to_string(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let body = &reply.body;
+    let prefix = format!(
+        r#"{{"{}":{{"code":"40004","msg":"Business Failed","sub_code":"SHOP_NOT_MATCH","sub_msg":""#,
+        envelope::node_name(USE)
+    );
+    assert!(body.starts_with(&prefix), "{body}");
+    assert!(
+        body.contains(r"\u007b\u007d"),
+        "braces inside strings are escaped: {body}"
+    );
+    assert!(!body.contains('\r') && body.is_ascii());
+    let tail = body.rsplit_once(r#","sign":""#).unwrap();
+    assert!(tail.1.ends_with("\"}") && !tail.1[..tail.1.len() - 2].contains('"'));
+    assert_eq!(
+        tail.0,
+        format!(r#"{{"{}":{}"#, envelope::node_name(USE), reply.node_text)
+    );
+    assert!(reply.verified);
+}
+
+#[tokio::test]
+async fn an_absolute_form_request_target_is_routed_on_its_path() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client();
+    let params = client.sign(client.params(
+        QUERY,
+        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+        &[],
+    ));
+    let body = ticketgate::alipay::form::encode(&params, Charset::Utf8);
+    let addr = app.running.as_ref().unwrap().addr;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST http://{addr}/gateway.do?charset=utf-8 HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let reply = client.read(QUERY, body.as_bytes()).unwrap();
+    assert!(reply.verified);
+    assert_success(&reply);
+}

@@ -1,0 +1,339 @@
+//! The test harness: a real server on a free port with a fresh database, a small tenant, and
+//! one helper per API verb.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use ticketgate::alipay::form::Params;
+use ticketgate::alipay::{Charset, PrivateKey, PublicKey, SignType};
+use ticketgate::client::{Client, Reply};
+use ticketgate::config::StoreArgs;
+use ticketgate::gateway::Limits;
+use ticketgate::operations::admin::{self, NewApp, NewItem};
+use ticketgate::server::{self, Running, ServeConfig};
+use ticketgate::store::PoolLimits;
+
+pub const M1: &str = "2088000000000011";
+pub const M2: &str = "2088000000000022";
+pub const ISV: &str = "2088000000000033";
+pub const A1: &str = "2021000000000011";
+pub const A2: &str = "2021000000000022";
+pub const A3: &str = "2021000000000033";
+pub const SHOP: &str = "shop-1";
+pub const SHOP2: &str = "shop-2";
+pub const SHOP_M2: &str = "shop-m2";
+pub const NORMAL: &str = "item-normal";
+pub const CARD: &str = "item-card";
+pub const ONLY_SHOP2: &str = "item-shop2";
+pub const FUTURE: &str = "item-future";
+pub const EXPIRED: &str = "item-expired";
+pub const NORMAL_M2: &str = "item-m2";
+
+pub const USE: &str = "koubei.trade.ticket.ticketcode.use";
+pub const CANCEL: &str = "koubei.trade.ticket.ticketcode.cancel";
+pub const QUERY: &str = "koubei.trade.ticket.ticketcode.query";
+
+/// App keys are expensive to make; every test shares three.
+pub fn app_key(n: usize) -> &'static PrivateKey {
+    static KEYS: OnceLock<Vec<PrivateKey>> = OnceLock::new();
+    &KEYS.get_or_init(|| (0..3).map(|_| PrivateKey::generate()).collect())[n]
+}
+
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub running: Option<Running>,
+    pub gateway: String,
+    pub limits: Limits,
+    pub database_url: Option<String>,
+}
+
+impl TestApp {
+    /// A server with the test tenant.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(Limits {
+            timestamp_skew_ms: Some(86_400_000),
+            max_body_bytes: 1024 * 1024,
+        })
+        .await
+    }
+
+    pub async fn spawn_with(limits: Limits) -> TestApp {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut app = TestApp {
+            dir,
+            running: None,
+            gateway: String::new(),
+            limits,
+            database_url: None,
+        };
+        app.start("127.0.0.1:0").await;
+        app.seed().await;
+        app
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn store_args(&self) -> StoreArgs {
+        StoreArgs {
+            data: self.data(),
+            database_url: self.database_url.clone(),
+        }
+    }
+
+    async fn start(&mut self, listen: &str) {
+        let running = server::start(ServeConfig {
+            listen: listen.into(),
+            store: self.store_args(),
+            demo: false,
+            limits: self.limits.clone(),
+            pool: PoolLimits::default(),
+        })
+        .await
+        .expect("the server starts");
+        self.gateway = server::gateway_url(running.addr);
+        self.running = Some(running);
+    }
+
+    /// Stops the server cleanly and starts it again on the same data.
+    pub async fn restart(&mut self) {
+        let running = self.running.take().expect("running");
+        let addr = running.addr;
+        running.shutdown().await.expect("clean shutdown");
+        self.start(&addr.to_string()).await;
+    }
+
+    pub fn app(&self) -> &ticketgate::operations::App {
+        &self.running.as_ref().expect("running").app
+    }
+
+    pub fn store(&self) -> &ticketgate::store::Store {
+        &self.app().store
+    }
+
+    pub fn platform_public_key(&self) -> PublicKey {
+        self.app().platform_key.public_key()
+    }
+
+    async fn seed(&self) {
+        let s = self.store();
+        for (pid, name) in [(M1, "一号商户"), (M2, "二号商户"), (ISV, "服务商")] {
+            admin::add_merchant(s, pid, name).await.unwrap();
+        }
+        for (app_id, pid, key) in [(A1, M1, 0), (A2, M2, 1), (A3, ISV, 2)] {
+            admin::add_app(
+                s,
+                NewApp {
+                    app_id: app_id.into(),
+                    merchant_pid: pid.into(),
+                    public_key: app_key(key).public_key().to_pem(),
+                    sign_type: "RSA2".into(),
+                    charset: "utf-8".into(),
+                    notify_url: None,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        admin::add_shop(s, M1, SHOP, "一号店").await.unwrap();
+        admin::add_shop(s, M1, SHOP2, "二号店").await.unwrap();
+        admin::add_shop(s, M2, SHOP_M2, "别家店").await.unwrap();
+        let item = |pid: &str, id: &str, times: Option<i64>| NewItem {
+            merchant_pid: pid.into(),
+            item_id: id.into(),
+            name: format!("商品 {id}"),
+            price: "88.00".into(),
+            original_price: Some("128.00".into()),
+            alias: Some("别名".into()),
+            times,
+            shops: None,
+            valid_from: None,
+            valid_to: None,
+        };
+        admin::add_item(s, item(M1, NORMAL, None)).await.unwrap();
+        admin::add_item(
+            s,
+            NewItem {
+                price: "300.00".into(),
+                original_price: Some("500.00".into()),
+                ..item(M1, CARD, Some(10))
+            },
+        )
+        .await
+        .unwrap();
+        admin::add_item(
+            s,
+            NewItem {
+                shops: Some(vec![SHOP2.into()]),
+                ..item(M1, ONLY_SHOP2, None)
+            },
+        )
+        .await
+        .unwrap();
+        admin::add_item(
+            s,
+            NewItem {
+                valid_from: Some("2099-01-01".into()),
+                ..item(M1, FUTURE, None)
+            },
+        )
+        .await
+        .unwrap();
+        admin::add_item(
+            s,
+            NewItem {
+                valid_from: Some("2020-01-01".into()),
+                valid_to: Some("2020-12-31".into()),
+                ..item(M1, EXPIRED, None)
+            },
+        )
+        .await
+        .unwrap();
+        admin::add_item(s, item(M2, NORMAL_M2, None)).await.unwrap();
+    }
+
+    /// Issues `n` tickets of `item` in one order; returns their codes in code order.
+    pub async fn issue(&self, item: &str, n: usize) -> Vec<String> {
+        let out = admin::issue_order(self.store(), item, n, None, None)
+            .await
+            .unwrap();
+        let mut codes: Vec<String> = out["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        codes.sort();
+        codes
+    }
+
+    pub async fn issue_one(&self, item: &str) -> String {
+        self.issue(item, 1).await.remove(0)
+    }
+
+    /// A client of `app_id` (key 0, 1, 2 for A1, A2, A3).
+    pub fn client_for(&self, app_id: &str, sign_type: SignType, charset: Charset) -> Client {
+        let key = match app_id {
+            A2 => 1,
+            A3 => 2,
+            _ => 0,
+        };
+        Client::new(
+            &self.gateway,
+            app_id,
+            app_key(key).clone(),
+            self.platform_public_key(),
+            sign_type,
+            charset,
+        )
+    }
+
+    pub fn client(&self) -> Client {
+        self.client_for(A1, SignType::Rsa2, Charset::Utf8)
+    }
+
+    /// Calls as A1 and checks that the answer is signed.
+    pub async fn call(&self, method: &str, biz: Value) -> Reply {
+        let reply = self
+            .client()
+            .call(method, &biz.to_string(), &[])
+            .await
+            .expect("a response");
+        assert!(
+            reply.verified,
+            "response signature must verify: {}",
+            reply.body
+        );
+        reply
+    }
+
+    pub async fn use_(&self, biz: Value) -> Reply {
+        self.call(USE, biz).await
+    }
+
+    pub async fn cancel(&self, biz: Value) -> Reply {
+        self.call(CANCEL, biz).await
+    }
+
+    pub async fn query(&self, code: &str) -> Reply {
+        self.call(QUERY, json!({"ticket_code": code, "shop_id": SHOP}))
+            .await
+    }
+
+    /// A use of one unit of `code` at SHOP.
+    pub async fn use_code(&self, request_id: &str, code: &str) -> Reply {
+        self.use_(json!({"request_id": request_id, "ticket_code": code, "shop_id": SHOP}))
+            .await
+    }
+
+    pub async fn cancel_use(&self, request_id: &str, use_request_id: &str, code: &str) -> Reply {
+        self.cancel(json!({"request_id": request_id, "request_biz_no": use_request_id, "ticket_code": code})).await
+    }
+
+    /// Sends raw parameters (already signed or deliberately not) as a POST form in `charset`.
+    pub async fn post_params(
+        &self,
+        params: &Params,
+        charset: Charset,
+    ) -> (String, reqwest::header::HeaderMap) {
+        let body = ticketgate::alipay::form::encode(params, charset);
+        let response = reqwest::Client::new()
+            .post(&self.gateway)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        (response.text().await.unwrap(), headers)
+    }
+
+    /// Available quantity and transactions of a ticket must agree (the ledger invariant).
+    pub async fn assert_consistent(&self, code: &str) -> Value {
+        let shown = admin::ticket_show(self.store(), code, None).await.unwrap();
+        let total: i64 = shown["total_quantity"].as_str().unwrap().parse().unwrap();
+        let available: i64 = shown["available_quantity"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut derived = total;
+        for t in shown["ticket_trans_info_list"].as_array().unwrap() {
+            let q: i64 = t["quantity"].as_str().unwrap().parse().unwrap();
+            match t["ticket_trans_type"].as_str().unwrap() {
+                "USE" | "REFUND" => derived -= q,
+                "CANCEL" => derived += q,
+                other => panic!("unknown transaction type {other}"),
+            }
+        }
+        assert_eq!(
+            available, derived,
+            "available quantity of {code} disagrees with its transactions: {shown}"
+        );
+        shown
+    }
+}
+
+/// Asserts a business refusal.
+#[track_caller]
+pub fn assert_refused(reply: &Reply, sub_code: &str) {
+    assert_eq!(reply.code(), "40004", "{}", reply.node_text);
+    assert_eq!(reply.node["msg"], "Business Failed");
+    assert_eq!(reply.sub_code(), sub_code, "{}", reply.node_text);
+    assert!(
+        !reply.node["sub_msg"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+#[track_caller]
+pub fn assert_success(reply: &Reply) {
+    assert_eq!(reply.code(), "10000", "{}", reply.node_text);
+    assert_eq!(reply.node["msg"], "Success");
+    assert!(reply.node.get("sub_code").is_none());
+}

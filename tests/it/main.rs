@@ -1,0 +1,9 @@
+//! One integration-test binary: each test starts the real server and drives it over HTTP.
+
+mod cancel;
+mod cli;
+mod concurrency;
+mod gateway;
+mod helpers;
+mod query;
+mod use_;
