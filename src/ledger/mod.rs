@@ -10,3 +10,6 @@ pub mod use_;
 
 pub use model::*;
 pub use refusal::Refusal;
+
+#[cfg(test)]
+mod tests;

@@ -242,7 +242,10 @@ fn admin_commands_print_one_json_object_and_refuse_bad_input() {
 }
 
 /// Starts `ticketgate serve` on a free port and waits for its demo tenant.
-#[allow(clippy::zombie_processes, reason = "the caller stops and waits for the child")]
+#[allow(
+    clippy::zombie_processes,
+    reason = "the caller stops and waits for the child"
+)]
 fn serve(data: &Path) -> (std::process::Child, Value) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
