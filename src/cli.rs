@@ -55,11 +55,21 @@ pub struct ServeArgs {
     /// Most PostgreSQL connections this node opens.
     #[arg(long, default_value_t = 16)]
     pub db_max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection before answering 20000.
+    #[arg(long, default_value = "5s", value_parser = parse_timeout)]
+    pub db_acquire_timeout: std::time::Duration,
 }
 
 /// A timestamp skew limit in milliseconds, or none.
 #[derive(Debug, Clone, Copy)]
 pub struct Skew(pub Option<i64>);
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match crate::config::parse_duration_ms(text)? {
+        Some(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms as u64)),
+        _ => Err("a timeout must be a positive duration such as 5s".into()),
+    }
+}
 
 fn parse_skew(text: &str) -> Result<Skew, String> {
     crate::config::parse_duration_ms(text).map(Skew)

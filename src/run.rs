@@ -44,7 +44,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         pool: PoolLimits {
             max_connections: args.db_max_connections,
-            ..PoolLimits::default()
+            acquire_timeout: args.db_acquire_timeout,
         },
     };
     let running = server::start(config).await?;

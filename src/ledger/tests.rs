@@ -1,5 +1,8 @@
 //! Table tests of the pure decisions: each case names the facts and the expected answer.
-#![allow(clippy::type_complexity, reason = "each case table is one tuple type, read once")]
+#![allow(
+    clippy::type_complexity,
+    reason = "each case table is one tuple type, read once"
+)]
 
 use super::cancel::{self, CancelFacts};
 use super::fields::Biz;

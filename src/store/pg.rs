@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{BoxFuture, Conn, PoolLimits, StoreError, WRITE_ATTEMPTS};
 
@@ -17,10 +19,16 @@ pub struct Pg {
 
 impl Pg {
     pub async fn open(url: &str, limits: &PoolLimits) -> Result<Pg, StoreError> {
+        // Bound every wait on the server, so that a stuck database gives errors, not hangs.
+        let options = PgConnectOptions::from_str(url)?.options([
+            ("statement_timeout", "10s"),
+            ("lock_timeout", "5s"),
+            ("idle_in_transaction_session_timeout", "30s"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(limits.max_connections)
             .acquire_timeout(limits.acquire_timeout)
-            .connect(url)
+            .connect_with(options)
             .await?;
         let mut migrator = sqlx::migrate!("migrations/postgres");
         // No advisory locks: keep to SQL that distributed PostgreSQL-compatible engines accept.

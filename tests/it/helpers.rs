@@ -46,6 +46,7 @@ pub struct TestApp {
     pub gateway: String,
     pub limits: Limits,
     pub database_url: Option<String>,
+    pub pool: PoolLimits,
 }
 
 impl TestApp {
@@ -60,12 +61,26 @@ impl TestApp {
 
     pub async fn spawn_with(limits: Limits) -> TestApp {
         let dir = tempfile::tempdir().expect("a temporary folder");
+        let database_url = match crate::pg::base_url() {
+            Some(base) => Some(crate::pg::fresh_database(&base).await),
+            None => None,
+        };
+        TestApp::spawn_on(limits, dir, database_url).await
+    }
+
+    /// A server with the test tenant on the given database (`None`: SQLite in `dir`).
+    pub async fn spawn_on(
+        limits: Limits,
+        dir: tempfile::TempDir,
+        database_url: Option<String>,
+    ) -> TestApp {
         let mut app = TestApp {
             dir,
             running: None,
             gateway: String::new(),
             limits,
-            database_url: None,
+            database_url,
+            pool: PoolLimits::default(),
         };
         app.start("127.0.0.1:0").await;
         app.seed().await;
@@ -83,13 +98,13 @@ impl TestApp {
         }
     }
 
-    async fn start(&mut self, listen: &str) {
+    pub async fn start(&mut self, listen: &str) {
         let running = server::start(ServeConfig {
             listen: listen.into(),
             store: self.store_args(),
             demo: false,
             limits: self.limits.clone(),
-            pool: PoolLimits::default(),
+            pool: self.pool.clone(),
         })
         .await
         .expect("the server starts");
@@ -117,7 +132,7 @@ impl TestApp {
         self.app().platform_key.public_key()
     }
 
-    async fn seed(&self) {
+    pub async fn seed(&self) {
         let s = self.store();
         for (pid, name) in [(M1, "一号商户"), (M2, "二号商户"), (ISV, "服务商")] {
             admin::add_merchant(s, pid, name).await.unwrap();

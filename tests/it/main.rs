@@ -5,5 +5,8 @@ mod cli;
 mod concurrency;
 mod gateway;
 mod helpers;
+mod multinode;
+mod pg;
 mod query;
+mod store;
 mod use_;

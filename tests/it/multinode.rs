@@ -1,0 +1,294 @@
+//! Several `serve` processes on one PostgreSQL database: the promises (one effect per request
+//! id, a ticket's last unit used once, a use reversed once) hold across processes; a database
+//! that goes away gives clean `20000` answers, and the node recovers when it returns.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use ticketgate::alipay::{Charset, SignType};
+use ticketgate::client::Client;
+use ticketgate::gateway::Limits;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
+
+/// A `ticketgate serve` process; killed when dropped.
+struct Node {
+    child: Child,
+    gateway: String,
+}
+
+impl Node {
+    fn start(database_url: &str, data: &std::path::Path) -> Node {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-demo",
+                "--database-url",
+                database_url,
+                "--data",
+            ])
+            .arg(data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("addr=") {
+                    let addr: String = line[at + 5..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect();
+                    let _ = tx.send(addr);
+                }
+                eprintln!("[node] {line}");
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("the node did not start");
+            }
+        };
+        Node {
+            child,
+            gateway: format!("http://{addr}/gateway.do"),
+        }
+    }
+
+    fn client(&self, app: &TestApp) -> Client {
+        Client::new(
+            &self.gateway,
+            A1,
+            app_key(0).clone(),
+            app.platform_public_key(),
+            SignType::Rsa2,
+            Charset::Utf8,
+        )
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test tenant on a fresh database, and two serve processes on it.
+async fn two_nodes() -> (TestApp, Node, Node) {
+    let base = crate::pg::require_base_url();
+    let url = crate::pg::fresh_database(&base).await;
+    let app = TestApp::spawn_on(
+        Limits {
+            timestamp_skew_ms: Some(86_400_000),
+            max_body_bytes: 1 << 20,
+        },
+        tempfile::tempdir().unwrap(),
+        Some(url.clone()),
+    )
+    .await;
+    let a = Node::start(&url, &app.data().join("a"));
+    let b = Node::start(&url, &app.data().join("b"));
+    (app, a, b)
+}
+
+/// Sends each call to node a or b alternately, all at once; tallies `code sub_code biz_code`.
+async fn across(
+    app: &TestApp,
+    a: &Node,
+    b: &Node,
+    method: &'static str,
+    bodies: Vec<Value>,
+) -> HashMap<String, usize> {
+    let clients = [a.client(app), b.client(app)];
+    let calls: Vec<_> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, biz)| {
+            let client = clients[i % 2].clone();
+            tokio::spawn(async move {
+                client
+                    .call(method, &biz.to_string(), &[])
+                    .await
+                    .expect("an answer")
+            })
+        })
+        .collect();
+    let mut tally = HashMap::new();
+    for call in calls {
+        let reply = call.await.unwrap();
+        assert!(
+            reply.verified,
+            "both nodes sign with the one platform key: {}",
+            reply.body
+        );
+        *tally
+            .entry(format!(
+                "{} {}{}",
+                reply.code(),
+                reply.sub_code(),
+                reply.field("biz_code")
+            ))
+            .or_insert(0) += 1;
+    }
+    eprintln!("{method}: {tally:?}");
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_uses_of_one_ticket_across_two_nodes_succeed_once() {
+    let (app, a, b) = two_nodes().await;
+    let code = app.issue_one(NORMAL).await;
+    let bodies = (0..16)
+        .map(|i| json!({"request_id": format!("u{i}"), "ticket_code": code, "shop_id": SHOP}))
+        .collect();
+    let tally = across(&app, &a, &b, USE, bodies).await;
+    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
+    assert_eq!(
+        tally.get("40004 TICKET_STATUS_ILLEGAL"),
+        Some(&15),
+        "{tally:?}"
+    );
+    app.assert_consistent(&code).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ten_use_card_hit_by_sixteen_uses_of_three_across_two_nodes_keeps_one() {
+    let (app, a, b) = two_nodes().await;
+    let card = app.issue_one(CARD).await;
+    let bodies = (0..16)
+        .map(|i| json!({"request_id": format!("u{i}"), "ticket_code": card, "shop_id": SHOP, "quantity": "3"}))
+        .collect();
+    let tally = across(&app, &a, &b, USE, bodies).await;
+    assert_eq!(tally.get("10000 "), Some(&3), "{tally:?}");
+    assert_eq!(
+        tally.get("40004 QUANTITY_NOT_ENOUGH"),
+        Some(&13),
+        "{tally:?}"
+    );
+    assert_eq!(app.query(&card).await.node["available_quantity"], "1");
+    app.assert_consistent(&card).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_cancels_of_one_use_across_two_nodes_reverse_it_once() {
+    let (app, a, b) = two_nodes().await;
+    let code = app.issue_one(NORMAL).await;
+    assert_success(&app.use_code("u1", &code).await);
+    let bodies = (0..16)
+        .map(
+            |i| json!({"request_id": format!("c{i}"), "request_biz_no": "u1", "ticket_code": code}),
+        )
+        .collect();
+    let tally = across(&app, &a, &b, CANCEL, bodies).await;
+    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
+    assert_eq!(tally.get("40004 REPEAT_CANCEL"), Some(&15), "{tally:?}");
+    app.assert_consistent(&code).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_cancel_sent_to_both_nodes_at_once_has_one_effect() {
+    let (app, a, b) = two_nodes().await;
+    let code = app.issue_one(NORMAL).await;
+    assert_success(&app.use_code("u1", &code).await);
+    let bodies = (0..16)
+        .map(|_| json!({"request_id": "c1", "request_biz_no": "u1", "ticket_code": code}))
+        .collect();
+    let tally = across(&app, &a, &b, CANCEL, bodies).await;
+    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
+    assert_eq!(
+        tally.get("10000 BIZ_ALREADY_SUCCESS"),
+        Some(&15),
+        "{tally:?}"
+    );
+    let shown = app.assert_consistent(&code).await;
+    assert_eq!(shown["ticket_trans_info_list"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_use_request_id_sent_to_both_nodes_at_once_has_one_effect() {
+    let (app, a, b) = two_nodes().await;
+    let codes = app.issue(NORMAL, 2).await;
+    // Half name one ticket, half the other, all under one request id.
+    let bodies = (0..16)
+        .map(|i| json!({"request_id": "u1", "ticket_code": codes[i % 2], "shop_id": SHOP}))
+        .collect();
+    let tally = across(&app, &a, &b, USE, bodies).await;
+    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
+    assert_eq!(
+        tally.get("10000 BIZ_ALREADY_SUCCESS"),
+        Some(&7),
+        "{tally:?}"
+    );
+    assert_eq!(tally.get("40004 REQUEST_ID_REPEAT"), Some(&8), "{tally:?}");
+    let states = [app.query(&codes[0]).await, app.query(&codes[1]).await];
+    let used = states
+        .iter()
+        .filter(|r| r.node["ticket_status"] == "USED")
+        .count();
+    assert_eq!(used, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_goes_away_gives_clean_errors_and_the_node_recovers() {
+    let cluster = crate::pg::Cluster::start();
+    let url = crate::pg::fresh_database(&cluster.url()).await;
+    let mut app = TestApp {
+        pool: ticketgate::store::PoolLimits {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(2),
+        },
+        ..TestApp::spawn_on(
+            Limits {
+                timestamp_skew_ms: Some(86_400_000),
+                max_body_bytes: 1 << 20,
+            },
+            tempfile::tempdir().unwrap(),
+            Some(url),
+        )
+        .await
+    };
+    app.restart().await;
+    let codes = app.issue(NORMAL, 2).await;
+    assert_success(&app.use_code("u1", &codes[0]).await);
+    cluster.stop_server();
+    for (i, method) in [QUERY, USE, CANCEL].into_iter().enumerate() {
+        let started = Instant::now();
+        let biz = json!({"request_id": format!("r{i}"), "request_biz_no": "u1", "ticket_code": codes[1], "shop_id": SHOP});
+        let reply = app.call(method, biz).await;
+        assert_eq!(reply.code(), "20000", "{}", reply.node_text);
+        assert_eq!(reply.sub_code(), "isp.unknow-error");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "answered, not hung: {:?}",
+            started.elapsed()
+        );
+    }
+    cluster.start_server();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = app.use_code("u2", &codes[1]).await;
+        if reply.code() == "10000" {
+            break;
+        }
+        assert_eq!(reply.code(), "20000", "{}", reply.node_text);
+        assert!(Instant::now() < deadline, "the node did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Nothing was half-done while the database was away.
+    assert_success(&app.cancel_use("c1", "u1", &codes[0]).await);
+    app.assert_consistent(&codes[0]).await;
+    app.assert_consistent(&codes[1]).await;
+}
