@@ -55,10 +55,23 @@ pub struct ServeArgs {
     /// Most PostgreSQL connections this node opens.
     #[arg(long, default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Waits between notification attempts: after the first failure 4m, then 10m, … and after
+    /// the last, the notification is parked (`admin notify list --status parked`).
+    #[arg(long, default_value = crate::notify::DEFAULT_SCHEDULE, value_parser = crate::notify::parse_schedule)]
+    pub notify_schedule: Schedule,
+    /// Timeout of one notification attempt.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    pub notify_timeout: std::time::Duration,
+    /// Concurrent notification deliveries on this node (0: this node delivers none).
+    #[arg(long, default_value_t = 4)]
+    pub notify_workers: usize,
     /// How long a request waits for a PostgreSQL connection before answering 20000.
     #[arg(long, default_value = "5s", value_parser = parse_timeout)]
     pub db_acquire_timeout: std::time::Duration,
 }
+
+/// Retry waits in milliseconds.
+pub type Schedule = Vec<i64>;
 
 /// A timestamp skew limit in milliseconds, or none.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +114,20 @@ pub enum AdminCommand {
     /// The platform ("Alipay") public key that clients verify responses with.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Notifications: see what is pending, delivered or parked; send one again.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// List notifications, oldest first.
+    List {
+        #[arg(long, value_parser = ["pending", "delivered", "parked"])]
+        status: Option<String>,
+    },
+    /// Queue a parked or delivered notification again (same notify_id, a fresh schedule).
+    Resend { notify_id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
 use crate::cli::{
     AdminCommand, AppCommand, AuthCommand, CallArgs, Cli, Command, ItemCommand, KeysCommand,
-    MerchantCommand, OrderCommand, ServeArgs, ShopCommand, TicketCommand,
+    MerchantCommand, NotifyCommand, OrderCommand, ServeArgs, ShopCommand, TicketCommand,
 };
 use crate::client::Client;
 use crate::config::StoreArgs;
@@ -41,6 +41,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: Limits {
             timestamp_skew_ms: args.timestamp_skew.0,
             max_body_bytes: args.max_body_bytes,
+        },
+        notify: crate::notify::worker::Settings {
+            schedule_ms: args.notify_schedule,
+            timeout: args.notify_timeout,
+            workers: args.notify_workers,
         },
         pool: PoolLimits {
             max_connections: args.db_max_connections,
@@ -182,6 +187,12 @@ async fn admin_command(
         }) => admin::ticket_use(app, &code, order_no, &shop, quantity, request_id).await,
         AdminCommand::Ticket(TicketCommand::Refund { code, order_no }) => {
             admin::ticket_refund(store, &code, order_no).await
+        }
+        AdminCommand::Notify(NotifyCommand::List { status }) => {
+            admin::notify_list(store, status).await
+        }
+        AdminCommand::Notify(NotifyCommand::Resend { notify_id }) => {
+            admin::notify_resend(store, &notify_id).await
         }
         AdminCommand::Keys(KeysCommand::Show) => Ok(json!({
             "alipay_public_key": app.platform_key.public_key().to_pem(),

@@ -4,12 +4,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tokio::sync::oneshot;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{StoreArgs, write_file};
 use crate::demo;
 use crate::gateway::{self, Limits};
+use crate::notify::worker::{self, Deliverer};
 use crate::operations::{App, admin};
 use crate::store::{PoolLimits, Store};
 
@@ -21,6 +25,8 @@ pub struct ServeConfig {
     pub demo: bool,
     pub limits: Limits,
     pub pool: PoolLimits,
+    /// Notification delivery; `workers: 0` leaves delivery to other nodes (or to tests).
+    pub notify: worker::Settings,
 }
 
 /// A running node.
@@ -31,6 +37,8 @@ pub struct Running {
     pub demo: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    notify_stop: watch::Sender<bool>,
+    notify_task: Option<JoinHandle<()>>,
 }
 
 /// Opens the store and keys, as every subcommand does before touching anything.
@@ -57,6 +65,7 @@ pub async fn open_app(store_args: &StoreArgs, pool: &PoolLimits) -> anyhow::Resu
     Ok(App {
         store,
         platform_key,
+        notify_wake: Default::default(),
     })
 }
 
@@ -77,6 +86,15 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     let task = tokio::spawn(gateway::serve(listener, router, async move {
         let _ = stopped.await;
     }));
+    let (notify_stop, notify_stopped) = watch::channel(false);
+    let notify_task = (config.notify.workers > 0).then(|| {
+        let deliverer = Arc::new(Deliverer::new(
+            app.store.clone(),
+            app.platform_key.clone(),
+            config.notify.clone(),
+        ));
+        tokio::spawn(deliverer.run(app.notify_wake.clone(), notify_stopped))
+    });
     tracing::info!(%addr, backend = app.store.backend_name(), "ticketgate is serving /gateway.do");
     Ok(Running {
         addr,
@@ -84,6 +102,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         demo,
         stop: Some(stop),
         task,
+        notify_stop,
+        notify_task,
     })
 }
 
@@ -103,6 +123,11 @@ impl Running {
             let _ = stop.send(());
         }
         (&mut self.task).await??;
+        let _ = self.notify_stop.send(true);
+        if let Some(task) = self.notify_task.take() {
+            // An attempt in flight ends within its timeout; an abandoned claim expires anyway.
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
         self.app.store.close().await;
         Ok(())
     }

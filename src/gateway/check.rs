@@ -6,6 +6,7 @@ use crate::alipay::form::{self, Params, RawPair};
 use crate::alipay::sign::{self, REQUEST_WITH_EMPTIES, REQUEST_WITHOUT_EMPTIES};
 use crate::alipay::{Charset, PublicKey, SignType, time};
 use crate::ledger::fields::Biz;
+use crate::notify::Target;
 use crate::operations::{Acting, App, now_ms};
 use crate::store::{BoxFuture, Conn, StoreError};
 
@@ -42,6 +43,8 @@ pub struct Call {
     pub method: String,
     pub who: Acting,
     pub biz: Biz,
+    /// Where this call's notification goes, if anywhere.
+    pub notify: Option<Target>,
 }
 
 /// The methods this gateway serves.
@@ -176,10 +179,21 @@ async fn check_params(
         None => Biz::default(),
         Some(text) => Biz::parse(text).map_err(GatewayError::InvalidParameter)?,
     };
+    let notify = present(params, "notify_url")
+        .map(str::to_string)
+        .or(record.notify_url.clone())
+        .map(|url| Target {
+            url,
+            app_id: app_id.clone(),
+            auth_app_id: who.via_token.then(|| who.merchant_pid.clone()),
+            charset: Charset::parse(&record.charset).unwrap_or(Charset::Utf8),
+            sign_type: SignType::parse(&record.sign_type).unwrap_or(SignType::Rsa2),
+        });
     Ok(Call {
         method: method.to_string(),
         who,
         biz,
+        notify,
     })
 }
 

@@ -17,9 +17,12 @@ pub enum Failure {
 pub async fn dispatch(app: &App, call: &Call) -> Result<Map<String, Value>, Failure> {
     let outcome = match call.method.as_str() {
         use_::METHOD => {
-            operations::use_::run(app, &call.who, &call.biz, Channel::OpenPlatform).await
+            let notify = call.notify.as_ref();
+            operations::use_::run(app, &call.who, &call.biz, Channel::OpenPlatform, notify).await
         }
-        cancel::METHOD => operations::cancel::run(app, &call.who, &call.biz).await,
+        cancel::METHOD => {
+            operations::cancel::run(app, &call.who, &call.biz, call.notify.as_ref()).await
+        }
         query::METHOD => operations::query::run(app, &call.who, &call.biz).await,
         other => {
             return Err(Failure::Gateway(GatewayError::InvalidMethod(
@@ -27,6 +30,10 @@ pub async fn dispatch(app: &App, call: &Call) -> Result<Map<String, Value>, Fail
             )));
         }
     };
+    if outcome.is_ok() && call.notify.is_some() {
+        // A notification may have been queued: let this node's delivery loop look now.
+        app.notify_wake.notify_waiters();
+    }
     outcome.map_err(|e| match e {
         OpError::Refused(r) => Failure::Refused(r),
         OpError::Store(e) => {

@@ -8,18 +8,27 @@ use crate::ids;
 use crate::ledger::cancel::{self, CancelFacts, CancelRequest};
 use crate::ledger::fields::Biz;
 use crate::ledger::{CancelRecord, Refusal, Trans, TransKind};
+use crate::notify::{Target, message};
 use crate::store::{Conn, StoreError};
 
-/// Cancels the use named by `request_biz_no` for `who`.
-pub async fn run(app: &App, who: &Acting, biz: &Biz) -> Result<Map<String, Value>, OpError> {
+/// Cancels the use named by `request_biz_no` for `who`. A successful cancel queues a
+/// notification to `notify` in the same transaction.
+pub async fn run(
+    app: &App,
+    who: &Acting,
+    biz: &Biz,
+    notify: Option<&Target>,
+) -> Result<Map<String, Value>, OpError> {
     let req = cancel::parse(biz)?;
     let merchant_pid = who.merchant_pid.clone();
     let now = now_ms();
+    let notify = notify.cloned();
     let outcome = app
         .store
         .write(move |c| {
             let (req, merchant_pid) = (req.clone(), merchant_pid.clone());
-            Box::pin(async move { apply(c, &merchant_pid, &req, now).await })
+            let notify = notify.clone();
+            Box::pin(async move { apply(c, &merchant_pid, &req, notify.as_ref(), now).await })
         })
         .await?;
     Ok(outcome?)
@@ -29,6 +38,7 @@ async fn apply(
     c: &mut Conn<'_>,
     merchant_pid: &str,
     req: &CancelRequest,
+    notify: Option<&Target>,
     now: i64,
 ) -> Result<Result<Map<String, Value>, Refusal>, StoreError> {
     // The ticket row is locked first: concurrent cancels of one ticket then run one after the
@@ -71,10 +81,7 @@ async fn apply(
         Ok(plan) => plan,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let named = ticket
-        .expect("a decided cancel has its ticket")
-        .ticket
-        .voucher_id;
+    let named = ticket.expect("a decided cancel has its ticket").ticket;
     let mut named_trans = None;
     for (voucher_id, use_trans_id, quantity) in &plan.reversals {
         let trans_id = ids::dated(now, 10);
@@ -89,19 +96,32 @@ async fn apply(
         })
         .await?;
         c.add_available(voucher_id, *quantity, now).await?;
-        if *voucher_id == named && named_trans.is_none() {
+        if *voucher_id == named.voucher_id && named_trans.is_none() {
             named_trans = Some(trans_id);
         }
     }
+    let trans_id = named_trans.expect("the named ticket is among the use's tickets");
     c.insert_cancel(&CancelRecord {
         cancel_id: ids::hex(24),
         merchant_pid: merchant_pid.to_string(),
         request_id: req.request_id.clone(),
         fingerprint: req.fingerprint(),
         use_order_id: plan.use_order_id.clone(),
-        trans_id: named_trans.expect("the named ticket is among the use's tickets"),
+        trans_id: trans_id.clone(),
         created_at: now,
     })
     .await?;
+    if let Some(target) = notify {
+        let event = message::Event {
+            biz_type: message::TICKET_CANCEL,
+            request_id: &req.request_id,
+            ticket_code: &req.ticket_code,
+            order_no: &named.order_no,
+            quantity: plan.reversals.iter().map(|r| r.2).sum(),
+            ticket_trans_id: &trans_id,
+        };
+        c.insert_notification(&message::row(ids::hex(32), target, &event, now))
+            .await?;
+    }
     Ok(Ok(cancel::answer(req, false)))
 }

@@ -5,7 +5,10 @@ pub mod cancel;
 pub mod query;
 pub mod use_;
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
 
 use crate::alipay::PrivateKey;
 use crate::ledger::Refusal;
@@ -16,6 +19,8 @@ use crate::store::{Store, StoreError};
 pub struct App {
     pub store: Store,
     pub platform_key: PrivateKey,
+    /// Pinged after a call that may have queued a notification.
+    pub notify_wake: Arc<Notify>,
 }
 
 /// The merchant a call acts for: the app's owner, or the merchant that granted the app an

@@ -8,6 +8,7 @@ use crate::ids;
 use crate::ledger::fields::Biz;
 use crate::ledger::use_::{self, UseRequest};
 use crate::ledger::{Channel, Refusal, ShopFacts, Trans, TransKind, UseOrder};
+use crate::notify::{Target, message};
 use crate::store::{Conn, StoreError};
 
 /// Everything a use transaction needs, owned so that it can be retried.
@@ -21,15 +22,18 @@ struct Input {
     raw_order_no: Option<String>,
     parsed: Result<UseRequest, Refusal>,
     channel: Channel,
+    notify: Option<Target>,
     now: i64,
 }
 
 /// Uses a ticket for `who` through `channel`; answers the use's fields, or the refusal.
+/// A successful use queues a notification to `notify` in the same transaction.
 pub async fn run(
     app: &App,
     who: &Acting,
     biz: &Biz,
     channel: Channel,
+    notify: Option<&Target>,
 ) -> Result<Map<String, Value>, OpError> {
     let request_id = use_::request_id(biz)?;
     let input = Input {
@@ -48,6 +52,7 @@ pub async fn run(
         parsed: use_::parse(biz, request_id.clone()),
         request_id,
         channel,
+        notify: notify.cloned(),
         now: now_ms(),
     };
     let outcome = app
@@ -179,6 +184,18 @@ async fn apply(
         })
         .await?;
         c.add_available(&unit.voucher_id, -unit.quantity, input.now)
+            .await?;
+    }
+    if let Some(target) = &input.notify {
+        let event = message::Event {
+            biz_type: message::TICKET_USE,
+            request_id: &input.request_id,
+            ticket_code: &req.ticket_code,
+            order_no: &view.ticket.order_no,
+            quantity: plan.quantity,
+            ticket_trans_id: &trans_ids[0],
+        };
+        c.insert_notification(&message::row(ids::hex(32), target, &event, input.now))
             .await?;
     }
     Ok(Ok(answer))

@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
-pub use queries::AppRecord;
+pub use queries::{AppRecord, NotificationRow};
 
 /// A boxed, sendable future borrowing from `'a`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -246,10 +246,11 @@ fn admin_commands_print_one_json_object_and_refuse_bad_input() {
     clippy::zombie_processes,
     reason = "the caller stops and waits for the child"
 )]
-fn serve(data: &Path) -> (std::process::Child, Value) {
+pub fn serve(data: &Path, extra: &[&str]) -> (std::process::Child, Value) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(extra)
         .env_remove("TICKETGATE_DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -304,7 +305,7 @@ fn call(demo: &Value, method: &str, biz: &str, alipay_key: &str) -> Output {
 #[test]
 fn serve_creates_a_demo_tenant_that_call_can_use_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, demo) = serve(dir.path());
+    let (mut child, demo) = serve(dir.path(), &[]);
     for key in [
         "app_private_key_file",
         "app_public_key_file",
@@ -372,7 +373,7 @@ fn serve_creates_a_demo_tenant_that_call_can_use_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
     // A second start keeps the same tenant and key.
-    let (mut again, demo2) = serve(dir.path());
+    let (mut again, demo2) = serve(dir.path(), &[]);
     assert_eq!(demo2["tickets"], demo["tickets"]);
     let out = call(
         &demo2,

@@ -47,6 +47,8 @@ pub struct TestApp {
     pub limits: Limits,
     pub database_url: Option<String>,
     pub pool: PoolLimits,
+    /// Delivery inside the server: off by default, tests drive `deliver_next` themselves.
+    pub notify: ticketgate::notify::worker::Settings,
 }
 
 impl TestApp {
@@ -81,6 +83,10 @@ impl TestApp {
             limits,
             database_url,
             pool: PoolLimits::default(),
+            notify: ticketgate::notify::worker::Settings {
+                workers: 0,
+                ..Default::default()
+            },
         };
         app.start("127.0.0.1:0").await;
         app.seed().await;
@@ -105,6 +111,7 @@ impl TestApp {
             demo: false,
             limits: self.limits.clone(),
             pool: self.pool.clone(),
+            notify: self.notify.clone(),
         })
         .await
         .expect("the server starts");

@@ -1,0 +1,251 @@
+//! Delivery: a step function (`deliver_next`) that claims one due notification, POSTs it and
+//! records the outcome, and a loop that runs it on a few tasks inside `serve`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use super::message;
+use crate::alipay::PrivateKey;
+use crate::ids;
+use crate::operations::now_ms;
+use crate::store::{Store, StoreError};
+
+/// How much longer than an attempt's timeout a claim lasts.
+pub const LEASE_MARGIN_MS: i64 = 5_000;
+
+/// Delivery settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Waits after each failed attempt; one attempt more than steps, then parked.
+    pub schedule_ms: Vec<i64>,
+    /// Per-attempt timeout (connect, send, answer).
+    pub timeout: Duration,
+    /// Concurrent deliveries per node.
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            schedule_ms: super::parse_schedule(super::DEFAULT_SCHEDULE)
+                .expect("the default schedule parses"),
+            timeout: Duration::from_secs(10),
+            workers: 4,
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing due; the earliest pending notification is due at this time, if any.
+    Idle {
+        next_due: Option<i64>,
+    },
+    Delivered {
+        notify_id: String,
+    },
+    /// Failed; tried again at `next_attempt_at`.
+    Retry {
+        notify_id: String,
+        next_attempt_at: i64,
+        error: String,
+    },
+    /// Failed for the last time; an operator can resend it.
+    Parked {
+        notify_id: String,
+        error: String,
+    },
+    /// Our claim ran out before we finished: another node owns it now.
+    Lost {
+        notify_id: String,
+    },
+}
+
+/// Delivers notifications from one store.
+pub struct Deliverer {
+    store: Store,
+    key: PrivateKey,
+    http: reqwest::Client,
+    settings: Settings,
+}
+
+impl Deliverer {
+    pub fn new(store: Store, key: PrivateKey, settings: Settings) -> Deliverer {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client with default TLS settings");
+        Deliverer {
+            store,
+            key,
+            http,
+            settings,
+        }
+    }
+
+    /// Claims the most overdue notification at `now`, attempts it once and records the result.
+    pub async fn deliver_next(&self, now: i64) -> Result<Outcome, StoreError> {
+        let token = ids::hex(24);
+        // The lease outlives the attempt (and the write that records it), so that no other node
+        // starts the same one meanwhile; if this node dies mid-attempt, the lease runs out and
+        // the notification is attempted again.
+        let lease_until = now + self.settings.timeout.as_millis() as i64 + LEASE_MARGIN_MS;
+        let claim_token = token.clone();
+        let claimed = self
+            .store
+            .write(move |c| {
+                let token = claim_token.clone();
+                Box::pin(async move { c.claim_notification(now, lease_until, &token).await })
+            })
+            .await?;
+        let Some(row) = claimed else {
+            let next_due = self
+                .store
+                .read(|c| Box::pin(async move { c.next_notification_due().await }))
+                .await?;
+            return Ok(Outcome::Idle { next_due });
+        };
+        let error = self.attempt(&row, now).await.err();
+        let attempt = row.attempts as usize; // 0 for the first attempt
+        let (status, next_attempt_at) = match (&error, self.settings.schedule_ms.get(attempt)) {
+            (None, _) => ("delivered", now),
+            (Some(_), Some(wait)) => ("pending", now + wait),
+            (Some(_), None) => ("parked", now),
+        };
+        let notify_id = row.notify_id.clone();
+        let last_error = error.clone();
+        let still_ours = self
+            .store
+            .write(move |c| {
+                let (id, token, last_error) =
+                    (notify_id.clone(), token.clone(), last_error.clone());
+                Box::pin(async move {
+                    c.finish_notification(
+                        &id,
+                        &token,
+                        status,
+                        next_attempt_at,
+                        last_error.as_deref(),
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await?;
+        let notify_id = row.notify_id;
+        if !still_ours {
+            return Ok(Outcome::Lost { notify_id });
+        }
+        Ok(match (status, error) {
+            ("delivered", _) => Outcome::Delivered { notify_id },
+            ("pending", Some(error)) => Outcome::Retry {
+                notify_id,
+                next_attempt_at,
+                error,
+            },
+            (_, error) => Outcome::Parked {
+                notify_id,
+                error: error.unwrap_or_default(),
+            },
+        })
+    }
+
+    /// One POST; success is HTTP 200 with the body exactly `success`.
+    async fn attempt(&self, row: &crate::store::NotificationRow, now: i64) -> Result<(), String> {
+        let (params, charset) = message::signed(row, now, &self.key);
+        let body = message::body(&params, charset);
+        let response = self
+            .http
+            .post(&row.url)
+            .header(
+                "content-type",
+                format!(
+                    "application/x-www-form-urlencoded; charset={}",
+                    charset.name()
+                ),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status();
+        let text = response.bytes().await.map_err(|e| describe(&e))?;
+        if status != reqwest::StatusCode::OK {
+            return Err(format!("HTTP {}", status.as_u16()));
+        }
+        if &text[..] != b"success" {
+            let shown: String = String::from_utf8_lossy(&text).chars().take(64).collect();
+            return Err(format!("answered {shown:?}, not \"success\""));
+        }
+        Ok(())
+    }
+
+    /// Runs `workers` delivery loops until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: watch::Receiver<bool>) {
+        let loops: Vec<_> = (0..self.settings.workers.max(1))
+            .map(|_| {
+                let (me, wake, shutdown) = (self.clone(), wake.clone(), shutdown.clone());
+                tokio::spawn(async move { me.work(wake, shutdown).await })
+            })
+            .collect();
+        for l in loops {
+            let _ = l.await;
+        }
+    }
+
+    async fn work(&self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        const POLL_MS: i64 = 1_000;
+        while !*shutdown.borrow() {
+            let now = now_ms();
+            let pause_ms = match self.deliver_next(now).await {
+                Ok(Outcome::Idle { next_due }) => {
+                    next_due.map_or(POLL_MS, |due| (due - now).clamp(0, POLL_MS))
+                }
+                Ok(Outcome::Retry {
+                    notify_id, error, ..
+                }) => {
+                    tracing::info!(%notify_id, %error, "notification not acknowledged; will retry");
+                    0
+                }
+                Ok(Outcome::Parked { notify_id, error }) => {
+                    tracing::warn!(%notify_id, %error, "notification parked after its last attempt");
+                    0
+                }
+                Ok(_) => 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "notification delivery could not reach the store");
+                    POLL_MS
+                }
+            };
+            if pause_ms > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(pause_ms as u64)) => {}
+                    _ = wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+}
