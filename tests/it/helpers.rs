@@ -61,6 +61,15 @@ impl TestApp {
         .await
     }
 
+    /// A server with the test tenant listening on `listen` (e.g. `127.0.0.21:80`).
+    pub async fn spawn_listening(listen: &str) -> TestApp {
+        let mut app = TestApp::spawn().await;
+        let running = app.running.take().expect("running");
+        running.shutdown().await.expect("clean shutdown");
+        app.start(listen).await;
+        app
+    }
+
     pub async fn spawn_with(limits: Limits) -> TestApp {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let database_url = match crate::pg::base_url() {

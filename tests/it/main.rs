@@ -10,5 +10,6 @@ mod notify;
 mod pg;
 mod query;
 mod receiver;
+mod sdk;
 mod store;
 mod use_;

@@ -1,0 +1,94 @@
+// Drives a ticketgate server with the unmodified official Node SDK (v4) and prints one JSON line
+// per scenario. Every call passes { validateSign: true }: the SDK checks each response signature.
+//
+//   node scenarios.mjs matrix CONFIG.json          the call matrix
+//   node scenarios.mjs verify-notify FORMS.json    checkNotifySign on notifications
+import { readFileSync } from 'node:fs';
+import { AlipaySdk } from 'alipay-sdk';
+
+const USE = 'koubei.trade.ticket.ticketcode.use';
+const CANCEL = 'koubei.trade.ticket.ticketcode.cancel';
+const QUERY = 'koubei.trade.ticket.ticketcode.query';
+
+const [mode, path] = process.argv.slice(2);
+const data = JSON.parse(readFileSync(path, 'utf8'));
+
+function client(cfg, combo, privateKey) {
+  const sdk = new AlipaySdk({
+    appId: combo.app_id,
+    privateKey,
+    alipayPublicKey: cfg.alipay_public_key_pem,
+    gateway: cfg.gateway,
+    signType: combo.sign_type,
+    camelcase: false,
+  });
+  return (method, bizContent) => {
+    const params = { bizContent };
+    if (combo.token) params.appAuthToken = combo.token;
+    return sdk.exec(method, params, { validateSign: true });
+  };
+}
+
+function expect(node, code, subCode, fields = {}) {
+  if (node.code !== code) throw new Error(`code ${node.code}: ${JSON.stringify(node)}`);
+  if (subCode && node.sub_code !== subCode) throw new Error(`sub_code ${node.sub_code}: ${JSON.stringify(node)}`);
+  for (const [k, v] of Object.entries(fields)) {
+    if (node[k] !== v) throw new Error(`${k}=${node[k]}, want ${v}: ${JSON.stringify(node)}`);
+  }
+  return `${node.code} ${node.sub_code || node.biz_code || ''}`;
+}
+
+function scenarios(combo, call, bad) {
+  const p = combo.prefix;
+  const { shop_id: shop, normal, card } = combo;
+  const use = { request_id: `${p}u1`, ticket_code: normal, shop_id: shop, ext: combo.ext };
+  const cancel = { request_id: `${p}c1`, request_biz_no: `${p}u1`, ticket_code: normal };
+  return [
+    ['query', async () => expect(await call(QUERY, { ticket_code: normal, shop_id: shop }), '10000', null, { ticket_status: 'EFFECTIVE' })],
+    ['use', async () => expect(await call(USE, use), '10000', null, { use_shop_id: shop })],
+    ['use times card x3', async () => {
+      expect(await call(USE, { request_id: `${p}u2`, ticket_code: card, shop_id: shop, quantity: '3' }), '10000');
+      return expect(await call(QUERY, { ticket_code: card, shop_id: shop }), '10000', null, { available_quantity: '7' });
+    }],
+    ['cancel', async () => expect(await call(CANCEL, cancel), '10000')],
+    ['replayed cancel', async () => expect(await call(CANCEL, cancel), '10000', null, { biz_code: 'BIZ_ALREADY_SUCCESS' })],
+    ['conflicting cancel', async () => expect(await call(CANCEL, { ...cancel, request_biz_no: `${p}u2` }), '40004', 'REQUEST_ID_REPEAT')],
+    ['repeat cancel', async () => expect(await call(CANCEL, { ...cancel, request_id: `${p}c2` }), '40004', 'REPEAT_CANCEL')],
+    ['business refusal', async () => expect(await call(USE, { ...use, request_id: `${p}u3`, ticket_code: '000000000000' }), '40004', 'TICKET_NOT_EXIST')],
+    ['bad signature', async () => expect(await bad(QUERY, { ticket_code: normal, shop_id: shop }), '40002', 'isv.invalid-signature')],
+  ];
+}
+
+async function matrix(cfg) {
+  for (const combo of cfg.combos) {
+    const call = client(cfg, combo, combo.private_pkcs1_pem);
+    const bad = client(cfg, combo, cfg.wrong_private_pkcs1_pem);
+    for (const [scenario, check] of scenarios(combo, call, bad)) {
+      const row = { client: 'node', sign_type: combo.sign_type, charset: combo.charset, auth: combo.token ? 'app_auth_token' : 'own', scenario };
+      try {
+        row.detail = await check();
+        row.ok = true;
+      } catch (e) {
+        row.ok = false;
+        row.detail = `${e.name}: ${e.message}`;
+      }
+      console.log(JSON.stringify(row));
+    }
+  }
+}
+
+function verifyNotifications(forms) {
+  for (const form of forms) {
+    const sdk = new AlipaySdk({
+      appId: form.fields.app_id,
+      privateKey: form.any_private_pem,
+      alipayPublicKey: form.alipay_public_key_pem,
+      signType: form.fields.sign_type,
+    });
+    const ok = sdk.checkNotifySign({ ...form.fields });
+    console.log(JSON.stringify({ client: 'node', scenario: `notification ${form.name}`, ok: ok === form.expect, detail: `checkNotifySign -> ${ok}` }));
+  }
+}
+
+if (mode === 'verify-notify') verifyNotifications(data);
+else await matrix(data);

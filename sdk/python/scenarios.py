@@ -1,0 +1,129 @@
+"""Drives a ticketgate server with the unmodified Python SDKs and prints one JSON line per
+scenario: {"client","sign_type","charset","auth","scenario","ok","detail"}.
+
+    scenarios.py official|fz CONFIG.json      the call matrix
+    scenarios.py verify-notify FORMS.json     python-alipay-sdk's AliPay.verify on notifications
+"""
+import json
+import sys
+import traceback
+
+USE = "koubei.trade.ticket.ticketcode.use"
+CANCEL = "koubei.trade.ticket.ticketcode.cancel"
+QUERY = "koubei.trade.ticket.ticketcode.query"
+
+
+def official_client(cfg, combo, private_key):
+    from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
+    from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
+    from alipay.aop.api.request.KoubeiTradeTicketTicketcodeCancelRequest import KoubeiTradeTicketTicketcodeCancelRequest
+    from alipay.aop.api.request.KoubeiTradeTicketTicketcodeQueryRequest import KoubeiTradeTicketTicketcodeQueryRequest
+    from alipay.aop.api.request.KoubeiTradeTicketTicketcodeUseRequest import KoubeiTradeTicketTicketcodeUseRequest
+
+    config = AlipayClientConfig()
+    config.server_url = cfg["gateway"]
+    config.app_id = combo["app_id"]
+    config.app_private_key = private_key  # bare base64 PKCS#1, as this SDK wants
+    config.alipay_public_key = cfg["alipay_public_key_b64"]
+    config.sign_type = combo["sign_type"]
+    config.charset = combo["charset"]
+    client = DefaultAlipayClient(alipay_client_config=config)
+    requests = {USE: KoubeiTradeTicketTicketcodeUseRequest, CANCEL: KoubeiTradeTicketTicketcodeCancelRequest,
+                QUERY: KoubeiTradeTicketTicketcodeQueryRequest}
+
+    def call(method, biz):
+        request = requests[method]()
+        request.biz_content = biz
+        if combo.get("token"):
+            request.add_other_text_param("app_auth_token", combo["token"])
+        # execute() verifies the response signature itself and raises if it does not verify.
+        return json.loads(client.execute(request))
+
+    return call
+
+
+def fz_client(cfg, combo, private_pem):
+    from alipay import AliPay, ISVAliPay
+
+    common = dict(appid=combo["app_id"], app_notify_url=None, app_private_key_string=private_pem,
+                  alipay_public_key_string=cfg["alipay_public_key_pem"], sign_type=combo["sign_type"])
+    alipay = ISVAliPay(app_auth_token=combo["token"], **common) if combo.get("token") else AliPay(**common)
+    alipay._gateway = cfg["gateway"]  # the only way to point this SDK at a server
+
+    def call(method, biz):
+        # server_api sends everything as one GET query and verifies the signature itself.
+        return alipay.server_api(method, biz_content=biz)
+
+    return call
+
+
+def run_matrix(kind, cfg):
+    for combo in cfg["combos"]:
+        make = official_client if kind == "official" else fz_client
+        key = "private_pkcs1_b64" if kind == "official" else "private_pkcs1_pem"
+        call = make(cfg, combo, combo[key])
+        bad = make(cfg, combo, cfg["wrong_" + key])
+        for name, check in scenarios(combo, call, bad):
+            row = {"client": kind, "sign_type": combo["sign_type"], "charset": combo["charset"],
+                   "auth": "app_auth_token" if combo.get("token") else "own", "scenario": name}
+            try:
+                detail = check()
+                row.update(ok=True, detail=detail)
+            except Exception as e:  # report, never stop the matrix
+                row.update(ok=False, detail="%s: %s" % (type(e).__name__, e), trace=traceback.format_exc()[-600:])
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+
+
+def expect(node, code, sub_code=None, **fields):
+    assert node.get("code") == code, node
+    if sub_code:
+        assert node.get("sub_code") == sub_code, node
+    for k, v in fields.items():
+        assert node.get(k) == v, (k, node)
+    return "%s %s" % (node.get("code"), node.get("sub_code") or node.get("biz_code") or "")
+
+
+def scenarios(combo, call, bad):
+    p = combo["prefix"]
+    shop, normal, card = combo["shop_id"], combo["normal"], combo["card"]
+    use = {"request_id": p + "u1", "ticket_code": normal, "shop_id": shop, "ext": combo["ext"]}
+    cancel = {"request_id": p + "c1", "request_biz_no": p + "u1", "ticket_code": normal}
+    return [
+        ("query", lambda: expect(call(QUERY, {"ticket_code": normal, "shop_id": shop}), "10000",
+                                 ticket_status="EFFECTIVE")),
+        ("use", lambda: expect(call(USE, use), "10000", use_shop_id=shop)),
+        ("use times card x3", lambda: expect(call(USE, {"request_id": p + "u2", "ticket_code": card,
+                                                        "shop_id": shop, "quantity": "3"}), "10000")
+         and expect(call(QUERY, {"ticket_code": card, "shop_id": shop}), "10000", available_quantity="7")),
+        ("cancel", lambda: expect(call(CANCEL, cancel), "10000")),
+        ("replayed cancel", lambda: expect(call(CANCEL, cancel), "10000", biz_code="BIZ_ALREADY_SUCCESS")),
+        ("conflicting cancel", lambda: expect(call(CANCEL, dict(cancel, request_biz_no=p + "u2")), "40004",
+                                              "REQUEST_ID_REPEAT")),
+        ("repeat cancel", lambda: expect(call(CANCEL, dict(cancel, request_id=p + "c2")), "40004", "REPEAT_CANCEL")),
+        ("business refusal", lambda: expect(call(USE, dict(use, request_id=p + "u3", ticket_code="000000000000")),
+                                            "40004", "TICKET_NOT_EXIST")),
+        ("bad signature", lambda: expect(bad(QUERY, {"ticket_code": normal, "shop_id": shop}), "40002",
+                                         "isv.invalid-signature")),
+    ]
+
+
+def verify_notifications(forms):
+    from alipay import AliPay
+
+    for form in forms:
+        fields = dict(form["fields"])
+        sign = fields.pop("sign")
+        alipay = AliPay(appid=fields["app_id"], app_private_key_string=form["any_private_pem"],
+                        alipay_public_key_string=form["alipay_public_key_pem"], sign_type=fields["sign_type"])
+        ok = alipay.verify(fields, sign)
+        print(json.dumps({"client": "fz", "scenario": "notification " + form["name"], "ok": ok == form["expect"],
+                          "detail": "verify() -> %s" % ok}), flush=True)
+
+
+if __name__ == "__main__":
+    mode, path = sys.argv[1], sys.argv[2]
+    data = json.load(open(path, encoding="utf-8"))
+    if mode == "verify-notify":
+        verify_notifications(data)
+    else:
+        run_matrix(mode, data)

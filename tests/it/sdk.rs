@@ -1,0 +1,297 @@
+//! The real, unmodified Alipay SDKs against a real server: the official Python SDK, the
+//! community `python-alipay-sdk` (`AliPay`, `ISVAliPay`) and the official Node SDK v4, each
+//! verifying every response signature itself. `sdk/install` (run by `scripts/test`) installs
+//! them, pinned, into git-ignored folders.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use ticketgate::alipay::{Charset, PrivateKey, SignType};
+use ticketgate::notify::worker::{Deliverer, Settings};
+use ticketgate::operations::admin;
+
+use crate::helpers::*;
+use crate::receiver::Receiver;
+
+// Unbalanced braces: a client that counts braces without regard to quotes breaks on them
+// unless the server escapes them.
+const CHINESE_SHOP: &str = "门店}一{";
+const EXT: &str = "备注：{口碑}";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let venv = root().join(".ci/deps/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the SDKs are not installed: run sdk/install (./scripts/test does)"
+    );
+    venv
+}
+
+fn node_script() -> PathBuf {
+    let script = root().join("sdk/node/scenarios.mjs");
+    assert!(
+        root().join("sdk/node/node_modules/alipay-sdk").exists(),
+        "the Node SDK is not installed: run sdk/install (./scripts/test does)"
+    );
+    script
+}
+
+fn bare(pem: &str) -> String {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+/// The configuration a scenario script reads: keys in each SDK's form, and one combination of
+/// sign type × charset × auth per entry, each with tickets of its own.
+async fn matrix_config(
+    app: &TestApp,
+    sign_types: &[&str],
+    charsets: &[&str],
+    prefix: &str,
+) -> Value {
+    admin::add_shop(app.store(), M1, CHINESE_SHOP, "一号门店")
+        .await
+        .unwrap();
+    let token = admin::grant_token(app.store(), A3, M1).await.unwrap()["app_auth_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key_forms = |k: &PrivateKey| (bare(&k.to_pkcs1_pem()), k.to_pkcs1_pem());
+    let mut combos = Vec::new();
+    for sign_type in sign_types {
+        for charset in charsets {
+            for isv in [false, true] {
+                let (app_id, key) = if isv {
+                    (A3, app_key(2))
+                } else {
+                    (A1, app_key(0))
+                };
+                let (b64, pem) = key_forms(key);
+                let n = combos.len();
+                combos.push(json!({
+                    "sign_type": sign_type,
+                    "charset": charset,
+                    "app_id": app_id,
+                    "token": if isv { Value::from(token.clone()) } else { Value::Null },
+                    "private_pkcs1_b64": b64,
+                    "private_pkcs1_pem": pem,
+                    "prefix": format!("{prefix}{n}x"),
+                    "shop_id": CHINESE_SHOP,
+                    "ext": EXT,
+                    "normal": app.issue_one(NORMAL).await,
+                    "card": app.issue_one(CARD).await,
+                }));
+            }
+        }
+    }
+    // Not the key of any app that calls: every request it signs has a bad signature.
+    let (wrong_b64, wrong_pem) = key_forms(app_key(1));
+    let platform = app.platform_public_key();
+    json!({
+        "gateway": app.gateway,
+        "alipay_public_key_b64": platform.to_base64(),
+        "alipay_public_key_pem": platform.to_pem(),
+        "wrong_private_pkcs1_b64": wrong_b64,
+        "wrong_private_pkcs1_pem": wrong_pem,
+        "combos": combos,
+    })
+}
+
+/// Runs a scenario script and returns its rows.
+fn run(program: &Path, args: &[&str], input: &Value, dir: &Path) -> Vec<Value> {
+    let file = dir.join("sdk-input.json");
+    std::fs::write(&file, input.to_string()).unwrap();
+    let out = Command::new(program)
+        .args(args)
+        .arg(&file)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{program:?} {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Prints the pass table and fails on any failed row.
+fn report(rows: &[Value], expected: usize) {
+    eprintln!("| client | sign type | charset | auth | scenario | result |");
+    eprintln!("|---|---|---|---|---|---|");
+    for r in rows {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let verdict = if r["ok"] == true {
+            format!("pass ({})", s("detail"))
+        } else {
+            format!("FAIL: {}", s("detail"))
+        };
+        eprintln!(
+            "| {} | {} | {} | {} | {} | {} |",
+            s("client"),
+            s("sign_type"),
+            s("charset"),
+            s("auth"),
+            s("scenario"),
+            verdict
+        );
+    }
+    let failed: Vec<&Value> = rows.iter().filter(|r| r["ok"] != true).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} scenarios failed: {failed:#?}",
+        failed.len(),
+        rows.len()
+    );
+    assert_eq!(
+        rows.len(),
+        expected,
+        "every scenario of every combination ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_python_sdk_works_unmodified() {
+    // This SDK ignores any port in its server URL: the server listens on port 80.
+    let app = TestApp::spawn_listening("127.0.0.21:80").await;
+    assert!(
+        app.gateway.starts_with("http://127.0.0.21/"),
+        "{}",
+        app.gateway
+    );
+    let config = matrix_config(&app, &["RSA2", "RSA"], &["utf-8", "gbk"], "py").await;
+    let rows = run(
+        &python(),
+        &["sdk/python/scenarios.py", "official"],
+        &config,
+        &app.data(),
+    );
+    report(&rows, 2 * 2 * 2 * 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_alipay_sdk_works_unmodified() {
+    let app = TestApp::spawn().await;
+    // It always signs and sends utf-8, as one GET query.
+    let config = matrix_config(&app, &["RSA2", "RSA"], &["utf-8"], "fz").await;
+    let rows = run(
+        &python(),
+        &["sdk/python/scenarios.py", "fz"],
+        &config,
+        &app.data(),
+    );
+    report(&rows, 2 * 2 * 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_node_sdk_works_unmodified() {
+    let app = TestApp::spawn().await;
+    // It always encodes utf-8.
+    let config = matrix_config(&app, &["RSA2", "RSA"], &["utf-8"], "nd").await;
+    let rows = run(
+        Path::new("node"),
+        &[node_script().to_str().unwrap(), "matrix"],
+        &config,
+        &app.data(),
+    );
+    report(&rows, 2 * 2 * 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_verify_with_the_sdks_own_checks() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    // Two apps of one merchant: RSA2/utf-8 (A1) and RSA/gbk.
+    admin::add_app(
+        app.store(),
+        admin::NewApp {
+            app_id: "2021000000000055".into(),
+            merchant_pid: M1.into(),
+            public_key: app_key(0).public_key().to_pem(),
+            sign_type: "RSA".into(),
+            charset: "gbk".into(),
+            notify_url: Some(receiver.url.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let rsa_app = ticketgate::client::Client::new(
+        &app.gateway,
+        "2021000000000055",
+        app_key(0).clone(),
+        app.platform_public_key(),
+        SignType::Rsa,
+        Charset::Gbk,
+    );
+    let codes = app.issue(NORMAL, 2).await;
+    let notify = [("notify_url", receiver.url.as_str())];
+    let use1 = json!({"request_id": "n1", "ticket_code": codes[0], "shop_id": SHOP}).to_string();
+    assert_success(&app.client().call(USE, &use1, &notify).await.unwrap());
+    let cancel1 =
+        json!({"request_id": "n2", "request_biz_no": "n1", "ticket_code": codes[0]}).to_string();
+    assert_success(&app.client().call(CANCEL, &cancel1, &notify).await.unwrap());
+    let use2 = json!({"request_id": "n3", "ticket_code": codes[1], "shop_id": SHOP}).to_string();
+    assert_success(&rsa_app.call(USE, &use2, &[]).await.unwrap());
+    let deliverer = Deliverer::new(
+        app.store().clone(),
+        app.app().platform_key.clone(),
+        Settings::default(),
+    );
+    let now = ticketgate::operations::now_ms();
+    for _ in 0..3 {
+        deliverer.deliver_next(now).await.unwrap();
+    }
+    let received = receiver.all();
+    assert_eq!(received.len(), 3);
+    let mut forms = Vec::new();
+    for (i, r) in received.iter().enumerate() {
+        let charset = if r.head.to_ascii_lowercase().contains("charset=gbk") {
+            Charset::Gbk
+        } else {
+            Charset::Utf8
+        };
+        let fields =
+            ticketgate::alipay::form::decode(&ticketgate::alipay::form::split(&r.body), charset)
+                .unwrap();
+        let name = format!(
+            "{} {} {}",
+            fields["biz_type"], fields["sign_type"], fields["charset"]
+        );
+        let base = json!({
+            "alipay_public_key_pem": app.platform_public_key().to_pem(),
+            "any_private_pem": app_key(0).to_pkcs1_pem(),
+        });
+        let mut genuine = base.clone();
+        genuine["name"] = format!("{i} {name}").into();
+        genuine["fields"] = json!(fields);
+        genuine["expect"] = true.into();
+        let mut tampered = genuine.clone();
+        tampered["name"] = format!("{i} {name} tampered").into();
+        tampered["fields"]["quantity"] = "9".into();
+        tampered["expect"] = false.into();
+        forms.push(genuine);
+        forms.push(tampered);
+    }
+    let forms = Value::Array(forms);
+    let mut rows = run(
+        &python(),
+        &["sdk/python/scenarios.py", "verify-notify"],
+        &forms,
+        &app.data(),
+    );
+    rows.extend(run(
+        Path::new("node"),
+        &[node_script().to_str().unwrap(), "verify-notify"],
+        &forms,
+        &app.data(),
+    ));
+    report(&rows, 12);
+}
