@@ -1,0 +1,59 @@
+//! Notifications as the operator sees them.
+
+use serde_json::{Value, json};
+
+use super::{AdminError, Result};
+use crate::operations::now_ms;
+use crate::store::Store;
+
+/// Notifications, oldest first, optionally of one status.
+pub async fn notify_list(store: &Store, status: Option<String>) -> Result<Value> {
+    let rows = store
+        .read(move |c| {
+            let status = status.clone();
+            Box::pin(async move { c.notifications(status.as_deref()).await })
+        })
+        .await?;
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|n| {
+            let pending = n.status == "pending";
+            json!({
+                "notify_id": n.notify_id,
+                "status": n.status,
+                "attempts": n.attempts,
+                "url": n.url,
+                "biz_type": n.biz_type,
+                "request_id": n.request_id,
+                "last_error": n.last_error,
+                "next_attempt_at": pending.then(|| crate::alipay::time::format(n.next_attempt_at)),
+            })
+        })
+        .collect();
+    Ok(json!({ "notifications": list }))
+}
+
+/// Queues a parked or delivered notification again, due now, with a fresh schedule.
+pub async fn notify_resend(store: &Store, notify_id: &str) -> Result<Value> {
+    let id = notify_id.to_string();
+    let outcome = store
+        .write(move |c| {
+            let id = id.clone();
+            Box::pin(async move {
+                let Some(row) = c.notification(&id).await? else {
+                    return Ok(Err(AdminError::NotFound(format!("notification {id}"))));
+                };
+                if row.status == "pending" {
+                    return Ok(Err(AdminError::Invalid(format!(
+                        "notification {id} is still pending (attempt {} of its schedule)",
+                        row.attempts + 1
+                    ))));
+                }
+                c.requeue_notification(&id, now_ms()).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await?;
+    outcome?;
+    Ok(json!({"notify_id": notify_id, "status": "pending"}))
+}

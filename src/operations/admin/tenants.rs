@@ -1,0 +1,270 @@
+//! Tenants: merchants, apps, shops, items and app auth tokens.
+
+use serde_json::{Value, json};
+
+use super::{AdminError, Result, check_id, check_pid, invalid};
+use crate::alipay::money::Cents;
+use crate::alipay::{Charset, PublicKey, SignType};
+use crate::ids;
+use crate::ledger::Item;
+use crate::operations::now_ms;
+use crate::store::{AppRecord, Store};
+
+pub async fn add_merchant(store: &Store, pid: &str, name: &str) -> Result<Value> {
+    check_pid(pid)?;
+    let (p, n) = (pid.to_string(), name.to_string());
+    let created = store
+        .write(move |c| {
+            let (p, n) = (p.clone(), n.clone());
+            Box::pin(async move { c.insert_merchant(&p, &n, now_ms()).await })
+        })
+        .await?;
+    if !created {
+        return Err(AdminError::Duplicate(format!("merchant {pid}")));
+    }
+    Ok(json!({"merchant_pid": pid, "name": name}))
+}
+
+/// A new app: its own public key, the sign type and charset it calls with.
+pub struct NewApp {
+    pub app_id: String,
+    pub merchant_pid: String,
+    pub public_key: String,
+    pub sign_type: String,
+    pub charset: String,
+    pub notify_url: Option<String>,
+}
+
+pub async fn add_app(store: &Store, new: NewApp) -> Result<Value> {
+    check_id("app id", &new.app_id, 32)?;
+    check_pid(&new.merchant_pid)?;
+    let key = PublicKey::from_text(&new.public_key)
+        .map_err(|e| AdminError::Invalid(format!("public key: {e}")))?;
+    let sign_type = SignType::parse(&new.sign_type).ok_or_else(|| {
+        AdminError::Invalid(format!(
+            "sign type must be RSA2 or RSA, got {:?}",
+            new.sign_type
+        ))
+    })?;
+    let charset = Charset::parse(&new.charset).ok_or_else(|| {
+        AdminError::Invalid(format!(
+            "charset must be utf-8, gbk or gb2312, got {:?}",
+            new.charset
+        ))
+    })?;
+    if let Some(url) = &new.notify_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return invalid(format!(
+            "notify URL must be http:// or https://, got {url:?}"
+        ));
+    }
+    let record = AppRecord {
+        app_id: new.app_id.clone(),
+        merchant_pid: new.merchant_pid.clone(),
+        public_key_pem: key.to_pem(),
+        sign_type: sign_type.name().into(),
+        charset: charset.name().into(),
+        notify_url: new.notify_url.clone(),
+    };
+    let r = record.clone();
+    let outcome = store
+        .write(move |c| {
+            let r = r.clone();
+            Box::pin(async move {
+                if !c.merchant_exists(&r.merchant_pid).await? {
+                    return Ok(Err(AdminError::NotFound(format!(
+                        "merchant {}",
+                        r.merchant_pid
+                    ))));
+                }
+                if !c.insert_app(&r, now_ms()).await? {
+                    return Ok(Err(AdminError::Duplicate(format!("app {}", r.app_id))));
+                }
+                Ok(Ok(()))
+            })
+        })
+        .await?;
+    outcome?;
+    Ok(json!({
+        "app_id": record.app_id,
+        "merchant_pid": record.merchant_pid,
+        "sign_type": record.sign_type,
+        "charset": record.charset,
+        "notify_url": record.notify_url,
+    }))
+}
+
+pub async fn add_shop(
+    store: &Store,
+    merchant_pid: &str,
+    shop_id: &str,
+    name: &str,
+) -> Result<Value> {
+    check_pid(merchant_pid)?;
+    check_id("shop id", shop_id, 64)?;
+    if name.trim().is_empty() {
+        return invalid("shop name must not be empty");
+    }
+    let (m, s, n) = (
+        merchant_pid.to_string(),
+        shop_id.to_string(),
+        name.to_string(),
+    );
+    let outcome = store
+        .write(move |c| {
+            let (m, s, n) = (m.clone(), s.clone(), n.clone());
+            Box::pin(async move {
+                if !c.merchant_exists(&m).await? {
+                    return Ok(Err(AdminError::NotFound(format!("merchant {m}"))));
+                }
+                if !c.insert_shop(&m, &s, &n, now_ms()).await? {
+                    return Ok(Err(AdminError::Duplicate(format!(
+                        "shop {s} of merchant {m}"
+                    ))));
+                }
+                Ok(Ok(()))
+            })
+        })
+        .await?;
+    outcome?;
+    Ok(json!({"merchant_pid": merchant_pid, "shop_id": shop_id, "name": name}))
+}
+
+/// A new item, as the operator types it.
+pub struct NewItem {
+    pub merchant_pid: String,
+    pub item_id: String,
+    pub name: String,
+    pub price: String,
+    pub original_price: Option<String>,
+    pub alias: Option<String>,
+    pub times: Option<i64>,
+    pub shops: Option<Vec<String>>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+}
+
+pub async fn add_item(store: &Store, new: NewItem) -> Result<Value> {
+    check_pid(&new.merchant_pid)?;
+    check_id("item id", &new.item_id, 64)?;
+    if new.name.trim().is_empty() {
+        return invalid("item name must not be empty");
+    }
+    let yuan = |what: &str, text: &str| {
+        Cents::parse_yuan(text).ok_or_else(|| {
+            AdminError::Invalid(format!("{what} must be yuan like 12.50, got {text:?}"))
+        })
+    };
+    let price = yuan("price", &new.price)?;
+    let original_price = match &new.original_price {
+        Some(text) => yuan("original price", text)?,
+        None => price,
+    };
+    if let Some(times) = new.times
+        && !(1..=9999).contains(&times)
+    {
+        return invalid(format!("times must be 1 to 9999, got {times}"));
+    }
+    let moment = |what: &str, text: &Option<String>| -> Result<Option<i64>> {
+        match text {
+            None => Ok(None),
+            Some(t) => crate::alipay::time::parse(t).map(Some).ok_or_else(|| {
+                AdminError::Invalid(format!(
+                    "{what} must be yyyy-MM-dd[ HH:mm:ss] (GMT+8), got {t:?}"
+                ))
+            }),
+        }
+    };
+    let valid_from = moment("valid from", &new.valid_from)?;
+    let valid_to = moment("valid to", &new.valid_to)?;
+    if let (Some(from), Some(to)) = (valid_from, valid_to)
+        && to <= from
+    {
+        return invalid("valid-to must be after valid-from");
+    }
+    if let Some(shops) = &new.shops {
+        if shops.is_empty() {
+            return invalid("--shops needs at least one shop id");
+        }
+        for s in shops {
+            check_id("shop id", s, 64)?;
+        }
+    }
+    let item = Item {
+        item_id: new.item_id,
+        merchant_pid: new.merchant_pid,
+        name: new.name,
+        alias: new.alias,
+        original_price,
+        price,
+        times: new.times,
+        shop_ids: new.shops,
+        valid_from,
+        valid_to,
+    };
+    let it = item.clone();
+    let outcome = store
+        .write(move |c| {
+            let it = it.clone();
+            Box::pin(async move {
+                if !c.merchant_exists(&it.merchant_pid).await? {
+                    return Ok(Err(AdminError::NotFound(format!(
+                        "merchant {}",
+                        it.merchant_pid
+                    ))));
+                }
+                if let Some(shops) = &it.shop_ids {
+                    for s in shops {
+                        if c.shop_name(&it.merchant_pid, s).await?.is_none() {
+                            return Ok(Err(AdminError::NotFound(format!(
+                                "shop {s} of merchant {}",
+                                it.merchant_pid
+                            ))));
+                        }
+                    }
+                }
+                if !c.insert_item(&it, now_ms()).await? {
+                    return Ok(Err(AdminError::Duplicate(format!("item {}", it.item_id))));
+                }
+                Ok(Ok(()))
+            })
+        })
+        .await?;
+    outcome?;
+    Ok(json!({
+        "item_id": item.item_id,
+        "merchant_pid": item.merchant_pid,
+        "name": item.name,
+        "price": item.price.yuan(),
+        "original_price": item.original_price.yuan(),
+        "times": item.times,
+    }))
+}
+
+pub async fn grant_token(store: &Store, app_id: &str, merchant_pid: &str) -> Result<Value> {
+    check_pid(merchant_pid)?;
+    let (a, m) = (app_id.to_string(), merchant_pid.to_string());
+    let outcome = store
+        .write(move |c| {
+            let (a, m) = (a.clone(), m.clone());
+            Box::pin(async move {
+                if c.app(&a).await?.is_none() {
+                    return Ok(Err(AdminError::NotFound(format!("app {a}"))));
+                }
+                if !c.merchant_exists(&m).await? {
+                    return Ok(Err(AdminError::NotFound(format!("merchant {m}"))));
+                }
+                let token = format!(
+                    "{}{}",
+                    crate::alipay::time::compact(now_ms())[..8].to_owned(),
+                    ids::hex(32)
+                );
+                c.insert_token(&token, &a, &m, now_ms()).await?;
+                Ok(Ok(token))
+            })
+        })
+        .await?;
+    let token = outcome?;
+    Ok(json!({"app_auth_token": token, "app_id": app_id, "merchant_pid": merchant_pid}))
+}

@@ -1,0 +1,254 @@
+//! Orders and tickets: issuing, showing, console uses and refunds.
+
+use serde_json::{Map, Value, json};
+
+use super::{AdminError, Result, check_id, invalid};
+use crate::ids;
+use crate::ledger::fields::Biz;
+use crate::ledger::{Channel, CodeType, Ticket, Trans, TransKind, query};
+use crate::operations::{Acting, App, now_ms};
+use crate::store::{Store, StoreError};
+
+const ONE_YEAR_MS: i64 = 365 * 86_400_000;
+
+/// Issues an order of `count` tickets with fresh internal codes, or registers the merchant's
+/// own `codes` (external) under `order_no`.
+pub async fn issue_order(
+    store: &Store,
+    item_id: &str,
+    count: usize,
+    order_no: Option<String>,
+    external_codes: Option<Vec<String>>,
+) -> Result<Value> {
+    if let Some(codes) = &external_codes {
+        if codes.is_empty() {
+            return invalid("at least one --code is needed");
+        }
+        for code in codes {
+            check_id("external code", code, 32)?;
+        }
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != codes.len() {
+            return invalid("the same --code is given twice");
+        }
+    } else if !(1..=100).contains(&count) {
+        return invalid(format!("--tickets must be 1 to 100, got {count}"));
+    }
+    if let Some(no) = &order_no
+        && (no.is_empty() || no.len() > 32 || !no.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return invalid(format!(
+            "order number must be 1 to 32 letters and digits, got {no:?}"
+        ));
+    }
+    let item_id = item_id.to_string();
+
+    store
+        .write(move |c| {
+            let (item_id, order_no, codes) =
+                (item_id.clone(), order_no.clone(), external_codes.clone());
+            Box::pin(async move {
+                let now = now_ms();
+                let Some(item) = c.item(&item_id).await? else {
+                    return Ok(Err(AdminError::NotFound(format!("item {item_id}"))));
+                };
+                let order_no = order_no.unwrap_or_else(|| ids::dated(now, 18));
+                match c.order_item(&order_no).await? {
+                    Some(existing) if existing != item.item_id => {
+                        return Ok(Err(AdminError::Duplicate(format!(
+                            "order {order_no} (for item {existing})"
+                        ))));
+                    }
+                    Some(_) if codes.is_none() => {
+                        return Ok(Err(AdminError::Duplicate(format!("order {order_no}"))));
+                    }
+                    Some(_) => {}
+                    None => {
+                        c.insert_order(&order_no, &item.merchant_pid, &item.item_id, now)
+                            .await?;
+                    }
+                }
+                let effect_at = item.valid_from.unwrap_or(now);
+                let expire_at = item.valid_to.unwrap_or(effect_at + ONE_YEAR_MS);
+                let total = item.times.unwrap_or(1);
+                let (code_type, wanted) = match &codes {
+                    Some(codes) => (CodeType::External, codes.clone()),
+                    None => (
+                        CodeType::Internal,
+                        (0..count).map(|_| String::new()).collect(),
+                    ),
+                };
+                let mut issued = Vec::new();
+                for wanted_code in wanted {
+                    let mut ticket = Ticket {
+                        voucher_id: ids::dated(now, 10),
+                        code: wanted_code,
+                        code_type,
+                        order_no: order_no.clone(),
+                        merchant_pid: item.merchant_pid.clone(),
+                        item_id: item.item_id.clone(),
+                        total_quantity: total,
+                        available_quantity: total,
+                        refunded: false,
+                        effect_at,
+                        expire_at,
+                    };
+                    let mut attempts = 0;
+                    loop {
+                        if code_type == CodeType::Internal {
+                            ticket.code = ids::ticket_code();
+                        }
+                        if c.insert_ticket(&ticket, now).await? {
+                            break;
+                        }
+                        attempts += 1;
+                        if code_type == CodeType::External {
+                            return Ok(Err(AdminError::Duplicate(format!(
+                                "code {} in order {order_no}",
+                                ticket.code
+                            ))));
+                        }
+                        if attempts >= 20 {
+                            return Err(StoreError::Conflict("tickets.code"));
+                        }
+                    }
+                    issued.push(ticket.code);
+                }
+                Ok(Ok(json!({"order_no": order_no, "tickets": issued})))
+            })
+        })
+        .await?
+}
+
+fn code_type_of(order_no: &Option<String>) -> CodeType {
+    if order_no.is_some() {
+        CodeType::External
+    } else {
+        CodeType::Internal
+    }
+}
+
+/// The ticket as the store has it, with its status and every transaction.
+pub async fn ticket_show(store: &Store, code: &str, order_no: Option<String>) -> Result<Value> {
+    let code = code.to_string();
+
+    store
+        .read(move |c| {
+            let (code, order_no) = (code.clone(), order_no.clone());
+            Box::pin(async move {
+                let Some(view) = c
+                    .ticket(code_type_of(&order_no), &code, order_no.as_deref(), false)
+                    .await?
+                else {
+                    return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
+                };
+                let trans = c.ticket_trans(&view.ticket.voucher_id).await?;
+                let mut node = query::answer(&view, None, &trans, now_ms());
+                node.insert(
+                    "merchant_pid".into(),
+                    view.ticket.merchant_pid.clone().into(),
+                );
+                node.insert("code_type".into(), view.ticket.code_type.name().into());
+                node.insert("refunded".into(), view.ticket.refunded.into());
+                Ok(Ok(Value::Object(node)))
+            })
+        })
+        .await?
+}
+
+/// The merchant that owns a ticket (console actions act as it).
+async fn owner(store: &Store, code: &str, order_no: &Option<String>) -> Result<String> {
+    let (code, order_no) = (code.to_string(), order_no.clone());
+    let owner = store
+        .read(move |c| {
+            let (code, order_no) = (code.clone(), order_no.clone());
+            Box::pin(async move {
+                let view = c
+                    .ticket(code_type_of(&order_no), &code, order_no.as_deref(), false)
+                    .await?;
+                Ok(view.map(|v| v.ticket.merchant_pid))
+            })
+        })
+        .await?;
+    owner.ok_or_else(|| AdminError::NotFound("ticket".into()))
+}
+
+/// A use through the merchant console: the same rules, another channel.
+pub async fn ticket_use(
+    app: &App,
+    code: &str,
+    order_no: Option<String>,
+    shop_id: &str,
+    quantity: Option<i64>,
+    request_id: Option<String>,
+) -> Result<Value> {
+    let merchant_pid = owner(&app.store, code, &order_no).await?;
+    let request_id = request_id.unwrap_or_else(|| ids::dated(now_ms(), 10));
+    let mut biz = Map::new();
+    biz.insert("request_id".into(), request_id.clone().into());
+    biz.insert("ticket_code".into(), code.into());
+    biz.insert("shop_id".into(), shop_id.into());
+    biz.insert("code_type".into(), code_type_of(&order_no).name().into());
+    if let Some(no) = &order_no {
+        biz.insert("order_no".into(), no.clone().into());
+    }
+    if let Some(q) = quantity {
+        biz.insert("quantity".into(), q.to_string().into());
+    }
+    let biz = Biz::parse(&Value::Object(biz).to_string()).expect("a JSON object we built");
+    let who = Acting {
+        app_id: String::new(),
+        merchant_pid,
+        via_token: false,
+    };
+    let mut answer =
+        crate::operations::use_::run(app, &who, &biz, Channel::MerchantConsole, None).await?;
+    answer.insert("channel".into(), Channel::MerchantConsole.name().into());
+    Ok(Value::Object(answer))
+}
+
+/// Refunds a ticket: a REFUND transaction takes what remains, and the ticket is `REFUNDED`.
+pub async fn ticket_refund(store: &Store, code: &str, order_no: Option<String>) -> Result<Value> {
+    let code = code.to_string();
+
+    store
+        .write(move |c| {
+            let (code, order_no) = (code.clone(), order_no.clone());
+            Box::pin(async move {
+                let now = now_ms();
+                let Some(view) = c
+                    .ticket(code_type_of(&order_no), &code, order_no.as_deref(), true)
+                    .await?
+                else {
+                    return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
+                };
+                let t = view.ticket;
+                if t.refunded {
+                    return Ok(Err(AdminError::Duplicate(format!(
+                        "refund of ticket {code}"
+                    ))));
+                }
+                let trans_id = ids::dated(now, 10);
+                c.insert_trans(&Trans {
+                    trans_id: trans_id.clone(),
+                    voucher_id: t.voucher_id.clone(),
+                    kind: TransKind::Refund,
+                    quantity: t.available_quantity,
+                    use_order_id: None,
+                    reverses_trans_id: None,
+                    created_at: now,
+                })
+                .await?;
+                c.mark_refunded(&t.voucher_id, now).await?;
+                Ok(Ok(json!({
+                    "ticket_code": t.code,
+                    "ticket_status": "REFUNDED",
+                    "ticket_trans_id": trans_id,
+                    "refunded_quantity": t.available_quantity.to_string(),
+                })))
+            })
+        })
+        .await?
+}

@@ -1,0 +1,31 @@
+//! Every statement, written once in SQL that SQLite and PostgreSQL both accept (`$n`
+//! placeholders, `ON CONFLICT DO NOTHING`, BIGINT/TEXT columns), grouped by what it touches.
+
+use super::{Conn, StoreError};
+
+/// Runs the same expression against whichever connection this is.
+macro_rules! on {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            Conn::Sqlite($c) => $body,
+            Conn::Pg($c) => $body,
+        }
+    };
+}
+
+mod history;
+mod notifications;
+mod tenants;
+mod tickets;
+
+pub use notifications::NotificationRow;
+pub use tenants::AppRecord;
+
+/// Turns "no row was inserted" into a retryable conflict.
+fn inserted(rows: u64, what: &'static str) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(what))
+    }
+}

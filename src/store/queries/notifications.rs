@@ -1,0 +1,173 @@
+//! The notification outbox.
+
+use sqlx::FromRow;
+
+use super::{Conn, StoreError, inserted};
+
+/// One outbox row.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct NotificationRow {
+    pub notify_id: String,
+    pub app_id: String,
+    pub url: String,
+    pub charset: String,
+    pub sign_type: String,
+    pub biz_type: String,
+    pub request_id: String,
+    /// The notification's business fields as a JSON object (no time, no signature).
+    pub fields: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub claimed_until: i64,
+    pub claim_token: Option<String>,
+    pub created_at: i64,
+}
+
+const NOTIFICATION_COLUMNS: &str = "notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, status, \
+     attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at";
+
+impl Conn<'_> {
+    pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<(), StoreError> {
+        let sql = "INSERT INTO notifications (notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, \
+                   status, attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(&n.notify_id)
+            .bind(&n.app_id)
+            .bind(&n.url)
+            .bind(&n.charset)
+            .bind(&n.sign_type)
+            .bind(&n.biz_type)
+            .bind(&n.request_id)
+            .bind(&n.fields)
+            .bind(&n.status)
+            .bind(n.attempts)
+            .bind(n.next_attempt_at)
+            .bind(&n.last_error)
+            .bind(n.claimed_until)
+            .bind(&n.claim_token)
+            .bind(n.created_at)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        inserted(done, "notifications.notify_id")
+    }
+
+    /// Claims the most overdue pending notification until `lease_until` under `token`.
+    /// On PostgreSQL, rows other nodes are claiming are skipped, not waited for.
+    pub async fn claim_notification(
+        &mut self,
+        now: i64,
+        lease_until: i64,
+        token: &str,
+    ) -> Result<Option<NotificationRow>, StoreError> {
+        let pick = "SELECT notify_id FROM notifications WHERE status = 'pending' AND next_attempt_at <= $1 \
+                    AND claimed_until <= $1 ORDER BY next_attempt_at, notify_id LIMIT 1";
+        let sql = |lock: &str| {
+            format!(
+                "UPDATE notifications SET claimed_until = $2, claim_token = $3, updated_at = $1 \
+                 WHERE notify_id = ({pick}{lock}) RETURNING {NOTIFICATION_COLUMNS}"
+            )
+        };
+        let row = match self {
+            Conn::Sqlite(c) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql("")))
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(token)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+            Conn::Pg(c) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql(" FOR UPDATE SKIP LOCKED")))
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(token)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+        };
+        Ok(row)
+    }
+
+    /// Records an attempt's outcome, if the claim is still ours. Returns whether it was.
+    pub async fn finish_notification(
+        &mut self,
+        notify_id: &str,
+        token: &str,
+        status: &str,
+        next_attempt_at: i64,
+        last_error: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE notifications SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
+                   claimed_until = 0, claim_token = NULL, updated_at = $4 WHERE notify_id = $5 AND claim_token = $6";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(status)
+            .bind(next_attempt_at)
+            .bind(last_error)
+            .bind(now)
+            .bind(notify_id)
+            .bind(token)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// When the next pending notification is due, if any.
+    pub async fn next_notification_due(&mut self) -> Result<Option<i64>, StoreError> {
+        let sql = "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END) \
+                   FROM notifications WHERE status = 'pending'";
+        let row: (Option<i64>,) = on!(self, |c| sqlx::query_as(sql).fetch_one(&mut **c).await)?;
+        Ok(row.0)
+    }
+
+    pub async fn notifications(
+        &mut self,
+        status: Option<&str>,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE ($1 = '' OR status = $1) ORDER BY created_at, notify_id"
+        );
+        let status = status.unwrap_or("");
+        Ok(on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(status)
+        .fetch_all(&mut **c)
+        .await)?)
+    }
+
+    pub async fn notification(
+        &mut self,
+        notify_id: &str,
+    ) -> Result<Option<NotificationRow>, StoreError> {
+        let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE notify_id = $1");
+        Ok(on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(notify_id)
+        .fetch_optional(&mut **c)
+        .await)?)
+    }
+
+    /// Puts a notification back in the queue, due now, with a fresh schedule.
+    pub async fn requeue_notification(
+        &mut self,
+        notify_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = $1, claimed_until = 0, \
+                   claim_token = NULL, updated_at = $1 WHERE notify_id = $2";
+        on!(self, |c| sqlx::query(sql)
+            .bind(now)
+            .bind(notify_id)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Tenants: the platform key, merchants, apps, shops and app auth tokens.
+
+use sqlx::FromRow;
+
+use super::{Conn, StoreError, inserted};
+
+/// A registered app.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct AppRecord {
+    pub app_id: String,
+    pub merchant_pid: String,
+    pub public_key_pem: String,
+    pub sign_type: String,
+    pub charset: String,
+    pub notify_url: Option<String>,
+}
+
+impl Conn<'_> {
+    // ---- platform key ------------------------------------------------------------------
+
+    pub async fn platform_key(&mut self) -> Result<Option<(String, String)>, StoreError> {
+        let sql = "SELECT private_key_pem, public_key_pem FROM platform_keys WHERE id = 1";
+        Ok(on!(self, |c| sqlx::query_as(sql)
+            .fetch_optional(&mut **c)
+            .await)?)
+    }
+
+    pub async fn insert_platform_key(
+        &mut self,
+        private: &str,
+        public: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO platform_keys (id, private_key_pem, public_key_pem, created_at) \
+                   VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(private)
+            .bind(public)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    // ---- merchants, apps, shops, tokens ----------------------------------------------
+
+    pub async fn any_merchant(&mut self) -> Result<bool, StoreError> {
+        let sql = "SELECT pid FROM merchants LIMIT 1";
+        let row: Option<(String,)> =
+            on!(self, |c| sqlx::query_as(sql).fetch_optional(&mut **c).await)?;
+        Ok(row.is_some())
+    }
+
+    pub async fn merchant_exists(&mut self, pid: &str) -> Result<bool, StoreError> {
+        let sql = "SELECT pid FROM merchants WHERE pid = $1";
+        let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
+            .bind(pid)
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.is_some())
+    }
+
+    pub async fn insert_merchant(
+        &mut self,
+        pid: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO merchants (pid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(pid)
+            .bind(name)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn app(&mut self, app_id: &str) -> Result<Option<AppRecord>, StoreError> {
+        let sql = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url \
+                   FROM apps WHERE app_id = $1";
+        Ok(on!(self, |c| sqlx::query_as(sql)
+            .bind(app_id)
+            .fetch_optional(&mut **c)
+            .await)?)
+    }
+
+    pub async fn insert_app(&mut self, app: &AppRecord, now: i64) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO apps (app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(&app.app_id)
+            .bind(&app.merchant_pid)
+            .bind(&app.public_key_pem)
+            .bind(&app.sign_type)
+            .bind(&app.charset)
+            .bind(&app.notify_url)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// The name of the merchant's shop, if it has one with that id.
+    pub async fn shop_name(
+        &mut self,
+        merchant_pid: &str,
+        shop_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
+        let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
+            .bind(merchant_pid)
+            .bind(shop_id)
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn insert_shop(
+        &mut self,
+        merchant_pid: &str,
+        shop_id: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO shops (merchant_pid, shop_id, name, created_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(merchant_pid)
+            .bind(shop_id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// The merchant an app auth token lets `app_id` act for.
+    pub async fn token_merchant(
+        &mut self,
+        token: &str,
+        app_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT merchant_pid FROM app_auth_tokens WHERE token = $1 AND app_id = $2";
+        let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
+            .bind(token)
+            .bind(app_id)
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn insert_token(
+        &mut self,
+        token: &str,
+        app_id: &str,
+        merchant_pid: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO app_auth_tokens (token, app_id, merchant_pid, created_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(token)
+            .bind(app_id)
+            .bind(merchant_pid)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        inserted(done, "app_auth_tokens.token")
+    }
+}

@@ -1,0 +1,328 @@
+//! Items, orders and tickets.
+
+use sqlx::FromRow;
+
+use super::{Conn, StoreError};
+use crate::alipay::money::Cents;
+use crate::ledger::{CodeType, Item, Ticket, TicketView};
+
+#[derive(FromRow)]
+struct ItemRow {
+    item_id: String,
+    merchant_pid: String,
+    name: String,
+    alias: Option<String>,
+    original_price_cents: i64,
+    price_cents: i64,
+    times: Option<i64>,
+    shop_ids: Option<String>,
+    valid_from: Option<i64>,
+    valid_to: Option<i64>,
+}
+
+impl From<ItemRow> for Item {
+    fn from(r: ItemRow) -> Item {
+        Item {
+            item_id: r.item_id,
+            merchant_pid: r.merchant_pid,
+            name: r.name,
+            alias: r.alias,
+            original_price: Cents(r.original_price_cents),
+            price: Cents(r.price_cents),
+            times: r.times,
+            shop_ids: r
+                .shop_ids
+                .map(|s| s.split(',').map(str::to_string).collect()),
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct TicketRow {
+    voucher_id: String,
+    code: String,
+    code_type: String,
+    order_no: String,
+    merchant_pid: String,
+    item_id: String,
+    total_quantity: i64,
+    available_quantity: i64,
+    refunded: i64,
+    effect_at: i64,
+    expire_at: i64,
+}
+
+impl From<TicketRow> for Ticket {
+    fn from(r: TicketRow) -> Ticket {
+        Ticket {
+            voucher_id: r.voucher_id,
+            code: r.code,
+            code_type: CodeType::parse(Some(&r.code_type)).unwrap_or(CodeType::Internal),
+            order_no: r.order_no,
+            merchant_pid: r.merchant_pid,
+            item_id: r.item_id,
+            total_quantity: r.total_quantity,
+            available_quantity: r.available_quantity,
+            refunded: r.refunded != 0,
+            effect_at: r.effect_at,
+            expire_at: r.expire_at,
+        }
+    }
+}
+
+const TICKET_COLUMNS: &str = "voucher_id, code, code_type, order_no, merchant_pid, item_id, \
+     total_quantity, available_quantity, refunded, effect_at, expire_at";
+
+impl Conn<'_> {
+    // ---- items, orders, tickets ----------------------------------------------------------
+
+    pub async fn item(&mut self, item_id: &str) -> Result<Option<Item>, StoreError> {
+        let sql = "SELECT item_id, merchant_pid, name, alias, original_price_cents, price_cents, times, \
+                   shop_ids, valid_from, valid_to FROM items WHERE item_id = $1";
+        let row: Option<ItemRow> = on!(self, |c| sqlx::query_as(sql)
+            .bind(item_id)
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.map(Item::from))
+    }
+
+    pub async fn insert_item(&mut self, item: &Item, now: i64) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO items (item_id, merchant_pid, name, alias, original_price_cents, price_cents, times, \
+                   shop_ids, valid_from, valid_to, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
+        let shops = item.shop_ids.as_ref().map(|s| s.join(","));
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(&item.item_id)
+            .bind(&item.merchant_pid)
+            .bind(&item.name)
+            .bind(&item.alias)
+            .bind(item.original_price.0)
+            .bind(item.price.0)
+            .bind(item.times)
+            .bind(&shops)
+            .bind(item.valid_from)
+            .bind(item.valid_to)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// The item an existing order is for.
+    pub async fn order_item(&mut self, order_no: &str) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT item_id FROM orders WHERE order_no = $1";
+        let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
+            .bind(order_no)
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn insert_order(
+        &mut self,
+        order_no: &str,
+        merchant_pid: &str,
+        item_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO orders (order_no, merchant_pid, item_id, created_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(order_no)
+            .bind(merchant_pid)
+            .bind(item_id)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Inserts a ticket; `false` if its code is taken (internal codes system-wide, external
+    /// codes within the order).
+    pub async fn insert_ticket(&mut self, t: &Ticket, now: i64) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO tickets (voucher_id, code, code_type, order_no, merchant_pid, item_id, total_quantity, \
+                   available_quantity, refunded, effect_at, expire_at, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) ON CONFLICT DO NOTHING";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(&t.voucher_id)
+            .bind(&t.code)
+            .bind(t.code_type.name())
+            .bind(&t.order_no)
+            .bind(&t.merchant_pid)
+            .bind(&t.item_id)
+            .bind(t.total_quantity)
+            .bind(t.available_quantity)
+            .bind(i64::from(t.refunded))
+            .bind(t.effect_at)
+            .bind(t.expire_at)
+            .bind(now)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Finds a ticket by the code a call names, with its item. With `lock`, PostgreSQL locks
+    /// the ticket row until the transaction ends (SQLite's single writer needs no lock).
+    pub async fn ticket(
+        &mut self,
+        code_type: CodeType,
+        code: &str,
+        order_no: Option<&str>,
+        lock: bool,
+    ) -> Result<Option<TicketView>, StoreError> {
+        let filter = match code_type {
+            CodeType::Internal => "code = $1 AND code_type = 'INTERNAL_CODE' AND $2 = $2",
+            CodeType::External => "code = $1 AND code_type = 'EXTERNAL_CODE' AND order_no = $2",
+        };
+        let order_no = order_no.unwrap_or("");
+        let row: Option<TicketRow> = match self {
+            Conn::Sqlite(c) => {
+                let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter}");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(code)
+                    .bind(order_no)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+            Conn::Pg(c) => {
+                let suffix = if lock { " FOR UPDATE" } else { "" };
+                let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter}{suffix}");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(code)
+                    .bind(order_no)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+        };
+        let Some(ticket) = row.map(Ticket::from) else {
+            return Ok(None);
+        };
+        let item = self
+            .item(&ticket.item_id)
+            .await?
+            .expect("tickets.item_id references items");
+        Ok(Some(TicketView { ticket, item }))
+    }
+
+    /// Tickets by voucher id, locked on PostgreSQL when `lock` (in id order, so that
+    /// concurrent writers lock in the same order and cannot deadlock).
+    pub async fn tickets_by_voucher(
+        &mut self,
+        voucher_ids: &[String],
+        lock: bool,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let mut out = Vec::with_capacity(voucher_ids.len());
+        let mut ids = voucher_ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        for id in &ids {
+            let row: TicketRow = match self {
+                Conn::Sqlite(c) => {
+                    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE voucher_id = $1");
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_one(&mut **c)
+                        .await?
+                }
+                Conn::Pg(c) => {
+                    let suffix = if lock { " FOR UPDATE" } else { "" };
+                    let sql = format!(
+                        "SELECT {TICKET_COLUMNS} FROM tickets WHERE voucher_id = $1{suffix}"
+                    );
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_one(&mut **c)
+                        .await?
+                }
+            };
+            out.push(Ticket::from(row));
+        }
+        Ok(out)
+    }
+
+    /// The other usable tickets of an order and item, in code order (for multi-ticket uses).
+    pub async fn siblings(
+        &mut self,
+        order_no: &str,
+        item_id: &str,
+        except: &str,
+        lock: bool,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let base = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE order_no = $1 AND item_id = $2 AND voucher_id <> $3 \
+             AND refunded = 0 AND available_quantity > 0 ORDER BY code, voucher_id"
+        );
+        let rows: Vec<TicketRow> = match self {
+            Conn::Sqlite(c) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(base))
+                    .bind(order_no)
+                    .bind(item_id)
+                    .bind(except)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+            Conn::Pg(c) => {
+                let sql = if lock {
+                    format!("{base} FOR UPDATE")
+                } else {
+                    base
+                };
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(order_no)
+                    .bind(item_id)
+                    .bind(except)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(Ticket::from).collect())
+    }
+
+    /// All tickets of an order, in code order.
+    pub async fn order_tickets(&mut self, order_no: &str) -> Result<Vec<Ticket>, StoreError> {
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE order_no = $1 ORDER BY code");
+        let rows: Vec<TicketRow> = on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(order_no)
+            .fetch_all(&mut **c)
+            .await)?;
+        Ok(rows.into_iter().map(Ticket::from).collect())
+    }
+
+    /// Applies a transaction's effect to the cached quantity (the CHECK keeps it in range).
+    pub async fn add_available(
+        &mut self,
+        voucher_id: &str,
+        delta: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE tickets SET available_quantity = available_quantity + $1, updated_at = $2 WHERE voucher_id = $3";
+        let done = on!(self, |c| sqlx::query(sql)
+            .bind(delta)
+            .bind(now)
+            .bind(voucher_id)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        assert_eq!(
+            done, 1,
+            "ticket {voucher_id} was loaded in this transaction"
+        );
+        Ok(())
+    }
+
+    pub async fn mark_refunded(&mut self, voucher_id: &str, now: i64) -> Result<(), StoreError> {
+        let sql = "UPDATE tickets SET refunded = 1, available_quantity = 0, updated_at = $1 WHERE voucher_id = $2";
+        on!(self, |c| sqlx::query(sql)
+            .bind(now)
+            .bind(voucher_id)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
