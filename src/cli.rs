@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Concurrent notification deliveries on this node (0: this node delivers none).
     #[arg(long, default_value_t = 4)]
     pub notify_workers: usize,
+    /// Most writes SQLite commits in one transaction (each in its own savepoint).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub sqlite_batch_max: u32,
     /// How long a request waits for a PostgreSQL connection before answering 20000.
     #[arg(long, default_value = "5s", value_parser = parse_timeout)]
     pub db_acquire_timeout: std::time::Duration,

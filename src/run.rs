@@ -14,7 +14,7 @@ use crate::config::StoreArgs;
 use crate::gateway::Limits;
 use crate::operations::admin::{self, AdminError};
 use crate::server::{self, ServeConfig};
-use crate::store::PoolLimits;
+use crate::store::StoreLimits;
 
 /// Exit status for a bad argument, a duplicate or a refusal.
 const EXIT_REFUSED: u8 = 2;
@@ -47,9 +47,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             timeout: args.notify_timeout,
             workers: args.notify_workers,
         },
-        pool: PoolLimits {
+        pool: StoreLimits {
             max_connections: args.db_max_connections,
             acquire_timeout: args.db_acquire_timeout,
+            sqlite_batch_max: args.sqlite_batch_max as usize,
         },
     };
     let running = server::start(config).await?;
@@ -79,7 +80,7 @@ fn read_file(path: &std::path::Path) -> Result<String, AdminError> {
 }
 
 async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
-    let app = match server::open_app(&store_args, &PoolLimits::default()).await {
+    let app = match server::open_app(&store_args, &StoreLimits::default()).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("ticketgate admin: {e:#}");

@@ -15,7 +15,7 @@ use crate::demo;
 use crate::gateway::{self, Limits};
 use crate::notify::worker::{self, Deliverer};
 use crate::operations::{App, admin};
-use crate::store::{PoolLimits, Store};
+use crate::store::{Store, StoreLimits};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub struct ServeConfig {
     pub store: StoreArgs,
     pub demo: bool,
     pub limits: Limits,
-    pub pool: PoolLimits,
+    pub pool: StoreLimits,
     /// Notification delivery; `workers: 0` leaves delivery to other nodes (or to tests).
     pub notify: worker::Settings,
 }
@@ -42,7 +42,7 @@ pub struct Running {
 }
 
 /// Opens the store and keys, as every subcommand does before touching anything.
-pub async fn open_app(store_args: &StoreArgs, pool: &PoolLimits) -> anyhow::Result<App> {
+pub async fn open_app(store_args: &StoreArgs, pool: &StoreLimits) -> anyhow::Result<App> {
     std::fs::create_dir_all(&store_args.data)?;
     let store = Store::open(&store_args.url(), pool).await.map_err(|e| {
         anyhow::anyhow!(

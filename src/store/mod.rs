@@ -95,18 +95,23 @@ enum Backend {
     Pg(pg::Pg),
 }
 
-/// Limits for the PostgreSQL pool (ignored by SQLite).
+/// Limits of the store: the PostgreSQL pool, and SQLite's commit batches.
 #[derive(Debug, Clone)]
-pub struct PoolLimits {
+pub struct StoreLimits {
+    /// Most PostgreSQL connections.
     pub max_connections: u32,
+    /// How long to wait for a PostgreSQL connection.
     pub acquire_timeout: Duration,
+    /// Most operations SQLite's writer commits in one transaction.
+    pub sqlite_batch_max: usize,
 }
 
-impl Default for PoolLimits {
+impl Default for StoreLimits {
     fn default() -> Self {
-        PoolLimits {
+        StoreLimits {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            sqlite_batch_max: 64,
         }
     }
 }
@@ -114,11 +119,11 @@ impl Default for PoolLimits {
 impl Store {
     /// Opens (creating if needed) and migrates the database at `url`:
     /// `sqlite://PATH` or `postgres://…`.
-    pub async fn open(url: &str, limits: &PoolLimits) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, limits: &StoreLimits) -> Result<Store, StoreError> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Pg(pg::Pg::open(url, limits).await?)
         } else {
-            Backend::Sqlite(sqlite::Sqlite::open(url).await?)
+            Backend::Sqlite(sqlite::Sqlite::open(url, limits.sqlite_batch_max.max(1)).await?)
         };
         Ok(Store { backend })
     }

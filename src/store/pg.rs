@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{BoxFuture, Conn, PoolLimits, StoreError, WRITE_ATTEMPTS};
+use super::{BoxFuture, Conn, StoreError, StoreLimits, WRITE_ATTEMPTS};
 
 #[derive(Clone)]
 pub struct Pg {
@@ -18,7 +18,7 @@ pub struct Pg {
 }
 
 impl Pg {
-    pub async fn open(url: &str, limits: &PoolLimits) -> Result<Pg, StoreError> {
+    pub async fn open(url: &str, limits: &StoreLimits) -> Result<Pg, StoreError> {
         // Bound every wait on the server, so that a stuck database gives errors, not hangs.
         let options = PgConnectOptions::from_str(url)?.options([
             ("statement_timeout", "10s"),

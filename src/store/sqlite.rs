@@ -17,8 +17,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{BoxFuture, Conn, StoreError, WRITE_ATTEMPTS};
 
-/// Most operations committed in one transaction.
-const BATCH_MAX: usize = 64;
 /// Operations waiting for the writer before callers wait for room.
 const QUEUE_MAX: usize = 1024;
 
@@ -86,7 +84,7 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
 }
 
 impl Sqlite {
-    pub async fn open(url: &str) -> Result<Sqlite, StoreError> {
+    pub async fn open(url: &str, batch_max: usize) -> Result<Sqlite, StoreError> {
         let opts = options(url)?;
         let mut writer =
             SqliteConnection::connect_with(&opts.clone().create_if_missing(true)).await?;
@@ -101,7 +99,7 @@ impl Sqlite {
         let (sender, receiver) = mpsc::channel(QUEUE_MAX);
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
-            run_writer(writer, receiver).await;
+            run_writer(writer, receiver, batch_max).await;
             let _ = done_tx.send(());
         });
         Ok(Sqlite {
@@ -184,9 +182,13 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), Stri
         .map_err(|e| e.to_string())
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
-    while queue.recv_many(&mut batch, BATCH_MAX).await > 0 {
+async fn run_writer(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    batch_max: usize,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
+    while queue.recv_many(&mut batch, batch_max).await > 0 {
         let committed = run_batch(&mut conn, &mut batch).await;
         if let Err(why) = &committed {
             tracing::error!(error = %why, jobs = batch.len(), "write batch failed");

@@ -12,7 +12,7 @@ use ticketgate::config::StoreArgs;
 use ticketgate::gateway::Limits;
 use ticketgate::operations::admin::{self, NewApp, NewItem};
 use ticketgate::server::{self, Running, ServeConfig};
-use ticketgate::store::PoolLimits;
+use ticketgate::store::StoreLimits;
 
 pub const M1: &str = "2088000000000011";
 pub const M2: &str = "2088000000000022";
@@ -46,7 +46,7 @@ pub struct TestApp {
     pub gateway: String,
     pub limits: Limits,
     pub database_url: Option<String>,
-    pub pool: PoolLimits,
+    pub pool: StoreLimits,
     /// Delivery inside the server: off by default, tests drive `deliver_next` themselves.
     pub notify: ticketgate::notify::worker::Settings,
 }
@@ -91,7 +91,7 @@ impl TestApp {
             gateway: String::new(),
             limits,
             database_url,
-            pool: PoolLimits::default(),
+            pool: StoreLimits::default(),
             notify: ticketgate::notify::worker::Settings {
                 workers: 0,
                 ..Default::default()

@@ -246,9 +246,10 @@ async fn a_database_that_goes_away_gives_clean_errors_and_the_node_recovers() {
     let cluster = crate::pg::Cluster::start();
     let url = crate::pg::fresh_database(&cluster.url()).await;
     let mut app = TestApp {
-        pool: ticketgate::store::PoolLimits {
+        pool: ticketgate::store::StoreLimits {
             max_connections: 4,
             acquire_timeout: Duration::from_secs(2),
+            ..Default::default()
         },
         ..TestApp::spawn_on(
             Limits {
