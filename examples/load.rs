@@ -86,7 +86,9 @@ async fn main() {
     .expect("the node starts");
     let store = running.app.store.clone();
     let key = PrivateKey::generate();
-    admin::add_merchant(&store, MERCHANT, "bench").await.unwrap();
+    admin::add_merchant(&store, MERCHANT, "bench")
+        .await
+        .unwrap();
     admin::add_app(
         &store,
         admin::NewApp {
@@ -100,7 +102,9 @@ async fn main() {
     )
     .await
     .unwrap();
-    admin::add_shop(&store, MERCHANT, SHOP, "bench shop").await.unwrap();
+    admin::add_shop(&store, MERCHANT, SHOP, "bench shop")
+        .await
+        .unwrap();
     admin::add_item(
         &store,
         admin::NewItem {
@@ -121,11 +125,26 @@ async fn main() {
     let mut codes = Vec::with_capacity(args.requests);
     while codes.len() < args.requests {
         let n = (args.requests - codes.len()).min(100);
-        let order = admin::issue_order(&store, ITEM, n, None, None).await.unwrap();
-        codes.extend(order["tickets"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()));
+        let order = admin::issue_order(&store, ITEM, n, None, None)
+            .await
+            .unwrap();
+        codes.extend(
+            order["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string()),
+        );
     }
     let gateway = server::gateway_url(running.addr);
-    let client = Client::new(&gateway, APP, key, running.app.platform_key.public_key(), SignType::Rsa2, Charset::Utf8);
+    let client = Client::new(
+        &gateway,
+        APP,
+        key,
+        running.app.platform_key.public_key(),
+        SignType::Rsa2,
+        Charset::Utf8,
+    );
     let signed = |method: &str, biz: serde_json::Value| -> String {
         let params: Params = client.sign(client.params(method, &biz.to_string(), &[]));
         form::encode(&params, Charset::Utf8)
@@ -157,11 +176,16 @@ async fn main() {
                 .collect(),
         ),
     ];
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .unwrap();
     for (method, bodies) in phases {
-        let (elapsed, mut latencies, failures) = blast(&http, &gateway, Arc::new(bodies), args.concurrency).await;
+        let (elapsed, mut latencies, failures) =
+            blast(&http, &gateway, Arc::new(bodies), args.concurrency).await;
         latencies.sort();
-        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
         println!(
             "| {} | {method} | {} | {} | {:.0} | {:.1} | {:.1} | {failures} |",
             args.label,
@@ -177,12 +201,22 @@ async fn main() {
 
 /// Sends every body once, `concurrency` at a time; returns the wall time, each latency, and
 /// how many answers were not `10000`.
-async fn blast(http: &reqwest::Client, gateway: &str, bodies: Arc<Vec<String>>, concurrency: usize) -> (Duration, Vec<Duration>, usize) {
+async fn blast(
+    http: &reqwest::Client,
+    gateway: &str,
+    bodies: Arc<Vec<String>>,
+    concurrency: usize,
+) -> (Duration, Vec<Duration>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, gateway, bodies, next) = (http.clone(), gateway.to_string(), bodies.clone(), next.clone());
+            let (http, gateway, bodies, next) = (
+                http.clone(),
+                gateway.to_string(),
+                bodies.clone(),
+                next.clone(),
+            );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut failures = 0;

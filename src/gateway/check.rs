@@ -10,7 +10,7 @@ use crate::notify::Target;
 use crate::operations::{Acting, App, now_ms};
 use crate::store::{BoxFuture, Conn, StoreError};
 
-use super::Limits;
+use super::{KeyCache, Limits};
 
 /// What the response needs to know about the request, whatever happened to it.
 #[derive(Debug, Clone)]
@@ -64,6 +64,7 @@ fn present<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
 pub async fn check(
     app: &App,
     limits: &Limits,
+    keys: &KeyCache,
     query: &[RawPair],
     body: &[RawPair],
 ) -> (Result<Call, GatewayError>, Context) {
@@ -89,13 +90,14 @@ pub async fn check(
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
     };
-    let outcome = check_params(app, limits, &params, decoded.err()).await;
+    let outcome = check_params(app, limits, keys, &params, decoded.err()).await;
     (outcome, ctx)
 }
 
 async fn check_params(
     app: &App,
     limits: &Limits,
+    keys: &KeyCache,
     params: &Params,
     charset_error: Option<String>,
 ) -> Result<Call, GatewayError> {
@@ -150,7 +152,13 @@ async fn check_params(
     if let Some(encrypt) = present(params, "encrypt_type") {
         return Err(GatewayError::InvalidEncryptType(encrypt.to_string()));
     }
-    verify(&record.public_key_pem, params, sign_type, charset, sign)?;
+    verify(
+        &keys.get(&record.public_key_pem),
+        params,
+        sign_type,
+        charset,
+        sign,
+    )?;
     if !METHODS.contains(&method) {
         return Err(GatewayError::InvalidMethod(method.to_string()));
     }
@@ -200,13 +208,12 @@ async fn check_params(
 /// Verifies without empty values first (as the Java client signs), then, if some value was
 /// empty, with them (as the Python and Node clients sign).
 fn verify(
-    public_key_pem: &str,
+    key: &PublicKey,
     params: &Params,
     sign_type: SignType,
     charset: Charset,
     sign: &str,
 ) -> Result<(), GatewayError> {
-    let key = PublicKey::from_text(public_key_pem).expect("app keys are checked when registered");
     let without = sign::content(params, REQUEST_WITHOUT_EMPTIES);
     if key.verify(sign_type, &charset.encode(&without), sign) {
         return Ok(());
