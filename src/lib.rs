@@ -17,6 +17,8 @@ pub mod gateway;
 pub mod ids;
 /// Pure ticket rules.
 pub mod ledger;
+/// Counters for `GET /metrics`.
+pub mod metrics;
 /// Notifications: the outbox message and its delivery worker.
 pub mod notify;
 /// One file per operation: a transaction around a ledger decision.

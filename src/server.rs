@@ -66,6 +66,7 @@ pub async fn open_app(store_args: &StoreArgs, pool: &StoreLimits) -> anyhow::Res
         store,
         platform_key,
         notify_wake: Default::default(),
+        metrics: Default::default(),
     })
 }
 
@@ -88,10 +89,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     }));
     let (notify_stop, notify_stopped) = watch::channel(false);
     let notify_task = (config.notify.workers > 0).then(|| {
-        let deliverer = Arc::new(Deliverer::new(
+        let deliverer = Arc::new(Deliverer::with_metrics(
             app.store.clone(),
             app.platform_key.clone(),
             config.notify.clone(),
+            app.metrics.clone(),
         ));
         tokio::spawn(deliverer.run(app.notify_wake.clone(), notify_stopped))
     });

@@ -68,6 +68,7 @@ pub fn router(app: App, limits: Limits) -> Router {
     Router::new()
         .route("/gateway.do", any(gateway))
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -77,7 +78,17 @@ pub fn router(app: App, limits: Limits) -> Router {
         .with_state(state)
 }
 
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut response = gw.app.metrics.render().into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
 async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     if parts.method != axum::http::Method::GET && parts.method != axum::http::Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST\n").into_response();
@@ -112,7 +123,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             (Err(dispatch::Failure::Gateway(e)), ctx)
         }
     };
-    respond::respond(&gw.app, &ctx, node)
+    respond::respond(&gw.app, &ctx, node, started)
 }
 
 /// Binds `addr` and serves until `shutdown` resolves; in-flight requests are finished.

@@ -1,5 +1,7 @@
 //! The signed envelope for every answer: success, business refusal or gateway error.
 
+use std::time::Instant;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -42,16 +44,33 @@ pub fn node(outcome: Result<Map<String, Value>, Failure>) -> Map<String, Value> 
 
 /// Serialises the node once, signs exactly those bytes with the platform key in the
 /// request's sign type, and wraps them. HTTP 200 always.
-pub fn respond(app: &App, ctx: &Context, outcome: Result<Map<String, Value>, Failure>) -> Response {
+pub fn respond(
+    app: &App,
+    ctx: &Context,
+    outcome: Result<Map<String, Value>, Failure>,
+    started: Instant,
+) -> Response {
     let name = match &ctx.method {
         Some(method) => envelope::node_name(method),
         None => envelope::ERROR_NODE.to_string(),
     };
-    let text = envelope::node_text(&node(outcome));
+    let node = node(outcome);
+    let text = envelope::node_text(&node);
     // The text is ASCII, so its bytes are the same in every request charset.
     let sign = app.platform_key.sign(ctx.sign_type, text.as_bytes());
     let body = envelope::body(&name, &text, &sign);
     let content_type = format!("application/json;charset={}", ctx.charset.name());
+    let field = |key: &str| node.get(key).and_then(Value::as_str).unwrap_or_default();
+    let (code, sub_code) = (field("code"), field("sub_code"));
+    let method = ctx.method.as_deref().unwrap_or("");
+    app.metrics.call(method, code, sub_code, started.elapsed());
+    tracing::debug!(
+        method,
+        code,
+        sub_code,
+        ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

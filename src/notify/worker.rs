@@ -9,6 +9,7 @@ use tokio::sync::{Notify, watch};
 use super::message;
 use crate::alipay::PrivateKey;
 use crate::ids;
+use crate::metrics::Metrics;
 use crate::operations::now_ms;
 use crate::store::{Store, StoreError};
 
@@ -70,6 +71,7 @@ pub struct Deliverer {
     key: PrivateKey,
     http: reqwest::Client,
     settings: Settings,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Deliverer {
@@ -85,6 +87,20 @@ impl Deliverer {
             key,
             http,
             settings,
+            metrics: None,
+        }
+    }
+
+    /// A deliverer that counts its outcomes in `metrics`.
+    pub fn with_metrics(
+        store: Store,
+        key: PrivateKey,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Deliverer {
+        Deliverer {
+            metrics: Some(metrics),
+            ..Deliverer::new(store, key, settings)
         }
     }
 
@@ -138,6 +154,9 @@ impl Deliverer {
             })
             .await?;
         let notify_id = row.notify_id;
+        if let Some(metrics) = &self.metrics {
+            metrics.notification(if still_ours { status } else { "lost" });
+        }
         if !still_ours {
             return Ok(Outcome::Lost { notify_id });
         }

@@ -21,6 +21,8 @@ pub struct App {
     pub platform_key: PrivateKey,
     /// Pinged after a call that may have queued a notification.
     pub notify_wake: Arc<Notify>,
+    /// This node's counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The merchant a call acts for: the app's owner, or the merchant that granted the app an

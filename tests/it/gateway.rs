@@ -484,3 +484,57 @@ async fn an_absolute_form_request_target_is_routed_on_its_path() {
     assert!(reply.verified);
     assert_success(&reply);
 }
+
+#[tokio::test]
+async fn metrics_count_calls_by_method_and_code_and_notification_outcomes() {
+    let app = TestApp::spawn().await;
+    let receiver = crate::receiver::Receiver::start(vec![]).await;
+    let code = app.issue_one(NORMAL).await;
+    assert_success(&app.query(&code).await);
+    assert_success(&app.query(&code).await);
+    assert_refused(
+        &app.use_code("u1", "000000000000").await,
+        "TICKET_NOT_EXIST",
+    );
+    let mut params = query_params(&app, &code);
+    params.remove("method");
+    app.post_params(&params, Charset::Utf8).await;
+    let biz = json!({"request_id": "u2", "ticket_code": code, "shop_id": SHOP}).to_string();
+    assert_success(
+        &app.client()
+            .call(USE, &biz, &[("notify_url", &receiver.url)])
+            .await
+            .unwrap(),
+    );
+    let deliverer = ticketgate::notify::worker::Deliverer::with_metrics(
+        app.store().clone(),
+        app.app().platform_key.clone(),
+        Default::default(),
+        app.app().metrics.clone(),
+    );
+    deliverer
+        .deliver_next(ticketgate::operations::now_ms())
+        .await
+        .unwrap();
+    let response = reqwest::get(app.gateway.replace("/gateway.do", "/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in [
+        format!("ticketgate_calls_total{{method=\"{QUERY}\",code=\"10000\",sub_code=\"\"}} 2"),
+        format!(
+            "ticketgate_calls_total{{method=\"{USE}\",code=\"40004\",sub_code=\"TICKET_NOT_EXIST\"}} 1"
+        ),
+        format!("ticketgate_calls_total{{method=\"{USE}\",code=\"10000\",sub_code=\"\"}} 1"),
+        "ticketgate_calls_total{method=\"\",code=\"40001\",sub_code=\"isv.missing-method\"} 1"
+            .to_string(),
+        "ticketgate_call_seconds_count 5".to_string(),
+        "ticketgate_notification_attempts_total{outcome=\"delivered\"} 1".to_string(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+}
