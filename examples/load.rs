@@ -72,6 +72,7 @@ async fn main() {
         limits: Limits {
             timestamp_skew_ms: None,
             max_body_bytes: 1 << 20,
+            call_limit_per_second: None,
         },
         pool: StoreLimits {
             sqlite_batch_max: args.batch_max,

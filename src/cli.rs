@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Most calls per second per app on this node, answered `40005 isv.app-call-limited`
+    /// beyond it (default: no limit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub call_limit: Option<u32>,
     /// Most PostgreSQL connections this node opens.
     #[arg(long, default_value_t = 16)]
     pub db_max_connections: u32,

@@ -41,6 +41,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: Limits {
             timestamp_skew_ms: args.timestamp_skew.0,
             max_body_bytes: args.max_body_bytes,
+            call_limit_per_second: args.call_limit,
         },
         notify: crate::notify::worker::Settings {
             schedule_ms: args.notify_schedule,

@@ -21,6 +21,10 @@ pub enum GatewayError {
     /// Infrastructure failed (store, signing); the detail is logged, never sent.
     Unavailable,
     InvalidAppAuthToken,
+    /// The app made more calls than its limit allows.
+    CallLimited {
+        per_second: u32,
+    },
     MissingMethod,
     MissingSignature,
     MissingSignType,
@@ -148,6 +152,12 @@ impl GatewayError {
                 "Invalid Arguments",
                 "isv.invalid-encrypt-type",
                 format!("无效的加密类型：{t}，本网关不支持内容加密"),
+            ),
+            CallLimited { per_second } => (
+                "40005",
+                "Call Limited",
+                "isv.app-call-limited",
+                format!("应用调用次数超限，包含调用频率超限：每秒最多 {per_second} 次"),
             ),
         };
         Status {

@@ -10,6 +10,7 @@ use crate::notify::Target;
 use crate::operations::{Acting, App, now_ms};
 use crate::store::{BoxFuture, Conn, StoreError};
 
+use super::limit::CallLimit;
 use super::{KeyCache, Limits};
 
 /// What the response needs to know about the request, whatever happened to it.
@@ -65,6 +66,7 @@ pub async fn check(
     app: &App,
     limits: &Limits,
     keys: &KeyCache,
+    call_limit: Option<&CallLimit>,
     query: &[RawPair],
     body: &[RawPair],
 ) -> (Result<Call, GatewayError>, Context) {
@@ -90,7 +92,7 @@ pub async fn check(
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
     };
-    let outcome = check_params(app, limits, keys, &params, decoded.err()).await;
+    let outcome = check_params(app, limits, keys, call_limit, &params, decoded.err()).await;
     (outcome, ctx)
 }
 
@@ -98,6 +100,7 @@ async fn check_params(
     app: &App,
     limits: &Limits,
     keys: &KeyCache,
+    call_limit: Option<&CallLimit>,
     params: &Params,
     charset_error: Option<String>,
 ) -> Result<Call, GatewayError> {
@@ -161,6 +164,14 @@ async fn check_params(
     )?;
     if !METHODS.contains(&method) {
         return Err(GatewayError::InvalidMethod(method.to_string()));
+    }
+    // Only signed calls count against an app's limit: nobody else can spend it.
+    if let Some(limit) = call_limit
+        && !limit.admit(&app_id, std::time::Instant::now())
+    {
+        return Err(GatewayError::CallLimited {
+            per_second: limit.per_second(),
+        });
     }
     let who = match present(params, "app_auth_token") {
         None => Acting {

@@ -2,6 +2,7 @@
 
 mod check;
 mod dispatch;
+mod limit;
 mod respond;
 
 use std::net::SocketAddr;
@@ -24,12 +25,15 @@ pub struct Limits {
     pub timestamp_skew_ms: Option<i64>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Most calls per second per app on this node; `None` for no limit.
+    pub call_limit_per_second: Option<u32>,
 }
 
 struct Gateway {
     app: App,
     limits: Limits,
     keys: KeyCache,
+    call_limit: Option<limit::CallLimit>,
 }
 
 /// Parsed app public keys by their PEM text. With OpenSSL 3, reading a PEM key costs more CPU
@@ -62,8 +66,9 @@ impl KeyCache {
 pub fn router(app: App, limits: Limits) -> Router {
     let state = Arc::new(Gateway {
         app,
-        limits,
         keys: KeyCache::default(),
+        call_limit: limits.call_limit_per_second.map(limit::CallLimit::new),
+        limits,
     });
     Router::new()
         .route("/gateway.do", any(gateway))
@@ -109,7 +114,15 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
     };
     let (node, ctx) = match body {
         Ok(body) => {
-            let (outcome, ctx) = check::check(&gw.app, &gw.limits, &gw.keys, &query, &body).await;
+            let (outcome, ctx) = check::check(
+                &gw.app,
+                &gw.limits,
+                &gw.keys,
+                gw.call_limit.as_ref(),
+                &query,
+                &body,
+            )
+            .await;
             match outcome {
                 Ok(call) => (dispatch::dispatch(&gw.app, &call).await, ctx),
                 Err(e) => (Err(dispatch::Failure::Gateway(e)), ctx),

@@ -193,6 +193,7 @@ async fn the_timestamp_skew_is_configurable() {
     let app = TestApp::spawn_with(Limits {
         timestamp_skew_ms: None,
         max_body_bytes: 1 << 20,
+        call_limit_per_second: None,
     })
     .await;
     let code = app.issue_one(NORMAL).await;
@@ -275,6 +276,7 @@ async fn an_oversized_body_gets_a_clear_signed_error() {
     let app = TestApp::spawn_with(Limits {
         timestamp_skew_ms: Some(86_400_000),
         max_body_bytes: 2048,
+        call_limit_per_second: None,
     })
     .await;
     let client = app.client();
@@ -537,4 +539,41 @@ async fn metrics_count_calls_by_method_and_code_and_notification_outcomes() {
             "missing {line:?} in:\n{text}"
         );
     }
+}
+
+#[tokio::test]
+async fn calls_beyond_the_call_limit_are_40005() {
+    let app = TestApp::spawn_with(Limits {
+        timestamp_skew_ms: Some(86_400_000),
+        max_body_bytes: 1 << 20,
+        call_limit_per_second: Some(3),
+    })
+    .await;
+    let code = app.issue_one(NORMAL).await;
+    let mut limited = 0;
+    for _ in 0..8 {
+        let reply = app.query(&code).await;
+        if reply.code() == "40005" {
+            assert_eq!(reply.sub_code(), "isv.app-call-limited");
+            assert_eq!(reply.node["msg"], "Call Limited");
+            limited += 1;
+        } else {
+            assert_success(&reply);
+        }
+    }
+    assert!(
+        limited >= 4,
+        "at most 3 a second, and a little refill: {limited} limited"
+    );
+    // Another app has its own budget.
+    let other = app.client_for(A2, SignType::Rsa2, Charset::Utf8);
+    let reply = other
+        .call(
+            QUERY,
+            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_refused(&reply, "NOT_SAME_MERCHANT_PID");
 }

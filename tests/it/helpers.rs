@@ -57,6 +57,7 @@ impl TestApp {
         TestApp::spawn_with(Limits {
             timestamp_skew_ms: Some(86_400_000),
             max_body_bytes: 1024 * 1024,
+            call_limit_per_second: None,
         })
         .await
     }

@@ -94,6 +94,7 @@ async fn two_nodes() -> (TestApp, Node, Node) {
         Limits {
             timestamp_skew_ms: Some(86_400_000),
             max_body_bytes: 1 << 20,
+            call_limit_per_second: None,
         },
         tempfile::tempdir().unwrap(),
         Some(url.clone()),
@@ -255,6 +256,7 @@ async fn a_database_that_goes_away_gives_clean_errors_and_the_node_recovers() {
             Limits {
                 timestamp_skew_ms: Some(86_400_000),
                 max_body_bytes: 1 << 20,
+                call_limit_per_second: None,
             },
             tempfile::tempdir().unwrap(),
             Some(url),
