@@ -8,7 +8,7 @@ use crate::alipay::{Charset, PublicKey, SignType, time};
 use crate::ledger::fields::Biz;
 use crate::notify::Target;
 use crate::operations::{Acting, App, now_ms};
-use crate::store::{BoxFuture, Conn, StoreError};
+use crate::store::Op;
 
 use super::limit::CallLimit;
 use super::{KeyCache, Limits};
@@ -243,10 +243,7 @@ fn verify(
 async fn read_store<R, F>(app: &App, op: F) -> Result<R, GatewayError>
 where
     R: Send + 'static,
-    F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-        + Send
-        + Sync
-        + 'static,
+    F: Op<R>,
 {
     app.store.read(op).await.map_err(|e| {
         tracing::error!(error = %e, "store read failed on the gateway path");

@@ -27,19 +27,7 @@ pub fn parse(biz: &Biz) -> Result<CancelRequest, Refusal> {
     let request_biz_no = biz.required("request_biz_no", 64)?;
     let ticket_code = biz.required("ticket_code", 32)?;
     let quantity = fields::quantity(biz)?;
-    let order_no = biz.optional("order_no", 32)?;
-    let code_type_text = biz.optional("code_type", 16)?;
-    let code_type = CodeType::parse(code_type_text.as_deref()).ok_or_else(|| {
-        Refusal::InvalidParameter(format!(
-            "code_type 只能是 INTERNAL_CODE 或 EXTERNAL_CODE，收到 {}",
-            code_type_text.unwrap_or_default()
-        ))
-    })?;
-    if code_type == CodeType::External && order_no.is_none() {
-        return Err(Refusal::InvalidParameter(
-            "使用外部券码撤销时 order_no 不能为空".into(),
-        ));
-    }
+    let (code_type, order_no) = fields::code_type_and_order(biz, "撤销")?;
     Ok(CancelRequest {
         request_id,
         request_biz_no,

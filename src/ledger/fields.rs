@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Refusal;
+use super::{CodeType, Refusal};
 
 /// The parsed `biz_content` object.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +70,25 @@ pub fn quantity(biz: &Biz) -> Result<Option<i64>, Refusal> {
             "quantity 必须是正整数，收到 {text}"
         ))),
     }
+}
+
+/// `code_type` (default `INTERNAL_CODE`) and `order_no`, which an external code requires;
+/// `action` names the call in the message (核销, 撤销).
+pub fn code_type_and_order(biz: &Biz, action: &str) -> Result<(CodeType, Option<String>), Refusal> {
+    let text = biz.optional("code_type", 16)?;
+    let code_type = CodeType::parse(text.as_deref()).ok_or_else(|| {
+        Refusal::InvalidParameter(format!(
+            "code_type 只能是 INTERNAL_CODE 或 EXTERNAL_CODE，收到 {}",
+            text.unwrap_or_default()
+        ))
+    })?;
+    let order_no = biz.optional("order_no", 32)?;
+    if code_type == CodeType::External && order_no.is_none() {
+        return Err(Refusal::InvalidParameter(format!(
+            "使用外部券码{action}时 order_no 不能为空"
+        )));
+    }
+    Ok((code_type, order_no))
 }
 
 /// Letters and digits only, as request numbers must be.

@@ -68,6 +68,17 @@ pub struct Item {
 }
 
 impl Item {
+    /// The item's fields as both the use and the query answer show them.
+    pub fn fields_into(&self, node: &mut serde_json::Map<String, serde_json::Value>) {
+        node.insert("item_id".into(), self.item_id.clone().into());
+        node.insert("item_name".into(), self.name.clone().into());
+        if let Some(alias) = &self.alias {
+            node.insert("item_alias".into(), alias.clone().into());
+        }
+        node.insert("original_price".into(), self.original_price.yuan().into());
+        node.insert("current_price".into(), self.price.yuan().into());
+    }
+
     pub fn usable_at(&self, shop_id: &str) -> bool {
         self.shop_ids
             .as_ref()

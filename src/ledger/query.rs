@@ -57,14 +57,8 @@ pub fn answer(
     node.insert("ticket_status_desc".into(), status.desc().into());
     node.insert("order_no".into(), t.order_no.clone().into());
     node.insert("voucher_id".into(), t.voucher_id.clone().into());
-    node.insert("item_id".into(), item.item_id.clone().into());
-    node.insert("item_name".into(), item.name.clone().into());
-    if let Some(alias) = &item.alias {
-        node.insert("item_alias".into(), alias.clone().into());
-    }
+    item.fields_into(&mut node);
     node.insert("tm_item_id".into(), item.item_id.clone().into());
-    node.insert("original_price".into(), item.original_price.yuan().into());
-    node.insert("current_price".into(), item.price.yuan().into());
     node.insert("effect_date".into(), time::format(t.effect_at).into());
     node.insert("expire_date".into(), time::format(t.expire_at).into());
     node.insert(

@@ -63,19 +63,7 @@ pub fn parse(biz: &Biz, request_id: String) -> Result<UseRequest, Refusal> {
             "shop_type 只能是 INTERNAL_SHOP 或 EXTERNAL_SHOP，收到 {shop_type}"
         )));
     }
-    let code_type_text = biz.optional("code_type", 16)?;
-    let code_type = CodeType::parse(code_type_text.as_deref()).ok_or_else(|| {
-        Refusal::InvalidParameter(format!(
-            "code_type 只能是 INTERNAL_CODE 或 EXTERNAL_CODE，收到 {}",
-            code_type_text.unwrap_or_default()
-        ))
-    })?;
-    let order_no = biz.optional("order_no", 32)?;
-    if code_type == CodeType::External && order_no.is_none() {
-        return Err(Refusal::InvalidParameter(
-            "外部券码核销时 order_no 不能为空".into(),
-        ));
-    }
+    let (code_type, order_no) = fields::code_type_and_order(biz, "核销")?;
     let quantity = fields::quantity(biz)?;
     let gmt_biz = biz.optional("gmt_biz", 19)?;
     if let Some(g) = &gmt_biz
@@ -243,13 +231,7 @@ pub fn answer(
     node.insert("ticket_trans_id".into(), trans_ids[0].clone().into());
     node.insert("order_no".into(), t.order_no.clone().into());
     node.insert("voucher_id".into(), t.voucher_id.clone().into());
-    node.insert("item_id".into(), item.item_id.clone().into());
-    node.insert("item_name".into(), item.name.clone().into());
-    if let Some(alias) = &item.alias {
-        node.insert("item_alias".into(), alias.clone().into());
-    }
-    node.insert("original_price".into(), item.original_price.yuan().into());
-    node.insert("current_price".into(), item.price.yuan().into());
+    item.fields_into(&mut node);
     amounts_into(&mut node, total_pay, total_discount);
     node.insert("use_date".into(), time::format(now).into());
     node.insert("use_shop_id".into(), shop.shop_id.clone().into());

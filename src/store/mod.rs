@@ -20,6 +20,21 @@ pub use queries::{AppRecord, NotificationRow};
 /// A boxed, sendable future borrowing from `'a`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// An operation on the store: async code against a connection inside a transaction. It may
+/// run more than once (after a conflict), so it must only touch the database.
+pub trait Op<R>:
+    for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>> + Send + Sync + 'static
+{
+}
+
+impl<R, F> Op<R> for F where
+    F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A connection inside a transaction, on either backend.
 pub enum Conn<'t> {
     Sqlite(&'t mut SqliteConnection),
@@ -140,10 +155,7 @@ impl Store {
     pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: Op<R>,
     {
         match &self.backend {
             Backend::Sqlite(s) => s.write(op).await,
@@ -155,10 +167,7 @@ impl Store {
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: Op<R>,
     {
         match &self.backend {
             Backend::Sqlite(s) => s.read(op).await,

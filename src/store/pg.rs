@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{BoxFuture, Conn, StoreError, StoreLimits, WRITE_ATTEMPTS};
+use super::{Conn, Op, StoreError, StoreLimits, WRITE_ATTEMPTS};
 
 #[derive(Clone)]
 pub struct Pg {
@@ -44,10 +44,7 @@ impl Pg {
     pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: Op<R>,
     {
         let op = Arc::new(op);
         let mut last = StoreError::Contention;
@@ -80,10 +77,7 @@ impl Pg {
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: Op<R>,
     {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BoxFuture, Conn, StoreError, WRITE_ATTEMPTS};
+use super::{BoxFuture, Conn, Op, StoreError, WRITE_ATTEMPTS};
 
 /// Operations waiting for the writer before callers wait for room.
 const QUEUE_MAX: usize = 1024;
@@ -46,10 +46,7 @@ struct Pending<R, F> {
 impl<R, F> Job for Pending<R, F>
 where
     R: Send + 'static,
-    F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-        + Send
-        + Sync
-        + 'static,
+    F: Op<R>,
 {
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
         Box::pin(async move {
@@ -112,10 +109,7 @@ impl Sqlite {
     pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: Op<R>,
     {
         let op = Arc::new(op);
         let mut last = StoreError::Contention;
@@ -145,10 +139,7 @@ impl Sqlite {
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-            + Send
-            + Sync
-            + 'static,
+        F: Op<R>,
     {
         let mut conn = self.readers.acquire().await?;
         let mut tx = conn.begin().await?;
