@@ -91,6 +91,20 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// How long something stays valid, in milliseconds; `None` for ever.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity(pub Option<i64>);
+
+fn parse_validity(text: &str) -> Result<Validity, String> {
+    if text == "never" {
+        return Ok(Validity(None));
+    }
+    match crate::config::parse_duration_ms(text)? {
+        Some(ms) if ms > 0 => Ok(Validity(Some(ms))),
+        _ => Err("a validity must be a positive duration such as 365d, or never".into()),
+    }
+}
+
 fn parse_skew(text: &str) -> Result<Skew, String> {
     crate::config::parse_duration_ms(text).map(Skew)
 }
@@ -242,6 +256,10 @@ pub enum AuthCommand {
         app_id: String,
         #[arg(long)]
         merchant: String,
+        /// How long the token is valid (`365d`, `1h`, … or `never`); calls with an expired
+        /// token get `20001 aop.app-auth-token-time-out`.
+        #[arg(long, default_value = "365d", value_parser = parse_validity)]
+        expires_in: Validity,
     },
 }
 

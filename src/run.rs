@@ -174,9 +174,11 @@ async fn admin_command(
             order_no,
             codes,
         }) => admin::issue_order(store, &item, codes.len(), Some(order_no), Some(codes)).await,
-        AdminCommand::Auth(AuthCommand::Grant { app_id, merchant }) => {
-            admin::grant_token(store, &app_id, &merchant).await
-        }
+        AdminCommand::Auth(AuthCommand::Grant {
+            app_id,
+            merchant,
+            expires_in,
+        }) => admin::grant_token(store, &app_id, &merchant, expires_in.0).await,
         AdminCommand::Ticket(TicketCommand::Show { code, order_no }) => {
             admin::ticket_show(store, &code, order_no).await
         }

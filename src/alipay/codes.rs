@@ -21,6 +21,7 @@ pub enum GatewayError {
     /// Infrastructure failed (store, signing); the detail is logged, never sent.
     Unavailable,
     InvalidAppAuthToken,
+    AppAuthTokenExpired,
     /// The app made more calls than its limit allows.
     CallLimited {
         per_second: u32,
@@ -54,6 +55,12 @@ impl GatewayError {
                 "Service Currently Unavailable",
                 "isp.unknow-error",
                 "系统繁忙".to_string(),
+            ),
+            AppAuthTokenExpired => (
+                "20001",
+                "Insufficient Token Permissions",
+                "aop.app-auth-token-time-out",
+                "应用授权令牌已过期".to_string(),
             ),
             InvalidAppAuthToken => (
                 "20001",

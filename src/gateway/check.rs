@@ -181,12 +181,15 @@ async fn check_params(
         },
         Some(token) => {
             let (t, a) = (token.to_string(), app_id.clone());
-            let merchant = read_store(app, move |c| {
+            let (merchant, expires_at) = read_store(app, move |c| {
                 let (t, a) = (t.clone(), a.clone());
                 Box::pin(async move { c.token_merchant(&t, &a).await })
             })
             .await?
             .ok_or(GatewayError::InvalidAppAuthToken)?;
+            if expires_at.is_some_and(|at| now_ms() >= at) {
+                return Err(GatewayError::AppAuthTokenExpired);
+            }
             Acting {
                 app_id: app_id.clone(),
                 merchant_pid: merchant,

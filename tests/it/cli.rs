@@ -223,6 +223,10 @@ fn admin_commands_print_one_json_object_and_refuse_bad_input() {
         ],
     ));
     assert!(token["app_auth_token"].as_str().unwrap().len() > 20);
+    assert!(
+        token["expires_at"].is_string(),
+        "a year by default: {token}"
+    );
     let keys = json_of(&admin(data, &["keys", "show"]));
     assert!(
         keys["alipay_public_key"]

@@ -222,6 +222,35 @@ async fn an_unknown_app_auth_token_is_20001() {
 }
 
 #[tokio::test]
+async fn an_expired_app_auth_token_is_20001_time_out() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let granted = ticketgate::operations::admin::grant_token(app.store(), A3, M1, Some(0))
+        .await
+        .unwrap();
+    assert!(granted["expires_at"].is_string());
+    let token = granted["app_auth_token"].as_str().unwrap();
+    let isv = app.client_for(A3, SignType::Rsa2, Charset::Utf8);
+    let biz = json!({"ticket_code": code, "shop_id": SHOP}).to_string();
+    let reply = isv
+        .call(QUERY, &biz, &[("app_auth_token", token)])
+        .await
+        .unwrap();
+    assert!(reply.verified);
+    assert_gateway_error(&reply, "20001", "aop.app-auth-token-time-out");
+    assert_eq!(reply.node["sub_msg"], "应用授权令牌已过期");
+    let lasting = ticketgate::operations::admin::grant_token(app.store(), A3, M1, Some(3_600_000))
+        .await
+        .unwrap();
+    let token = lasting["app_auth_token"].as_str().unwrap();
+    assert_success(
+        &isv.call(QUERY, &biz, &[("app_auth_token", token)])
+            .await
+            .unwrap(),
+    );
+}
+
+#[tokio::test]
 async fn an_isv_app_acts_for_the_merchant_that_granted_its_token() {
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
@@ -230,7 +259,7 @@ async fn an_isv_app_acts_for_the_merchant_that_granted_its_token() {
     // Without a token the ISV acts for itself, and the ticket is another merchant's.
     let reply = isv.call(USE, &biz, &[]).await.unwrap();
     assert_refused(&reply, "NOT_SAME_MERCHANT_PID");
-    let granted = ticketgate::operations::admin::grant_token(app.store(), A3, M1)
+    let granted = ticketgate::operations::admin::grant_token(app.store(), A3, M1, None)
         .await
         .unwrap();
     let token = granted["app_auth_token"].as_str().unwrap();

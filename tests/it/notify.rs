@@ -227,7 +227,7 @@ async fn an_isv_call_names_the_merchant_it_acted_for() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![]).await;
     let code = app.issue_one(NORMAL).await;
-    let token = admin::grant_token(app.store(), A3, M1).await.unwrap()["app_auth_token"]
+    let token = admin::grant_token(app.store(), A3, M1, None).await.unwrap()["app_auth_token"]
         .as_str()
         .unwrap()
         .to_string();

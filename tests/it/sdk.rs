@@ -56,7 +56,7 @@ async fn matrix_config(
     admin::add_shop(app.store(), M1, CHINESE_SHOP, "一号门店")
         .await
         .unwrap();
-    let token = admin::grant_token(app.store(), A3, M1).await.unwrap()["app_auth_token"]
+    let token = admin::grant_token(app.store(), A3, M1, None).await.unwrap()["app_auth_token"]
         .as_str()
         .unwrap()
         .to_string();

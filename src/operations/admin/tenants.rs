@@ -242,8 +242,16 @@ pub async fn add_item(store: &Store, new: NewItem) -> Result<Value> {
     }))
 }
 
-pub async fn grant_token(store: &Store, app_id: &str, merchant_pid: &str) -> Result<Value> {
+/// Grants `app_id` a token to act for `merchant_pid`, valid for `valid_for_ms` (`None`: for
+/// ever).
+pub async fn grant_token(
+    store: &Store,
+    app_id: &str,
+    merchant_pid: &str,
+    valid_for_ms: Option<i64>,
+) -> Result<Value> {
     check_pid(merchant_pid)?;
+    let expires_at = valid_for_ms.map(|ms| now_ms() + ms);
     let (a, m) = (app_id.to_string(), merchant_pid.to_string());
     let outcome = store
         .write(move |c| {
@@ -260,11 +268,16 @@ pub async fn grant_token(store: &Store, app_id: &str, merchant_pid: &str) -> Res
                     crate::alipay::time::compact(now_ms())[..8].to_owned(),
                     ids::hex(32)
                 );
-                c.insert_token(&token, &a, &m, now_ms()).await?;
+                c.insert_token(&token, &a, &m, expires_at, now_ms()).await?;
                 Ok(Ok(token))
             })
         })
         .await?;
     let token = outcome?;
-    Ok(json!({"app_auth_token": token, "app_id": app_id, "merchant_pid": merchant_pid}))
+    Ok(json!({
+        "app_auth_token": token,
+        "app_id": app_id,
+        "merchant_pid": merchant_pid,
+        "expires_at": expires_at.map(crate::alipay::time::format),
+    }))
 }

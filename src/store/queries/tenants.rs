@@ -139,19 +139,19 @@ impl Conn<'_> {
         Ok(done == 1)
     }
 
-    /// The merchant an app auth token lets `app_id` act for.
+    /// The merchant an app auth token lets `app_id` act for, and when the token expires.
     pub async fn token_merchant(
         &mut self,
         token: &str,
         app_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let sql = "SELECT merchant_pid FROM app_auth_tokens WHERE token = $1 AND app_id = $2";
-        let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
+    ) -> Result<Option<(String, Option<i64>)>, StoreError> {
+        let sql =
+            "SELECT merchant_pid, expires_at FROM app_auth_tokens WHERE token = $1 AND app_id = $2";
+        Ok(on!(self, |c| sqlx::query_as(sql)
             .bind(token)
             .bind(app_id)
             .fetch_optional(&mut **c)
-            .await)?;
-        Ok(row.map(|r| r.0))
+            .await)?)
     }
 
     pub async fn insert_token(
@@ -159,14 +159,16 @@ impl Conn<'_> {
         token: &str,
         app_id: &str,
         merchant_pid: &str,
+        expires_at: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = "INSERT INTO app_auth_tokens (token, app_id, merchant_pid, created_at) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT DO NOTHING";
+        let sql = "INSERT INTO app_auth_tokens (token, app_id, merchant_pid, expires_at, created_at) \
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
         let done = on!(self, |c| sqlx::query(sql)
             .bind(token)
             .bind(app_id)
             .bind(merchant_pid)
+            .bind(expires_at)
             .bind(now)
             .execute(&mut **c)
             .await
