@@ -53,6 +53,8 @@ pub enum StoreError {
     Contention,
     /// The writer is gone (shutting down).
     Closed,
+    /// An operation panicked: a bug. Its transaction was rolled back; the store carries on.
+    Panicked,
 }
 
 impl std::fmt::Display for StoreError {
@@ -62,6 +64,9 @@ impl std::fmt::Display for StoreError {
             StoreError::Conflict(what) => write!(f, "concurrent write conflict on {what}"),
             StoreError::Contention => f.write_str("gave up after repeated write conflicts"),
             StoreError::Closed => f.write_str("the store is shut down"),
+            StoreError::Panicked => {
+                f.write_str("an operation panicked (a bug); its writes were rolled back")
+            }
         }
     }
 }
@@ -93,6 +98,32 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// Runs an operation's future, turning a panic inside it into [`StoreError::Panicked`], so that
+/// a bug in one operation costs one answer, not the SQLite writer or a pooled connection.
+pub(crate) async fn contained<R>(
+    future: BoxFuture<'_, Result<R, StoreError>>,
+) -> Result<R, StoreError> {
+    struct CatchUnwind<'a, R>(BoxFuture<'a, Result<R, StoreError>>);
+    impl<R> Future for CatchUnwind<'_, R> {
+        type Output = Result<R, StoreError>;
+        fn poll(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Self::Output> {
+            let inner = &mut self.0;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx)))
+            {
+                Ok(poll) => poll,
+                Err(_) => {
+                    tracing::error!("a store operation panicked; it is answered as a failure");
+                    std::task::Poll::Ready(Err(StoreError::Panicked))
+                }
+            }
+        }
+    }
+    CatchUnwind(future).await
 }
 
 /// How many times a write is attempted before answering [`StoreError::Contention`].

@@ -56,7 +56,7 @@ impl Pg {
             let mut tx = conn.begin().await?;
             let result = {
                 let mut c = Conn::Pg(&mut tx);
-                op(&mut c).await
+                super::contained(op(&mut c)).await
             };
             let outcome = match result {
                 Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
@@ -83,7 +83,7 @@ impl Pg {
         let mut tx = conn.begin().await?;
         let result = {
             let mut c = Conn::Pg(&mut tx);
-            op(&mut c).await
+            super::contained(op(&mut c)).await
         };
         let _ = tx.rollback().await;
         result

@@ -51,7 +51,7 @@ where
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
         Box::pin(async move {
             let mut c = Conn::Sqlite(conn);
-            let result = (self.op)(&mut c).await;
+            let result = super::contained((self.op)(&mut c)).await;
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -145,7 +145,7 @@ impl Sqlite {
         let mut tx = conn.begin().await?;
         let result = {
             let mut c = Conn::Sqlite(&mut tx);
-            op(&mut c).await
+            super::contained(op(&mut c)).await
         };
         tx.rollback().await?;
         result

@@ -83,3 +83,28 @@ async fn a_write_that_conflicts_once_succeeds_on_retry() {
         "only the attempt that succeeded is committed"
     );
 }
+
+#[tokio::test]
+async fn a_panicking_operation_costs_one_answer_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let outcome: Result<(), StoreError> = app
+        .store()
+        .write(|c| {
+            Box::pin(async move {
+                c.insert_merchant("2088000000000066", "half done", 0)
+                    .await?;
+                panic!("a bug in an operation");
+            })
+        })
+        .await;
+    assert!(matches!(outcome, Err(StoreError::Panicked)), "{outcome:?}");
+    // The writer (or the pool) carries on, and the half-done write is gone.
+    let code = app.issue_one(NORMAL).await;
+    assert_success(&app.use_code("u1", &code).await);
+    let exists = app
+        .store()
+        .read(|c| Box::pin(async move { c.merchant_exists("2088000000000066").await }))
+        .await
+        .unwrap();
+    assert!(!exists);
+}
