@@ -278,12 +278,22 @@ async fn a_database_that_goes_away_gives_clean_errors_and_the_node_recovers() {
             "answered, not hung: {:?}",
             started.elapsed()
         );
+        eprintln!(
+            "{method} with the database down: {} after {:?}",
+            reply.code(),
+            started.elapsed()
+        );
     }
+    let stopped_at = Instant::now();
     cluster.start_server();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let reply = app.use_code("u2", &codes[1]).await;
         if reply.code() == "10000" {
+            eprintln!(
+                "recovered {:?} after the database came back",
+                stopped_at.elapsed()
+            );
             break;
         }
         assert_eq!(reply.code(), "20000", "{}", reply.node_text);
