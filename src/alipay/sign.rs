@@ -132,4 +132,33 @@ mod tests {
             assert_eq!(content(&p, rule), want);
         }
     }
+
+    #[test]
+    fn gbk_content_is_signed_as_gbk_bytes() {
+        let p = params(&[
+            ("app_id", "1"),
+            ("biz_content", r#"{"shop_id":"口碑"}"#),
+            ("charset", "gbk"),
+        ]);
+        let text = content(&p, REQUEST_WITH_EMPTIES);
+        let gbk = crate::alipay::Charset::Gbk.encode(&text);
+        let mut want = b"app_id=1&biz_content={\"shop_id\":\"".to_vec();
+        want.extend_from_slice(&[0xbf, 0xda, 0xb1, 0xae]);
+        want.extend_from_slice(b"\"}&charset=gbk");
+        assert_eq!(gbk, want);
+        let key = crate::alipay::PrivateKey::generate();
+        let signed = sign_request(p.clone(), &key, SignType::Rsa2, crate::alipay::Charset::Gbk);
+        let content =
+            crate::alipay::Charset::Gbk.encode(&super::content(&signed, REQUEST_WITH_EMPTIES));
+        assert!(
+            key.public_key()
+                .verify(SignType::Rsa2, &content, &signed["sign"])
+        );
+        let utf8 = super::content(&signed, REQUEST_WITH_EMPTIES).into_bytes();
+        assert!(
+            !key.public_key()
+                .verify(SignType::Rsa2, &utf8, &signed["sign"]),
+            "the bytes are GBK, not UTF-8"
+        );
+    }
 }
