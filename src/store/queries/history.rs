@@ -98,17 +98,17 @@ impl Conn<'_> {
     pub async fn insert_trans(&mut self, t: &Trans) -> Result<(), StoreError> {
         let sql = "INSERT INTO ticket_trans (trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(&t.trans_id)
-            .bind(&t.voucher_id)
-            .bind(t.kind.name())
-            .bind(t.quantity)
-            .bind(&t.use_order_id)
-            .bind(&t.reverses_trans_id)
-            .bind(t.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&t.trans_id)
+                .bind(&t.voucher_id)
+                .bind(t.kind.name())
+                .bind(t.quantity)
+                .bind(&t.use_order_id)
+                .bind(&t.reverses_trans_id)
+                .bind(t.created_at)
+        )?;
         inserted(done, "ticket_trans.trans_id")
     }
 
@@ -158,23 +158,23 @@ impl Conn<'_> {
         let sql = "INSERT INTO use_orders (use_order_id, merchant_pid, request_id, channel, closed, fingerprint, ticket_code, \
                    code_type, order_no, voucher_id, quantity, answer, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(&o.use_order_id)
-            .bind(&o.merchant_pid)
-            .bind(&o.request_id)
-            .bind(o.channel.name())
-            .bind(i64::from(o.closed))
-            .bind(&o.fingerprint)
-            .bind(&o.ticket_code)
-            .bind(&o.code_type)
-            .bind(&o.order_no)
-            .bind(&o.voucher_id)
-            .bind(o.quantity)
-            .bind(&o.answer)
-            .bind(o.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&o.use_order_id)
+                .bind(&o.merchant_pid)
+                .bind(&o.request_id)
+                .bind(o.channel.name())
+                .bind(i64::from(o.closed))
+                .bind(&o.fingerprint)
+                .bind(&o.ticket_code)
+                .bind(&o.code_type)
+                .bind(&o.order_no)
+                .bind(&o.voucher_id)
+                .bind(o.quantity)
+                .bind(&o.answer)
+                .bind(o.created_at)
+        )?;
         inserted(done, "use_orders (merchant_pid, request_id)")
     }
 
@@ -214,17 +214,17 @@ impl Conn<'_> {
     pub async fn insert_cancel(&mut self, r: &CancelRecord) -> Result<(), StoreError> {
         let sql = "INSERT INTO cancels (cancel_id, merchant_pid, request_id, fingerprint, use_order_id, trans_id, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(&r.cancel_id)
-            .bind(&r.merchant_pid)
-            .bind(&r.request_id)
-            .bind(&r.fingerprint)
-            .bind(&r.use_order_id)
-            .bind(&r.trans_id)
-            .bind(r.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&r.cancel_id)
+                .bind(&r.merchant_pid)
+                .bind(&r.request_id)
+                .bind(&r.fingerprint)
+                .bind(&r.use_order_id)
+                .bind(&r.trans_id)
+                .bind(r.created_at)
+        )?;
         inserted(done, "cancels")
     }
 }

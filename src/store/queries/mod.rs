@@ -13,6 +13,16 @@ macro_rules! on {
     };
 }
 
+/// Executes a statement on whichever connection this is; returns how many rows it changed.
+macro_rules! execute {
+    ($conn:expr, $query:expr) => {
+        on!($conn, |c| $query
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))
+    };
+}
+
 mod history;
 mod notifications;
 mod tenants;

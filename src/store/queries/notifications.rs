@@ -33,25 +33,25 @@ impl Conn<'_> {
         let sql = "INSERT INTO notifications (notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, \
                    status, attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(&n.notify_id)
-            .bind(&n.app_id)
-            .bind(&n.url)
-            .bind(&n.charset)
-            .bind(&n.sign_type)
-            .bind(&n.biz_type)
-            .bind(&n.request_id)
-            .bind(&n.fields)
-            .bind(&n.status)
-            .bind(n.attempts)
-            .bind(n.next_attempt_at)
-            .bind(&n.last_error)
-            .bind(n.claimed_until)
-            .bind(&n.claim_token)
-            .bind(n.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&n.notify_id)
+                .bind(&n.app_id)
+                .bind(&n.url)
+                .bind(&n.charset)
+                .bind(&n.sign_type)
+                .bind(&n.biz_type)
+                .bind(&n.request_id)
+                .bind(&n.fields)
+                .bind(&n.status)
+                .bind(n.attempts)
+                .bind(n.next_attempt_at)
+                .bind(&n.last_error)
+                .bind(n.claimed_until)
+                .bind(&n.claim_token)
+                .bind(n.created_at)
+        )?;
         inserted(done, "notifications.notify_id")
     }
 
@@ -104,16 +104,16 @@ impl Conn<'_> {
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE notifications SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
                    claimed_until = 0, claim_token = NULL, updated_at = $4 WHERE notify_id = $5 AND claim_token = $6";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(status)
-            .bind(next_attempt_at)
-            .bind(last_error)
-            .bind(now)
-            .bind(notify_id)
-            .bind(token)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(status)
+                .bind(next_attempt_at)
+                .bind(last_error)
+                .bind(now)
+                .bind(notify_id)
+                .bind(token)
+        )?;
         Ok(done == 1)
     }
 
@@ -162,12 +162,7 @@ impl Conn<'_> {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = $1, claimed_until = 0, \
                    claim_token = NULL, updated_at = $1 WHERE notify_id = $2";
-        on!(self, |c| sqlx::query(sql)
-            .bind(now)
-            .bind(notify_id)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(self, sqlx::query(sql).bind(now).bind(notify_id))?;
         Ok(())
     }
 }

@@ -33,13 +33,7 @@ impl Conn<'_> {
     ) -> Result<bool, StoreError> {
         let sql = "INSERT INTO platform_keys (id, private_key_pem, public_key_pem, created_at) \
                    VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(private)
-            .bind(public)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(self, sqlx::query(sql).bind(private).bind(public).bind(now))?;
         Ok(done == 1)
     }
 
@@ -68,13 +62,7 @@ impl Conn<'_> {
         now: i64,
     ) -> Result<bool, StoreError> {
         let sql = "INSERT INTO merchants (pid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(pid)
-            .bind(name)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(self, sqlx::query(sql).bind(pid).bind(name).bind(now))?;
         Ok(done == 1)
     }
 
@@ -90,17 +78,17 @@ impl Conn<'_> {
     pub async fn insert_app(&mut self, app: &AppRecord, now: i64) -> Result<bool, StoreError> {
         let sql = "INSERT INTO apps (app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(&app.app_id)
-            .bind(&app.merchant_pid)
-            .bind(&app.public_key_pem)
-            .bind(&app.sign_type)
-            .bind(&app.charset)
-            .bind(&app.notify_url)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&app.app_id)
+                .bind(&app.merchant_pid)
+                .bind(&app.public_key_pem)
+                .bind(&app.sign_type)
+                .bind(&app.charset)
+                .bind(&app.notify_url)
+                .bind(now)
+        )?;
         Ok(done == 1)
     }
 
@@ -128,14 +116,14 @@ impl Conn<'_> {
     ) -> Result<bool, StoreError> {
         let sql = "INSERT INTO shops (merchant_pid, shop_id, name, created_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(merchant_pid)
-            .bind(shop_id)
-            .bind(name)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(merchant_pid)
+                .bind(shop_id)
+                .bind(name)
+                .bind(now)
+        )?;
         Ok(done == 1)
     }
 
@@ -164,15 +152,15 @@ impl Conn<'_> {
     ) -> Result<(), StoreError> {
         let sql = "INSERT INTO app_auth_tokens (token, app_id, merchant_pid, expires_at, created_at) \
                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(token)
-            .bind(app_id)
-            .bind(merchant_pid)
-            .bind(expires_at)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(token)
+                .bind(app_id)
+                .bind(merchant_pid)
+                .bind(expires_at)
+                .bind(now)
+        )?;
         inserted(done, "app_auth_tokens.token")
     }
 }

@@ -93,21 +93,21 @@ impl Conn<'_> {
                    shop_ids, valid_from, valid_to, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
         let shops = item.shop_ids.as_ref().map(|s| s.join(","));
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(&item.item_id)
-            .bind(&item.merchant_pid)
-            .bind(&item.name)
-            .bind(&item.alias)
-            .bind(item.original_price.0)
-            .bind(item.price.0)
-            .bind(item.times)
-            .bind(&shops)
-            .bind(item.valid_from)
-            .bind(item.valid_to)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&item.item_id)
+                .bind(&item.merchant_pid)
+                .bind(&item.name)
+                .bind(&item.alias)
+                .bind(item.original_price.0)
+                .bind(item.price.0)
+                .bind(item.times)
+                .bind(&shops)
+                .bind(item.valid_from)
+                .bind(item.valid_to)
+                .bind(now)
+        )?;
         Ok(done == 1)
     }
 
@@ -130,14 +130,14 @@ impl Conn<'_> {
     ) -> Result<bool, StoreError> {
         let sql = "INSERT INTO orders (order_no, merchant_pid, item_id, created_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(order_no)
-            .bind(merchant_pid)
-            .bind(item_id)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(order_no)
+                .bind(merchant_pid)
+                .bind(item_id)
+                .bind(now)
+        )?;
         Ok(done == 1)
     }
 
@@ -147,22 +147,22 @@ impl Conn<'_> {
         let sql = "INSERT INTO tickets (voucher_id, code, code_type, order_no, merchant_pid, item_id, total_quantity, \
                    available_quantity, refunded, effect_at, expire_at, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) ON CONFLICT DO NOTHING";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(&t.voucher_id)
-            .bind(&t.code)
-            .bind(t.code_type.name())
-            .bind(&t.order_no)
-            .bind(&t.merchant_pid)
-            .bind(&t.item_id)
-            .bind(t.total_quantity)
-            .bind(t.available_quantity)
-            .bind(i64::from(t.refunded))
-            .bind(t.effect_at)
-            .bind(t.expire_at)
-            .bind(now)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&t.voucher_id)
+                .bind(&t.code)
+                .bind(t.code_type.name())
+                .bind(&t.order_no)
+                .bind(&t.merchant_pid)
+                .bind(&t.item_id)
+                .bind(t.total_quantity)
+                .bind(t.available_quantity)
+                .bind(i64::from(t.refunded))
+                .bind(t.effect_at)
+                .bind(t.expire_at)
+                .bind(now)
+        )?;
         Ok(done == 1)
     }
 
@@ -301,13 +301,10 @@ impl Conn<'_> {
         now: i64,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE tickets SET available_quantity = available_quantity + $1, updated_at = $2 WHERE voucher_id = $3";
-        let done = on!(self, |c| sqlx::query(sql)
-            .bind(delta)
-            .bind(now)
-            .bind(voucher_id)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query(sql).bind(delta).bind(now).bind(voucher_id)
+        )?;
         assert_eq!(
             done, 1,
             "ticket {voucher_id} was loaded in this transaction"
@@ -317,12 +314,7 @@ impl Conn<'_> {
 
     pub async fn mark_refunded(&mut self, voucher_id: &str, now: i64) -> Result<(), StoreError> {
         let sql = "UPDATE tickets SET refunded = 1, available_quantity = 0, updated_at = $1 WHERE voucher_id = $2";
-        on!(self, |c| sqlx::query(sql)
-            .bind(now)
-            .bind(voucher_id)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(self, sqlx::query(sql).bind(now).bind(voucher_id))?;
         Ok(())
     }
 }
