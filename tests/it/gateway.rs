@@ -620,3 +620,42 @@ async fn calls_beyond_the_call_limit_are_40005() {
         .unwrap();
     assert_refused(&reply, "NOT_SAME_MERCHANT_PID");
 }
+
+#[tokio::test]
+async fn a_request_shaped_like_the_java_sdks_is_accepted() {
+    // The Java SDK escapes `/` in JSON, may send String-typed fields as numbers, puts
+    // app_auth_token in the body, and leaves empty values out of what it signs.
+    let app = TestApp::spawn().await;
+    let card = app.issue_one(CARD).await;
+    let token = ticketgate::operations::admin::grant_token(app.store(), A3, M1, None)
+        .await
+        .unwrap()["app_auth_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let isv = app.client_for(A3, SignType::Rsa2, Charset::Utf8);
+    let biz = format!(
+        r#"{{"request_id":"j1","ticket_code":"{card}","shop_id":"{SHOP}","quantity":2,"ext":"a\/b"}}"#
+    );
+    let mut params = isv.params(USE, &biz, &[("app_auth_token", &token), ("notify_url", "")]);
+    let content = ticketgate::alipay::sign::content(
+        &params,
+        ticketgate::alipay::sign::REQUEST_WITHOUT_EMPTIES,
+    );
+    assert!(!content.contains("notify_url"));
+    params.insert(
+        "sign".into(),
+        app_key(2).sign(SignType::Rsa2, content.as_bytes()),
+    );
+    let (body, headers) = app.post_params(&params, Charset::Utf8).await;
+    assert_eq!(headers["content-type"], "application/json;charset=utf-8");
+    let reply = isv.read(USE, body.as_bytes()).unwrap();
+    assert!(reply.verified);
+    assert_success(&reply);
+    let use_date = reply.field("use_date");
+    assert!(
+        ticketgate::alipay::time::parse(use_date).is_some() && use_date.len() == 19,
+        "{use_date}"
+    );
+    assert_eq!(app.query(&card).await.node["available_quantity"], "8");
+}
