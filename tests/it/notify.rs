@@ -549,6 +549,24 @@ async fn a_crash_during_an_attempt_retries_it_once_the_claim_runs_out() {
     wait_for(|| receiver.count() >= 1, "the first attempt").await;
     node.kill().unwrap();
     node.wait().unwrap();
+    // The use was answered before the kill: it is durable.
+    let demo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo/demo.json")).unwrap())
+            .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketgate"))
+        .args([
+            "admin",
+            "ticket",
+            "show",
+            demo["tickets"]["normal"][0].as_str().unwrap(),
+            "--data",
+        ])
+        .arg(dir.path())
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["ticket_status"], "USED", "{shown}");
     assert_eq!(
         listed(dir.path())["attempts"],
         0,
