@@ -245,12 +245,35 @@ fn admin_commands_print_one_json_object_and_refuse_bad_input() {
     }
 }
 
+/// A `ticketgate serve` child process, killed and reaped when dropped (also when a test fails).
+pub struct Served(std::process::Child);
+
+impl std::ops::Deref for Served {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `ticketgate serve` on a free port and waits for its demo tenant.
 #[allow(
     clippy::zombie_processes,
-    reason = "the caller stops and waits for the child"
+    reason = "the child is handed to `Served`, which kills and waits for it"
 )]
-pub fn serve(data: &Path, extra: &[&str]) -> (std::process::Child, Value) {
+pub fn serve(data: &Path, extra: &[&str]) -> (Served, Value) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -268,7 +291,7 @@ pub fn serve(data: &Path, extra: &[&str]) -> (std::process::Child, Value) {
         {
             let gateway = demo["gateway"].as_str().unwrap_or_default().to_string();
             if !gateway.ends_with(":0/gateway.do") && reqwest_blocking_ok(&gateway) {
-                return (child, demo);
+                return (Served(child), demo);
             }
         }
         if Instant::now() > deadline {

@@ -458,7 +458,7 @@ async fn concurrent_deliverers_claim_each_notification_once() {
 }
 
 /// A demo node with seconds-long retries, a use that notifies `receiver`, and the client.
-async fn crash_scenario(dir: &std::path::Path, receiver: &Receiver) -> std::process::Child {
+async fn crash_scenario(dir: &std::path::Path, receiver: &Receiver) -> crate::cli::Served {
     let (node, demo) = crate::cli::serve(dir, &CRASH_ARGS);
     let s = |k: &str| demo[k].as_str().unwrap().to_string();
     let key = |k: &str| std::fs::read_to_string(s(k)).unwrap();
