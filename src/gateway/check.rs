@@ -81,9 +81,10 @@ pub async fn check(
             .map_err(|bad| format!("参数 {} 的值不是合法的 {} 编码", bad.key, cs.name())),
         Err(name) => Err(format!("不支持的字符集 {name}，仅支持 utf-8、gbk、gb2312")),
     };
-    let params = match &decoded {
-        Ok(p) => p.clone(),
-        Err(_) => form::decode_lossy(&all),
+    // An unusable charset is reported in its turn; until then, read the request as UTF-8.
+    let (params, charset_error) = match decoded {
+        Ok(params) => (params, None),
+        Err(why) => (form::decode_lossy(&all), Some(why)),
     };
     let ctx = Context {
         method: present(&params, "method").map(str::to_string),
@@ -92,7 +93,7 @@ pub async fn check(
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
     };
-    let outcome = check_params(app, limits, keys, call_limit, &params, decoded.err()).await;
+    let outcome = check_params(app, limits, keys, call_limit, &params, charset_error).await;
     (outcome, ctx)
 }
 

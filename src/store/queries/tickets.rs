@@ -75,6 +75,20 @@ impl From<TicketRow> for Ticket {
 const TICKET_COLUMNS: &str = "voucher_id, code, code_type, order_no, merchant_pid, item_id, \
      total_quantity, available_quantity, refunded, effect_at, expire_at";
 
+/// A ticket and its item in one row (the shared `item_id` and `merchant_pid` read by both).
+#[derive(FromRow)]
+struct TicketViewRow {
+    #[sqlx(flatten)]
+    ticket: TicketRow,
+    #[sqlx(flatten)]
+    item: ItemRow,
+}
+
+const TICKET_VIEW_SELECT: &str = "SELECT t.voucher_id, t.code, t.code_type, t.order_no, t.merchant_pid, \
+     t.item_id, t.total_quantity, t.available_quantity, t.refunded, t.effect_at, t.expire_at, i.name, \
+     i.alias, i.original_price_cents, i.price_cents, i.times, i.shop_ids, i.valid_from, i.valid_to \
+     FROM tickets t JOIN items i ON i.item_id = t.item_id";
+
 impl Conn<'_> {
     // ---- items, orders, tickets ----------------------------------------------------------
 
@@ -176,13 +190,17 @@ impl Conn<'_> {
         lock: bool,
     ) -> Result<Option<TicketView>, StoreError> {
         let filter = match code_type {
-            CodeType::Internal => "code = $1 AND code_type = 'INTERNAL_CODE' AND $2 = $2",
-            CodeType::External => "code = $1 AND code_type = 'EXTERNAL_CODE' AND order_no = $2",
+            CodeType::Internal => "t.code = $1 AND t.code_type = 'INTERNAL_CODE' AND $2 = $2",
+            CodeType::External => {
+                "t.code = $1 AND t.code_type = 'EXTERNAL_CODE' AND t.order_no = $2"
+            }
         };
         let order_no = order_no.unwrap_or("");
-        let row: Option<TicketRow> = match self {
+        // One row with the item; on PostgreSQL only the ticket row is locked (`OF t`), so that
+        // uses of other tickets of the same item do not wait on each other.
+        let row: Option<TicketViewRow> = match self {
             Conn::Sqlite(c) => {
-                let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter}");
+                let sql = format!("{TICKET_VIEW_SELECT} WHERE {filter}");
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(code)
                     .bind(order_no)
@@ -190,8 +208,8 @@ impl Conn<'_> {
                     .await?
             }
             Conn::Pg(c) => {
-                let suffix = if lock { " FOR UPDATE" } else { "" };
-                let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter}{suffix}");
+                let suffix = if lock { " FOR UPDATE OF t" } else { "" };
+                let sql = format!("{TICKET_VIEW_SELECT} WHERE {filter}{suffix}");
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(code)
                     .bind(order_no)
@@ -199,14 +217,10 @@ impl Conn<'_> {
                     .await?
             }
         };
-        let Some(ticket) = row.map(Ticket::from) else {
-            return Ok(None);
-        };
-        let item = self
-            .item(&ticket.item_id)
-            .await?
-            .expect("tickets.item_id references items");
-        Ok(Some(TicketView { ticket, item }))
+        Ok(row.map(|r| TicketView {
+            ticket: r.ticket.into(),
+            item: r.item.into(),
+        }))
     }
 
     /// Tickets by voucher id, locked on PostgreSQL when `lock` (in id order, so that
