@@ -9,12 +9,13 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
 
-fn admin(data: &Path, args: &[&str]) -> Output {
+/// Runs `ticketgate admin --data DATA` with the words of `line` (none of which hold spaces).
+fn admin(data: &Path, line: &str) -> Output {
     Command::new(BIN)
         .arg("admin")
         .arg("--data")
         .arg(data)
-        .args(args)
+        .args(line.split_whitespace())
         .env_remove("TICKETGATE_DATABASE_URL")
         .output()
         .unwrap()
@@ -38,196 +39,87 @@ fn admin_commands_print_one_json_object_and_refuse_bad_input() {
     let key = ticketgate::alipay::PrivateKey::generate();
     let key_file = data.join("app.pem");
     std::fs::write(&key_file, key.public_key().to_pem()).unwrap();
-    let out = json_of(&admin(
-        data,
-        &[
-            "merchant",
-            "add",
-            "--pid",
-            "2088000000000099",
-            "--name",
-            "M",
-        ],
-    ));
+    let key_file = key_file.to_str().unwrap();
+    let out = json_of(&admin(data, "merchant add --pid 2088000000000099 --name M"));
     assert_eq!(out["merchant_pid"], "2088000000000099");
-    let dup = admin(data, &["merchant", "add", "--pid", "2088000000000099"]);
+    let dup = admin(data, "merchant add --pid 2088000000000099");
     assert_eq!(dup.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-    let bad = admin(data, &["merchant", "add", "--pid", "123"]);
+    let bad = admin(data, "merchant add --pid 123");
     assert_eq!(bad.status.code(), Some(2));
     assert!(bad.stdout.is_empty());
     let app = admin(
         data,
-        &[
-            "app",
-            "add",
-            "--app-id",
-            "2021000000000099",
-            "--merchant",
-            "2088000000000099",
-            "--public-key",
-        ],
+        "app add --app-id 2021000000000099 --merchant 2088000000000099 --public-key",
     );
     assert!(!app.status.success());
     let out = json_of(&admin(
         data,
-        &[
-            "app",
-            "add",
-            "--app-id",
-            "2021000000000099",
-            "--merchant",
-            "2088000000000099",
-            "--public-key",
-            key_file.to_str().unwrap(),
-            "--sign-type",
-            "RSA",
-            "--charset",
-            "gbk",
-        ],
+        &format!(
+            "app add --app-id 2021000000000099 --merchant 2088000000000099 --public-key {key_file} --sign-type RSA --charset gbk"
+        ),
     ));
     assert_eq!(out["sign_type"], "RSA");
     let unknown_owner = admin(
         data,
-        &[
-            "app",
-            "add",
-            "--app-id",
-            "x1",
-            "--merchant",
-            "2088000000000098",
-            "--public-key",
-            key_file.to_str().unwrap(),
-        ],
+        &format!("app add --app-id x1 --merchant 2088000000000098 --public-key {key_file}"),
     );
     assert_eq!(unknown_owner.status.code(), Some(2));
     json_of(&admin(
         data,
-        &[
-            "shop",
-            "add",
-            "--merchant",
-            "2088000000000099",
-            "--shop-id",
-            "s1",
-            "--name",
-            "店",
-        ],
+        "shop add --merchant 2088000000000099 --shop-id s1 --name 店",
     ));
     let bad_price = admin(
         data,
-        &[
-            "item",
-            "add",
-            "--merchant",
-            "2088000000000099",
-            "--item-id",
-            "i1",
-            "--name",
-            "n",
-            "--price",
-            "1.234",
-        ],
+        "item add --merchant 2088000000000099 --item-id i1 --name n --price 1.234",
     );
     assert_eq!(bad_price.status.code(), Some(2));
     let unknown_shop = admin(
         data,
-        &[
-            "item",
-            "add",
-            "--merchant",
-            "2088000000000099",
-            "--item-id",
-            "i1",
-            "--name",
-            "n",
-            "--price",
-            "1",
-            "--shops",
-            "s1,s9",
-        ],
+        "item add --merchant 2088000000000099 --item-id i1 --name n --price 1 --shops s1,s9",
     );
     assert_eq!(unknown_shop.status.code(), Some(2));
     json_of(&admin(
         data,
-        &[
-            "item",
-            "add",
-            "--merchant",
-            "2088000000000099",
-            "--item-id",
-            "i1",
-            "--name",
-            "n",
-            "--price",
-            "9.9",
-            "--times",
-            "5",
-            "--shops",
-            "s1",
-        ],
+        "item add --merchant 2088000000000099 --item-id i1 --name n --price 9.9 --times 5 --shops s1",
     ));
-    let order = json_of(&admin(
-        data,
-        &["order", "issue", "--item", "i1", "--tickets", "2"],
-    ));
+    let order = json_of(&admin(data, "order issue --item i1 --tickets 2"));
     let tickets = order["tickets"].as_array().unwrap();
     assert_eq!(tickets.len(), 2);
     let code = tickets[0].as_str().unwrap();
     assert!(code.len() == 12 && code.bytes().all(|b| b.is_ascii_digit()));
     let ext = json_of(&admin(
         data,
-        &[
-            "order",
-            "external",
-            "--item",
-            "i1",
-            "--order-no",
-            "O1",
-            "--code",
-            "A",
-            "--code",
-            "B",
-        ],
+        "order external --item i1 --order-no O1 --code A --code B",
     ));
     assert_eq!(ext["tickets"], serde_json::json!(["A", "B"]));
     let used = json_of(&admin(
         data,
-        &["ticket", "use", code, "--shop", "s1", "--quantity", "2"],
+        &format!("ticket use {code} --shop s1 --quantity 2"),
     ));
     assert_eq!(used["channel"], "MERCHANT_CONSOLE");
     assert!(
         !used["request_id"].as_str().unwrap().is_empty(),
         "prints the request id it used"
     );
-    let shown = json_of(&admin(data, &["ticket", "show", code]));
+    let shown = json_of(&admin(data, &format!("ticket show {code}")));
     assert_eq!(shown["available_quantity"], "3");
-    let refused = admin(
-        data,
-        &["ticket", "use", code, "--shop", "s1", "--quantity", "4"],
-    );
+    let refused = admin(data, &format!("ticket use {code} --shop s1 --quantity 4"));
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("QUANTITY_NOT_ENOUGH"));
-    json_of(&admin(data, &["ticket", "refund", "A", "--order-no", "O1"]));
-    let again = admin(data, &["ticket", "refund", "A", "--order-no", "O1"]);
+    json_of(&admin(data, "ticket refund A --order-no O1"));
+    let again = admin(data, "ticket refund A --order-no O1");
     assert_eq!(again.status.code(), Some(2));
     let token = json_of(&admin(
         data,
-        &[
-            "auth",
-            "grant",
-            "--app-id",
-            "2021000000000099",
-            "--merchant",
-            "2088000000000099",
-        ],
+        "auth grant --app-id 2021000000000099 --merchant 2088000000000099",
     ));
     assert!(token["app_auth_token"].as_str().unwrap().len() > 20);
     assert!(
         token["expires_at"].is_string(),
         "a year by default: {token}"
     );
-    let keys = json_of(&admin(data, &["keys", "show"]));
+    let keys = json_of(&admin(data, "keys show"));
     assert!(
         keys["alipay_public_key"]
             .as_str()
@@ -379,7 +271,7 @@ fn serve_creates_a_demo_tenant_that_call_can_use_and_stops_on_sigterm() {
     );
     assert_eq!(out.status.code(), Some(2));
     // Admin works while the server runs.
-    let shown = json_of(&admin(dir.path(), &["ticket", "show", ticket]));
+    let shown = json_of(&admin(dir.path(), &format!("ticket show {ticket}")));
     assert_eq!(shown["ticket_status"], "EFFECTIVE");
     // SIGTERM: a clean exit.
     let pid = child.id().to_string();

@@ -245,7 +245,7 @@ impl TestApp {
         self.issue(item, 1).await.remove(0)
     }
 
-    /// A client of `app_id` (key 0, 1, 2 for A1, A2, A3).
+    /// A client of `app_id`: key 1 for A2, key 2 for A3, key 0 for A1 and every other app of M1.
     pub fn client_for(&self, app_id: &str, sign_type: SignType, charset: Charset) -> Client {
         let key = match app_id {
             A2 => 1,
@@ -292,6 +292,45 @@ impl TestApp {
     pub async fn query(&self, code: &str) -> Reply {
         self.call(QUERY, json!({"ticket_code": code, "shop_id": SHOP}))
             .await
+    }
+
+    /// Registers another app of M1 (key 0) with its own sign type, charset and notify URL.
+    pub async fn add_app_of_m1(
+        &self,
+        app_id: &str,
+        sign_type: &str,
+        charset: &str,
+        notify_url: Option<&str>,
+    ) {
+        admin::add_app(
+            self.store(),
+            NewApp {
+                app_id: app_id.into(),
+                merchant_pid: M1.into(),
+                public_key: app_key(0).public_key().to_pem(),
+                sign_type: sign_type.into(),
+                charset: charset.into(),
+                notify_url: notify_url.map(String::from),
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// A use of one unit of `code` at SHOP by A1, whose notification goes to `notify_url`.
+    pub async fn use_notifying(&self, request_id: &str, code: &str, notify_url: &str) -> Reply {
+        let biz = json!({"request_id": request_id, "ticket_code": code, "shop_id": SHOP});
+        let reply = self
+            .client()
+            .call(USE, &biz.to_string(), &[("notify_url", notify_url)])
+            .await
+            .expect("a response");
+        assert!(
+            reply.verified,
+            "response signature must verify: {}",
+            reply.body
+        );
+        reply
     }
 
     /// A use of one unit of `code` at SHOP.

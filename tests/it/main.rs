@@ -9,6 +9,7 @@ mod multinode;
 mod notify;
 mod pg;
 mod query;
+mod races;
 mod receiver;
 mod sdk;
 mod store;

@@ -2,17 +2,17 @@
 //! id, a ticket's last unit used once, a use reversed once) hold across processes; a database
 //! that goes away gives clean `20000` answers, and the node recovers when it returns.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use ticketgate::alipay::{Charset, SignType};
 use ticketgate::client::Client;
 use ticketgate::gateway::Limits;
 
 use crate::helpers::*;
+use crate::races;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
 
@@ -105,141 +105,34 @@ async fn two_nodes() -> (TestApp, Node, Node) {
     (app, a, b)
 }
 
-/// Sends each call to node a or b alternately, all at once; tallies `code sub_code biz_code`.
-async fn across(
-    app: &TestApp,
-    a: &Node,
-    b: &Node,
-    method: &'static str,
-    bodies: Vec<Value>,
-) -> HashMap<String, usize> {
-    let clients = [a.client(app), b.client(app)];
-    let calls: Vec<_> = bodies
-        .into_iter()
-        .enumerate()
-        .map(|(i, biz)| {
-            let client = clients[i % 2].clone();
-            tokio::spawn(async move {
-                client
-                    .call(method, &biz.to_string(), &[])
-                    .await
-                    .expect("an answer")
-            })
-        })
-        .collect();
-    let mut tally = HashMap::new();
-    for call in calls {
-        let reply = call.await.unwrap();
-        assert!(
-            reply.verified,
-            "both nodes sign with the one platform key: {}",
-            reply.body
-        );
-        *tally
-            .entry(format!(
-                "{} {}{}",
-                reply.code(),
-                reply.sub_code(),
-                reply.field("biz_code")
-            ))
-            .or_insert(0) += 1;
-    }
-    eprintln!("{method}: {tally:?}");
-    tally
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_uses_of_one_ticket_across_two_nodes_succeed_once() {
     let (app, a, b) = two_nodes().await;
-    let code = app.issue_one(NORMAL).await;
-    let bodies = (0..16)
-        .map(|i| json!({"request_id": format!("u{i}"), "ticket_code": code, "shop_id": SHOP}))
-        .collect();
-    let tally = across(&app, &a, &b, USE, bodies).await;
-    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
-    assert_eq!(
-        tally.get("40004 TICKET_STATUS_ILLEGAL"),
-        Some(&15),
-        "{tally:?}"
-    );
-    app.assert_consistent(&code).await;
+    races::sixteen_uses_of_one_ticket(&app, &[a.client(&app), b.client(&app)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_ten_use_card_hit_by_sixteen_uses_of_three_across_two_nodes_keeps_one() {
     let (app, a, b) = two_nodes().await;
-    let card = app.issue_one(CARD).await;
-    let bodies = (0..16)
-        .map(|i| json!({"request_id": format!("u{i}"), "ticket_code": card, "shop_id": SHOP, "quantity": "3"}))
-        .collect();
-    let tally = across(&app, &a, &b, USE, bodies).await;
-    assert_eq!(tally.get("10000 "), Some(&3), "{tally:?}");
-    assert_eq!(
-        tally.get("40004 QUANTITY_NOT_ENOUGH"),
-        Some(&13),
-        "{tally:?}"
-    );
-    assert_eq!(app.query(&card).await.node["available_quantity"], "1");
-    app.assert_consistent(&card).await;
+    races::sixteen_uses_of_three_on_a_ten_use_card(&app, &[a.client(&app), b.client(&app)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_cancels_of_one_use_across_two_nodes_reverse_it_once() {
     let (app, a, b) = two_nodes().await;
-    let code = app.issue_one(NORMAL).await;
-    assert_success(&app.use_code("u1", &code).await);
-    let bodies = (0..16)
-        .map(
-            |i| json!({"request_id": format!("c{i}"), "request_biz_no": "u1", "ticket_code": code}),
-        )
-        .collect();
-    let tally = across(&app, &a, &b, CANCEL, bodies).await;
-    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
-    assert_eq!(tally.get("40004 REPEAT_CANCEL"), Some(&15), "{tally:?}");
-    app.assert_consistent(&code).await;
+    races::sixteen_cancels_of_one_use(&app, &[a.client(&app), b.client(&app)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_cancel_sent_to_both_nodes_at_once_has_one_effect() {
     let (app, a, b) = two_nodes().await;
-    let code = app.issue_one(NORMAL).await;
-    assert_success(&app.use_code("u1", &code).await);
-    let bodies = (0..16)
-        .map(|_| json!({"request_id": "c1", "request_biz_no": "u1", "ticket_code": code}))
-        .collect();
-    let tally = across(&app, &a, &b, CANCEL, bodies).await;
-    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
-    assert_eq!(
-        tally.get("10000 BIZ_ALREADY_SUCCESS"),
-        Some(&15),
-        "{tally:?}"
-    );
-    let shown = app.assert_consistent(&code).await;
-    assert_eq!(shown["ticket_trans_info_list"].as_array().unwrap().len(), 2);
+    races::one_cancel_sent_sixteen_times(&app, &[a.client(&app), b.client(&app)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_use_request_id_sent_to_both_nodes_at_once_has_one_effect() {
     let (app, a, b) = two_nodes().await;
-    let codes = app.issue(NORMAL, 2).await;
-    // Half name one ticket, half the other, all under one request id.
-    let bodies = (0..16)
-        .map(|i| json!({"request_id": "u1", "ticket_code": codes[i % 2], "shop_id": SHOP}))
-        .collect();
-    let tally = across(&app, &a, &b, USE, bodies).await;
-    assert_eq!(tally.get("10000 "), Some(&1), "{tally:?}");
-    assert_eq!(
-        tally.get("10000 BIZ_ALREADY_SUCCESS"),
-        Some(&7),
-        "{tally:?}"
-    );
-    assert_eq!(tally.get("40004 REQUEST_ID_REPEAT"), Some(&8), "{tally:?}");
-    let states = [app.query(&codes[0]).await, app.query(&codes[1]).await];
-    let used = states
-        .iter()
-        .filter(|r| r.node["ticket_status"] == "USED")
-        .count();
-    assert_eq!(used, 1);
+    races::one_use_request_id_on_two_tickets(&app, &[a.client(&app), b.client(&app)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -151,31 +151,13 @@ async fn a_use_and_its_cancel_each_send_a_signed_notification() {
 async fn the_apps_notify_url_charset_and_sign_type_are_the_defaults() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![]).await;
-    admin::add_app(
-        app.store(),
-        admin::NewApp {
-            app_id: "2021000000000044".into(),
-            merchant_pid: M1.into(),
-            public_key: app_key(0).public_key().to_pem(),
-            sign_type: "RSA".into(),
-            charset: "gbk".into(),
-            notify_url: Some(receiver.url.clone()),
-        },
-    )
-    .await
-    .unwrap();
+    app.add_app_of_m1("2021000000000044", "RSA", "gbk", Some(&receiver.url))
+        .await;
     ticketgate::operations::admin::add_shop(app.store(), M1, "口碑店", "口碑店")
         .await
         .unwrap();
     let card = app.issue_one(CARD).await;
-    let client = ticketgate::client::Client::new(
-        &app.gateway,
-        "2021000000000044",
-        app_key(0).clone(),
-        app.platform_public_key(),
-        SignType::Rsa2,
-        Charset::Utf8,
-    );
+    let client = app.client_for("2021000000000044", SignType::Rsa2, Charset::Utf8);
     let biz =
         json!({"request_id": "g1", "ticket_code": card, "shop_id": "口碑店", "quantity": "3"});
     assert_success(&client.call(USE, &biz.to_string(), &[]).await.unwrap());
@@ -266,15 +248,7 @@ async fn failures_follow_the_schedule_then_the_notification_is_parked_and_can_be
     ])
     .await;
     let code = app.issue_one(NORMAL).await;
-    let reply = app
-        .client()
-        .call(
-            USE,
-            &json!({"request_id": "u1", "ticket_code": code, "shop_id": SHOP}).to_string(),
-            &[("notify_url", &receiver.url)],
-        )
-        .await
-        .unwrap();
+    let reply = app.use_notifying("u1", &code, &receiver.url).await;
     assert_success(&reply);
     let d = deliverer(&app, 400);
     let schedule = [
@@ -376,15 +350,7 @@ async fn each_failure_is_described_and_a_later_success_delivers() {
     ])
     .await;
     let code = app.issue_one(NORMAL).await;
-    let reply = app
-        .client()
-        .call(
-            USE,
-            &json!({"request_id": "u1", "ticket_code": code, "shop_id": SHOP}).to_string(),
-            &[("notify_url", &receiver.url)],
-        )
-        .await
-        .unwrap();
+    let reply = app.use_notifying("u1", &code, &receiver.url).await;
     assert_success(&reply);
     let d = deliverer(&app, 400);
     let mut now = ticketgate::operations::now_ms();

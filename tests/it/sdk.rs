@@ -210,27 +210,9 @@ async fn notifications_verify_with_the_sdks_own_checks() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![]).await;
     // Two apps of one merchant: RSA2/utf-8 (A1) and RSA/gbk.
-    admin::add_app(
-        app.store(),
-        admin::NewApp {
-            app_id: "2021000000000055".into(),
-            merchant_pid: M1.into(),
-            public_key: app_key(0).public_key().to_pem(),
-            sign_type: "RSA".into(),
-            charset: "gbk".into(),
-            notify_url: Some(receiver.url.clone()),
-        },
-    )
-    .await
-    .unwrap();
-    let rsa_app = ticketgate::client::Client::new(
-        &app.gateway,
-        "2021000000000055",
-        app_key(0).clone(),
-        app.platform_public_key(),
-        SignType::Rsa,
-        Charset::Gbk,
-    );
+    app.add_app_of_m1("2021000000000055", "RSA", "gbk", Some(&receiver.url))
+        .await;
+    let rsa_app = app.client_for("2021000000000055", SignType::Rsa, Charset::Gbk);
     let codes = app.issue(NORMAL, 2).await;
     let notify = [("notify_url", receiver.url.as_str())];
     let use1 = json!({"request_id": "n1", "ticket_code": codes[0], "shop_id": SHOP}).to_string();
