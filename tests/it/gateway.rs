@@ -11,11 +11,7 @@ use crate::helpers::*;
 /// Signed query parameters for A1, before any tampering.
 fn query_params(app: &TestApp, code: &str) -> Params {
     let client = app.client();
-    client.params(
-        QUERY,
-        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-        &[],
-    )
+    client.params(QUERY, &query_biz(code), &[])
 }
 
 /// Posts params and reads the answer under `node` with the platform key.
@@ -209,11 +205,7 @@ async fn an_unknown_app_auth_token_is_20001() {
     let code = app.issue_one(NORMAL).await;
     let reply = app
         .client()
-        .call(
-            QUERY,
-            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-            &[("app_auth_token", "nope")],
-        )
+        .call(QUERY, &query_biz(&code), &[("app_auth_token", "nope")])
         .await
         .unwrap();
     assert!(reply.verified);
@@ -273,11 +265,7 @@ async fn an_isv_app_acts_for_the_merchant_that_granted_its_token() {
     // The token belongs to A3: A2 cannot use it.
     let other = app.client_for(A2, SignType::Rsa2, Charset::Utf8);
     let reply = other
-        .call(
-            QUERY,
-            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-            &[("app_auth_token", token)],
-        )
+        .call(QUERY, &query_biz(&code), &[("app_auth_token", token)])
         .await
         .unwrap();
     assert_eq!(reply.sub_code(), "aop.invalid-app-auth-token");
@@ -322,14 +310,7 @@ async fn rsa_requests_are_answered_with_sha1_signatures() {
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
     let client = app.client_for(A1, SignType::Rsa, Charset::Utf8);
-    let reply = client
-        .call(
-            QUERY,
-            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-            &[],
-        )
-        .await
-        .unwrap();
+    let reply = client.call(QUERY, &query_biz(&code), &[]).await.unwrap();
     assert!(reply.verified, "verifies as SHA1withRSA");
     assert_success(&reply);
     let (_, sign) = envelope::split(&reply.body, &envelope::node_name(QUERY)).unwrap();
@@ -366,11 +347,7 @@ async fn gbk_requests_with_chinese_text_verify_and_are_answered_in_ascii() {
     let code = app.issue_one(NORMAL).await;
     // Bytes that are not GBK are a charset error.
     let client = app.client_for(A1, SignType::Rsa2, Charset::Gbk);
-    let params = client.sign(client.params(
-        QUERY,
-        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-        &[],
-    ));
+    let params = client.sign(client.params(QUERY, &query_biz(&code), &[]));
     let mut body = ticketgate::alipay::form::encode(&params, Charset::Gbk);
     body.push_str("&ext=%FF%FF");
     let text = reqwest::Client::new()
@@ -393,11 +370,7 @@ async fn signatures_with_and_without_empty_values_both_verify() {
     let code = app.issue_one(NORMAL).await;
     let client = app.client();
     let key = app_key(0);
-    let base = client.params(
-        QUERY,
-        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-        &[("notify_url", "")],
-    );
+    let base = client.params(QUERY, &query_biz(&code), &[("notify_url", "")]);
     // Python, Node and python-alipay-sdk sign empty values; the Java SDK leaves them out.
     for rule in [
         ticketgate::alipay::sign::REQUEST_WITH_EMPTIES,
@@ -416,11 +389,7 @@ async fn everything_in_a_get_query_works_like_a_post() {
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
     let client = app.client();
-    let params = client.sign(client.params(
-        QUERY,
-        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-        &[],
-    ));
+    let params = client.sign(client.params(QUERY, &query_biz(&code), &[]));
     let url = format!(
         "{}?{}",
         app.gateway,
@@ -477,11 +446,7 @@ async fn an_absolute_form_request_target_is_routed_on_its_path() {
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
     let client = app.client();
-    let params = client.sign(client.params(
-        QUERY,
-        &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-        &[],
-    ));
+    let params = client.sign(client.params(QUERY, &query_biz(&code), &[]));
     let body = ticketgate::alipay::form::encode(&params, Charset::Utf8);
     let addr = app.running.as_ref().unwrap().addr;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -593,14 +558,7 @@ async fn calls_beyond_the_call_limit_are_40005() {
     assert_eq!(admitted + limited, 12);
     // Another app has its own budget.
     let other = app.client_for(A2, SignType::Rsa2, Charset::Utf8);
-    let reply = other
-        .call(
-            QUERY,
-            &json!({"ticket_code": code, "shop_id": SHOP}).to_string(),
-            &[],
-        )
-        .await
-        .unwrap();
+    let reply = other.call(QUERY, &query_biz(&code), &[]).await.unwrap();
     assert_refused(&reply, "NOT_SAME_MERCHANT_PID");
 }
 

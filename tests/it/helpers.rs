@@ -388,6 +388,11 @@ impl TestApp {
     }
 }
 
+/// `biz_content` of a query of `code` at SHOP.
+pub fn query_biz(code: &str) -> String {
+    json!({"ticket_code": code, "shop_id": SHOP}).to_string()
+}
+
 /// Asserts a business refusal.
 #[track_caller]
 pub fn assert_refused(reply: &Reply, sub_code: &str) {

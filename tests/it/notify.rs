@@ -105,14 +105,9 @@ async fn a_use_and_its_cancel_each_send_a_signed_notification() {
     assert_eq!(form["version"], "1.0");
     assert_eq!(form["notify_id"], pending[0]["notify_id"].as_str().unwrap());
     assert!(!form.contains_key("auth_app_id"));
-    let cancelled = client
-        .call(
-            CANCEL,
-            &json!({"request_id": "c1", "request_biz_no": "u1", "ticket_code": code}).to_string(),
-            &extra,
-        )
-        .await
-        .unwrap();
+    let cancel_biz =
+        json!({"request_id": "c1", "request_biz_no": "u1", "ticket_code": code}).to_string();
+    let cancelled = client.call(CANCEL, &cancel_biz, &extra).await.unwrap();
     assert_success(&cancelled);
     let now = ticketgate::operations::now_ms();
     assert!(matches!(
@@ -131,14 +126,7 @@ async fn a_use_and_its_cancel_each_send_a_signed_notification() {
     );
     assert_eq!(notifications(&app, Some("delivered")).await.len(), 2);
     // A replayed cancel changes nothing and sends nothing more.
-    let replay = client
-        .call(
-            CANCEL,
-            &json!({"request_id": "c1", "request_biz_no": "u1", "ticket_code": code}).to_string(),
-            &extra,
-        )
-        .await
-        .unwrap();
+    let replay = client.call(CANCEL, &cancel_biz, &extra).await.unwrap();
     assert_eq!(replay.field("biz_code"), "BIZ_ALREADY_SUCCESS");
     assert_eq!(notifications(&app, None).await.len(), 2);
     assert!(matches!(
