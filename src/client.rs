@@ -24,6 +24,8 @@ pub struct Client {
 /// A response as the client saw it.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The body's bytes as they arrived.
+    pub raw: Vec<u8>,
     /// The whole body, decoded.
     pub body: String,
     /// The node's exact text.
@@ -140,6 +142,7 @@ impl Client {
         });
         let node = serde_json::from_str(&node_text)?;
         Ok(Reply {
+            raw: bytes.to_vec(),
             body,
             node_text,
             node,

@@ -3,6 +3,8 @@ scenario: {"client","sign_type","charset","auth","scenario","ok","detail"}.
 
     scenarios.py official|fz CONFIG.json      the call matrix
     scenarios.py verify-notify FORMS.json     python-alipay-sdk's AliPay.verify on notifications
+    scenarios.py fz-unbalanced CONFIG.json    one use whose answer has an unbalanced brace in a value:
+                                              prints the exception python-alipay-sdk raises (if any)
 """
 import json
 import sys
@@ -120,10 +122,27 @@ def verify_notifications(forms):
                           "detail": "verify() -> %s" % ok}), flush=True)
 
 
+def fz_unbalanced(cfg):
+    from alipay import AliPay
+
+    alipay = AliPay(appid=cfg["app_id"], app_notify_url=None, app_private_key_string=cfg["private_pkcs1_pem"],
+                    alipay_public_key_string=cfg["alipay_public_key_pem"], sign_type="RSA2")
+    alipay._gateway = cfg["gateway"]
+    biz = {"request_id": "fzunbalanced1", "ticket_code": cfg["ticket_code"], "shop_id": cfg["shop_id"]}
+    try:
+        alipay.server_api(USE, biz_content=biz)
+        row = {"raised": None}
+    except Exception as e:
+        row = {"raised": type(e).__name__, "detail": str(e)[:300]}
+    print(json.dumps(row, ensure_ascii=False), flush=True)
+
+
 if __name__ == "__main__":
     mode, path = sys.argv[1], sys.argv[2]
     data = json.load(open(path, encoding="utf-8"))
     if mode == "verify-notify":
         verify_notifications(data)
+    elif mode == "fz-unbalanced":
+        fz_unbalanced(data)
     else:
         run_matrix(mode, data)

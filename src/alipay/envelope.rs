@@ -1,10 +1,14 @@
 //! The signed response envelope, byte for byte: `{"<name>":<node>,"sign":"<base64>"}`.
 //!
-//! The node is serialised once, made pure ASCII (non-ASCII and braces inside strings become
-//! `\uXXXX`, so the bytes are the same in every charset and brace-counting clients stay in step),
-//! and signed as those exact bytes. Clients cut the node out of the body as text.
+//! The node is serialised once as compact JSON with every character written as itself (only
+//! what JSON requires is escaped: quotes, backslashes, control characters), encoded in the
+//! request's charset, and signed as those exact bytes, as production answers. No `\uXXXX`
+//! escapes: the Java SDK's JSON reader decodes their hex letters wrongly. Clients cut the node
+//! out of the body as text.
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+
+use super::Charset;
 
 /// `koubei.trade.ticket.ticketcode.cancel` → `koubei_trade_ticket_ticketcode_cancel_response`.
 pub fn node_name(method: &str) -> String {
@@ -14,61 +18,19 @@ pub fn node_name(method: &str) -> String {
 /// The node name used when the request named no method.
 pub const ERROR_NODE: &str = "error_response";
 
-/// Compact JSON of `node`, with every string made ASCII-safe for all clients.
-pub fn node_text(node: &Map<String, Value>) -> String {
-    let compact = serde_json::to_string(node).expect("a JSON map always serialises");
-    ascii_safe(&compact)
-}
-
-/// Rewrites compact JSON so that, inside strings, non-ASCII characters and `{`/`}` are escaped
-/// as `\uXXXX` (UTF-16, surrogate pairs above the BMP). Outside strings, compact JSON is ASCII.
-/// Also escapes `\r` (serde already escapes control characters; this is belt and braces).
-pub fn ascii_safe(json: &str) -> String {
-    let mut out = String::with_capacity(json.len() + 16);
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if in_string {
-            if escaped {
-                escaped = false;
-                out.push(c);
-                continue;
-            }
-            match c {
-                '\\' => {
-                    escaped = true;
-                    out.push(c);
-                }
-                '"' => {
-                    in_string = false;
-                    out.push(c);
-                }
-                '{' | '}' | '\r' => push_escape(&mut out, c as u16),
-                c if !c.is_ascii() => {
-                    let mut units = [0u16; 2];
-                    for unit in c.encode_utf16(&mut units) {
-                        push_escape(&mut out, *unit);
-                    }
-                }
-                c => out.push(c),
-            }
-        } else {
-            if c == '"' {
-                in_string = true;
-            }
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn push_escape(out: &mut String, unit: u16) {
-    out.push_str(&format!("\\u{unit:04x}"));
+/// Compact JSON of `node` in `charset`: the bytes that are signed and sent. A character the
+/// charset cannot hold is written as `?` ([`Charset::encode`]).
+pub fn node_bytes(node: &impl Serialize, charset: Charset) -> Vec<u8> {
+    let text = serde_json::to_string(node).expect("a response node always serialises");
+    charset.encode(&text)
 }
 
 /// The whole response body around an already-serialised and signed node.
-pub fn body(name: &str, node_text: &str, sign: &str) -> String {
-    format!(r#"{{"{name}":{node_text},"sign":"{sign}"}}"#)
+pub fn body(name: &str, node: &[u8], sign: &str, charset: Charset) -> Vec<u8> {
+    let mut out = charset.encode(&format!(r#"{{"{name}":"#));
+    out.extend_from_slice(node);
+    out.extend_from_slice(format!(r#","sign":"{sign}"}}"#).as_bytes());
+    out
 }
 
 /// Client side: finds `"<name>":` in a response body and returns the node's exact text
@@ -135,46 +97,70 @@ fn value_len(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::alipay::{PrivateKey, SignType};
+    use serde_json::{Value, json};
 
-    fn check(input: Value, want: &str) {
-        let Value::Object(map) = input else {
-            panic!("not an object")
-        };
-        assert_eq!(node_text(&map), want);
-    }
-
+    /// One node with everything a string can hold, in each charset: the exact bytes, no `\u`
+    /// escape of a printable character, and a signature over those bytes that verifies after
+    /// the client's decode → cut → re-encode.
     #[test]
-    fn node_text_is_compact_ordered_ascii_with_escaped_braces() {
-        check(
-            json!({"code":"10000","msg":"Success","shop":"口碑{1}","x":"a\r\nb","emoji":"😀"}),
-            r#"{"code":"10000","msg":"Success","shop":"\u53e3\u7891\u007b1\u007d","x":"a\r\nb","emoji":"\ud83d\ude00"}"#,
-        );
-        check(
-            json!({"q":"say \"{hi}\" \\"}),
-            r#"{"q":"say \"\u007bhi\u007d\" \\"}"#,
-        );
-    }
-
-    #[test]
-    fn escaped_node_parses_back_to_the_same_value() {
-        let value = json!({"a":"口碑{\"}\\","b":[1,{"c":"}"}]});
-        let Value::Object(map) = value.clone() else {
-            unreachable!()
-        };
-        let text = node_text(&map);
-        assert!(text.is_ascii() && !text.contains('\r'));
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+    fn nodes_are_raw_characters_in_the_request_charset() {
+        let node = json!({
+            "code": "10000",
+            "shop": "门店{甲}",
+            "q": "say \"hi\" \\ a/b",
+            "ctl": "a\r\n\tb\u{1}",
+            "emoji": "😀",
+        });
+        // (门店, 甲, 😀) in each charset; GBK cannot hold the emoji, so it is `?`.
+        let utf8 = ("门店".as_bytes(), "甲".as_bytes(), "😀".as_bytes());
+        let gbk: (&[u8], &[u8], &[u8]) = (&[0xc3, 0xc5, 0xb5, 0xea], &[0xbc, 0xd7], b"?");
+        let key = PrivateKey::generate();
+        for (charset, (shop, jia, emoji)) in [
+            (Charset::Utf8, utf8),
+            (Charset::Gbk, gbk),
+            (Charset::Gb2312, gbk),
+        ] {
+            let want = [
+                &br#"{"code":"10000","shop":""#[..],
+                shop,
+                b"{",
+                jia,
+                br#"}","q":"say \"hi\" \\ a/b","ctl":"a\r\n\tb\u0001","emoji":""#,
+                emoji,
+                br#""}"#,
+            ]
+            .concat();
+            let bytes = node_bytes(&node, charset);
+            assert_eq!(
+                bytes,
+                want,
+                "{charset:?}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            let sign = key.sign(SignType::Rsa2, &bytes);
+            let body = body("m_response", &bytes, &sign, charset);
+            let text = charset
+                .decode(&body)
+                .expect("the body is text in its charset");
+            let (cut, cut_sign) = split(&text, "m_response").unwrap();
+            assert_eq!(charset.encode(&cut), bytes);
+            let public = key.public_key();
+            assert!(public.verify(SignType::Rsa2, &charset.encode(&cut), &cut_sign.unwrap()));
+            let parsed: Value = serde_json::from_str(&cut).unwrap();
+            assert_eq!(parsed["shop"], "门店{甲}");
+        }
     }
 
     #[test]
     fn body_and_split_agree() {
         let node = r#"{"code":"10000","msg":"a \"}\" b"}"#;
-        let text = body("m_response", node, "c2ln");
+        let text = body("m_response", node.as_bytes(), "c2ln", Charset::Utf8);
         assert_eq!(
             text,
-            r#"{"m_response":{"code":"10000","msg":"a \"}\" b"},"sign":"c2ln"}"#
+            br#"{"m_response":{"code":"10000","msg":"a \"}\" b"},"sign":"c2ln"}"#
         );
+        let text = String::from_utf8(text).unwrap();
         assert_eq!(
             split(&text, "m_response"),
             Some((node.to_string(), Some("c2ln".into())))

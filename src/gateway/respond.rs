@@ -55,10 +55,9 @@ pub fn respond(
         None => envelope::ERROR_NODE.to_string(),
     };
     let node = node(outcome);
-    let text = envelope::node_text(&node);
-    // The text is ASCII, so its bytes are the same in every request charset.
-    let sign = app.platform_key.sign(ctx.sign_type, text.as_bytes());
-    let body = envelope::body(&name, &text, &sign);
+    let bytes = envelope::node_bytes(&node, ctx.charset);
+    let sign = app.platform_key.sign(ctx.sign_type, &bytes);
+    let body = envelope::body(&name, &bytes, &sign, ctx.charset);
     let content_type = format!("application/json;charset={}", ctx.charset.name());
     let field = |key: &str| node.get(key).and_then(Value::as_str).unwrap_or_default();
     let (code, sub_code) = (field("code"), field("sub_code"));

@@ -319,7 +319,7 @@ async fn rsa_requests_are_answered_with_sha1_signatures() {
 }
 
 #[tokio::test]
-async fn gbk_requests_with_chinese_text_verify_and_are_answered_in_ascii() {
+async fn gbk_requests_with_chinese_text_verify_and_are_answered_in_their_charset() {
     let app = TestApp::spawn().await;
     ticketgate::operations::admin::add_shop(app.store(), M1, "门店{甲}", "甲店")
         .await
@@ -334,10 +334,17 @@ async fn gbk_requests_with_chinese_text_verify_and_are_answered_in_ascii() {
         let reply = client.call(USE, &biz.to_string(), &[]).await.unwrap();
         assert!(reply.verified, "{charset:?}: {}", reply.body);
         assert_success(&reply);
-        assert!(reply.body.is_ascii());
+        assert_raw_in(&reply, charset);
+        let shop = [
+            &charset.encode("门店")[..],
+            b"{",
+            &charset.encode("甲")[..],
+            b"}",
+        ]
+        .concat();
         assert!(
-            reply.body.contains(r"\u95e8\u5e97\u007b"),
-            "braces and Chinese are escaped: {}",
+            contains(&reply.raw, &shop),
+            "braces and Chinese are written as themselves: {}",
             reply.body
         );
         assert_eq!(reply.node["use_shop_id"], "门店{甲}");
@@ -350,16 +357,16 @@ async fn gbk_requests_with_chinese_text_verify_and_are_answered_in_ascii() {
     let params = client.sign(client.params(QUERY, &query_biz(&code), &[]));
     let mut body = ticketgate::alipay::form::encode(&params, Charset::Gbk);
     body.push_str("&ext=%FF%FF");
-    let text = reqwest::Client::new()
+    let bytes = reqwest::Client::new()
         .post(&app.gateway)
         .body(body)
         .send()
         .await
         .unwrap()
-        .text()
+        .bytes()
         .await
         .unwrap();
-    let reply = client.read(QUERY, text.as_bytes()).unwrap();
+    let reply = client.read(QUERY, &bytes).unwrap();
     assert!(reply.verified);
     assert_gateway_error(&reply, "40002", "isv.invalid-charset");
 }
@@ -427,10 +434,11 @@ async fn the_envelope_is_byte_exact() {
     );
     assert!(body.starts_with(&prefix), "{body}");
     assert!(
-        body.contains(r"\u007b\u007d"),
-        "braces inside strings are escaped: {body}"
+        body.contains("门店 {} 不属于"),
+        "braces inside strings are written as themselves: {body}"
     );
-    assert!(!body.contains('\r') && body.is_ascii());
+    assert!(!body.contains('\r'));
+    assert_raw_in(&reply, Charset::Gbk);
     let tail = body.rsplit_once(r#","sign":""#).unwrap();
     assert!(tail.1.ends_with("\"}") && !tail.1[..tail.1.len() - 2].contains('"'));
     assert_eq!(
@@ -599,4 +607,113 @@ async fn a_request_shaped_like_the_java_sdks_is_accepted() {
         "{use_date}"
     );
     assert_eq!(app.query(&card).await.node["available_quantity"], "8");
+}
+
+/// `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What the official Java SDK needs of an answer's bytes (read from its response path:
+/// the body decoded with the `Content-Type` charset; the node cut from just after
+/// `"<name>":` with a quote- and escape-aware brace matcher; the signature checked over the
+/// cut text re-encoded in the client's charset; the node name not seen again after it), plus
+/// no `\u` escape anywhere, since its JSON reader decodes the hex letters of one wrongly.
+fn assert_raw_in(reply: &ticketgate::client::Reply, charset: Charset) {
+    assert!(
+        !contains(&reply.raw, br"\u"),
+        "no \\u escape in an answer: {}",
+        reply.body
+    );
+    let text = charset
+        .decode(&reply.raw)
+        .expect("the answer is text in the request's charset");
+    let name = text[2..text.find("\":").unwrap()].to_string();
+    let start = text.find(&name).unwrap() + name.len() + 2;
+    let node_len = java_brace_match(&text[start..]).expect("a balanced node");
+    let node = &text[start..start + node_len];
+    assert_eq!(
+        node, reply.node_text,
+        "the Java cut is the node this client verified"
+    );
+    assert!(
+        !text[start + node_len..].contains(&name),
+        "the node name does not occur again after the node"
+    );
+    assert_eq!(
+        &text[start + node_len..start + node_len + 9],
+        ",\"sign\":\""
+    );
+    assert!(
+        reply.verified,
+        "the signature is over exactly the node's bytes"
+    );
+}
+
+/// A quote- and escape-aware brace matcher, as the Java SDK's: the length of the object at the
+/// start of `text`.
+fn java_brace_match(text: &str) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0, false, false);
+    for (i, c) in text.char_indices() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, '"') => in_string = true,
+            (false, _, '{') => depth += 1,
+            (false, _, '}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn every_kind_of_answer_is_raw_text_in_each_charset_as_the_java_sdk_reads_it() {
+    let app = TestApp::spawn().await;
+    ticketgate::operations::admin::add_shop(app.store(), M1, "门店{乙", "乙店 😀")
+        .await
+        .unwrap();
+    let codes = app.issue(NORMAL, 3).await;
+    for (i, charset) in [Charset::Utf8, Charset::Gbk, Charset::Gb2312]
+        .into_iter()
+        .enumerate()
+    {
+        let client = app.client_for(A1, SignType::Rsa2, charset);
+        let use_biz =
+            json!({"request_id": format!("j{i}"), "ticket_code": codes[i], "shop_id": "门店{乙"});
+        // A success with Chinese, an unbalanced brace and a character outside GBK.
+        let used = client.call(USE, &use_biz.to_string(), &[]).await.unwrap();
+        assert_success(&used);
+        assert_raw_in(&used, charset);
+        assert_eq!(used.node["use_shop_id"], "门店{乙");
+        let shop_name = if charset == Charset::Utf8 {
+            "乙店 😀"
+        } else {
+            "乙店 ?"
+        };
+        assert_eq!(used.node["use_shop_name"], shop_name, "{charset:?}");
+        // A replay, a business refusal with a Chinese sub_msg, a gateway error.
+        let replay = client.call(USE, &use_biz.to_string(), &[]).await.unwrap();
+        assert_raw_in(&replay, charset);
+        let refused = client
+            .call(
+                QUERY,
+                &json!({"ticket_code": "000000000000", "shop_id": "门店{乙"}).to_string(),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(refused.sub_code(), "TICKET_NOT_EXIST");
+        assert_raw_in(&refused, charset);
+        let unknown = client.call("koubei.nope", "{}", &[]).await.unwrap();
+        assert_eq!(unknown.sub_code(), "isv.invalid-method");
+        assert_raw_in(&unknown, charset);
+    }
 }

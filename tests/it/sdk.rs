@@ -14,9 +14,10 @@ use ticketgate::operations::admin;
 use crate::helpers::*;
 use crate::receiver::Receiver;
 
-// Unbalanced braces: a client that counts braces without regard to quotes breaks on them
-// unless the server escapes them.
-const CHINESE_SHOP: &str = "门店}一{";
+// Braces inside values are written as themselves, as production writes them. They are
+// balanced here: python-alipay-sdk counts braces without regard to quotes, so an unbalanced
+// one breaks it against production too (`python_alipay_sdk_breaks_on_unbalanced_braces`).
+const CHINESE_SHOP: &str = "门店{一}";
 const EXT: &str = "备注：{口碑}";
 
 fn root() -> PathBuf {
@@ -276,4 +277,43 @@ async fn notifications_verify_with_the_sdks_own_checks() {
         &app.data(),
     ));
     report(&rows, 12);
+}
+
+/// python-alipay-sdk finds the answer's node by counting `{` and `}` without regard to quotes,
+/// so a value with an unbalanced brace (here a shop id) makes it cut the wrong text and refuse
+/// a genuine answer. Production writes braces as themselves too, so this is the client's limit;
+/// the test asserts what it does, and fails loudly if the client changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_alipay_sdk_breaks_on_unbalanced_braces() {
+    let app = TestApp::spawn().await;
+    let shop = "门店}二{";
+    admin::add_shop(app.store(), M1, shop, "二号门店")
+        .await
+        .unwrap();
+    let code = app.issue_one(NORMAL).await;
+    let pem = app_key(0).to_pkcs1_pem();
+    let input = json!({
+        "gateway": app.gateway,
+        "alipay_public_key_pem": app.platform_public_key().to_pem(),
+        "app_id": A1,
+        "private_pkcs1_pem": pem,
+        "ticket_code": code,
+        "shop_id": shop,
+    });
+    let rows = run(
+        &python(),
+        &["sdk/python/scenarios.py", "fz-unbalanced"],
+        &input,
+        &app.data(),
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0]["raised"], "AliPayValidationError",
+        "python-alipay-sdk refuses the genuine answer: {}",
+        rows[0]
+    );
+    // The answer itself is sound: this gateway's client verifies it, and the use happened.
+    let reply = app.query(&code).await;
+    assert_success(&reply);
+    assert_eq!(reply.field("ticket_status"), "USED", "{}", reply.node_text);
 }
