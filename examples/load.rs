@@ -64,6 +64,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let running = server::start(ServeConfig {
         listen: "127.0.0.1:0".into(),
+        clock: ticketgate::clock::system(),
         store: StoreArgs {
             data: dir.path().to_path_buf(),
             database_url: args.database_url.clone(),
@@ -85,7 +86,7 @@ async fn main() {
     })
     .await
     .expect("the node starts");
-    let store = running.app.store.clone();
+    let store = running.app.clone();
     let key = PrivateKey::generate();
     admin::add_merchant(&store, MERCHANT, "bench")
         .await

@@ -43,37 +43,37 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Do not create the demo tenant on first start.
-    #[arg(long)]
+    #[arg(long, env = "TICKETGATE_NO_DEMO")]
     pub no_demo: bool,
     /// How far a request's timestamp may be from the gateway's clock (GMT+8): `30m`, `1d`,
     /// or `off`. Lenient by default because most SDKs send the client's local time.
-    #[arg(long, default_value = "1d", value_parser = parse_skew)]
+    #[arg(long, env = "TICKETGATE_TIMESTAMP_SKEW", default_value = "1d", value_parser = parse_skew)]
     pub timestamp_skew: Skew,
     /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = 1024 * 1024)]
+    #[arg(long, env = "TICKETGATE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Most calls per second per app on this node, answered `40005 isv.app-call-limited`
     /// beyond it (default: no limit).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "TICKETGATE_CALL_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub call_limit: Option<u32>,
     /// Most PostgreSQL connections this node opens.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "TICKETGATE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     /// Waits between notification attempts: after the first failure 4m, then 10m, … and after
     /// the last, the notification is parked (`admin notify list --status parked`).
-    #[arg(long, default_value = crate::notify::DEFAULT_SCHEDULE, value_parser = crate::notify::parse_schedule)]
+    #[arg(long, env = "TICKETGATE_NOTIFY_SCHEDULE", default_value = crate::notify::DEFAULT_SCHEDULE, value_parser = crate::notify::parse_schedule)]
     pub notify_schedule: Schedule,
     /// Timeout of one notification attempt.
-    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    #[arg(long, env = "TICKETGATE_NOTIFY_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub notify_timeout: std::time::Duration,
     /// Concurrent notification deliveries on this node (0: this node delivers none).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, env = "TICKETGATE_NOTIFY_WORKERS", default_value_t = 4)]
     pub notify_workers: usize,
     /// Most writes SQLite commits in one transaction (each in its own savepoint).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = "TICKETGATE_SQLITE_BATCH_MAX", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub sqlite_batch_max: u32,
     /// How long a request waits for a PostgreSQL connection before answering 20000.
-    #[arg(long, default_value = "5s", value_parser = parse_timeout)]
+    #[arg(long, env = "TICKETGATE_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_timeout)]
     pub db_acquire_timeout: std::time::Duration,
 }
 
@@ -332,5 +332,24 @@ mod tests {
     #[test]
     fn the_command_tree_is_valid() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_serve_flag_has_an_environment_variable() {
+        let cli = super::Cli::command();
+        let serve = cli.find_subcommand("serve").expect("serve");
+        let missing: Vec<String> = serve
+            .get_arguments()
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .filter(|a| {
+                a.get_env()
+                    .is_none_or(|e| !e.to_string_lossy().starts_with("TICKETGATE_"))
+            })
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "serve flags without TICKETGATE_…: {missing:?}"
+        );
     }
 }

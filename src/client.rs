@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::alipay::form::Params;
 use crate::alipay::{Charset, PrivateKey, PublicKey, SignType, envelope, sign, time};
-use crate::operations::now_ms;
+use crate::clock::system_now_ms;
 
 /// A configured client of one app.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ impl Client {
         params.insert("format".into(), "JSON".into());
         params.insert("charset".into(), self.charset.name().into());
         params.insert("sign_type".into(), self.sign_type.name().into());
-        params.insert("timestamp".into(), time::format(now_ms()));
+        params.insert("timestamp".into(), time::format(system_now_ms()));
         params.insert("version".into(), "1.0".into());
         params.insert("biz_content".into(), biz_content.into());
         for (k, v) in extra {

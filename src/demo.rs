@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::alipay::PrivateKey;
 use crate::config::write_file;
-use crate::operations::{App, admin};
+use crate::operations::{Service, admin};
 
 pub const MERCHANT_PID: &str = "2088000000000001";
 pub const APP_ID: &str = "2021000000000001";
@@ -18,7 +18,7 @@ pub const TIMES_CARD_ITEM: &str = "2019000000000002";
 
 /// Creates the demo tenant if the store is empty; refreshes `demo.json`'s gateway address if
 /// it exists. Returns the path of `demo.json` when there is a demo tenant.
-pub async fn ensure(app: &App, data: &Path, gateway: &str) -> anyhow::Result<Option<PathBuf>> {
+pub async fn ensure(app: &Service, data: &Path, gateway: &str) -> anyhow::Result<Option<PathBuf>> {
     let dir = std::fs::canonicalize(data)?.join("demo");
     let path = dir.join("demo.json");
     let empty = !app
@@ -41,8 +41,8 @@ pub async fn ensure(app: &App, data: &Path, gateway: &str) -> anyhow::Result<Opt
     Ok(Some(path))
 }
 
-async fn create(app: &App, dir: &Path, gateway: &str) -> anyhow::Result<()> {
-    let store = &app.store;
+async fn create(app: &Service, dir: &Path, gateway: &str) -> anyhow::Result<()> {
+    let store = app;
     let app_key = PrivateKey::generate();
     let private_path = dir.join("app_private_key.pem");
     let public_path = dir.join("app_public_key.pem");

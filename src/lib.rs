@@ -7,6 +7,8 @@ pub mod alipay;
 pub mod cli;
 /// The client side of the protocol (`ticketgate call`, tests).
 pub mod client;
+/// The one source of "now": the system clock, or a settable one.
+pub mod clock;
 /// Shared settings: data folder, database URL, durations.
 pub mod config;
 /// The demo tenant created on first start.

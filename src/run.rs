@@ -38,6 +38,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         store: args.store,
         demo: !args.no_demo,
+        clock: crate::clock::system(),
         limits: Limits {
             timestamp_skew_ms: args.timestamp_skew.0,
             max_body_bytes: args.max_body_bytes,
@@ -81,13 +82,16 @@ fn read_file(path: &std::path::Path) -> Result<String, AdminError> {
 }
 
 async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
-    let app = match server::open_app(&store_args, &StoreLimits::default()).await {
-        Ok(app) => app,
-        Err(e) => {
-            eprintln!("ticketgate admin: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let app =
+        match server::open_service(&store_args, &StoreLimits::default(), crate::clock::system())
+            .await
+        {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("ticketgate admin: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
     let outcome = admin_command(&app, command).await;
     app.store.close().await;
     match outcome {
@@ -107,10 +111,10 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
 }
 
 async fn admin_command(
-    app: &crate::operations::App,
+    app: &crate::operations::Service,
     command: AdminCommand,
 ) -> Result<Value, AdminError> {
-    let store = &app.store;
+    let store = app;
     match command {
         AdminCommand::Merchant(MerchantCommand::Add { pid, name }) => {
             admin::add_merchant(store, &pid, &name).await

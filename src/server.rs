@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::SharedClock;
 use crate::config::{StoreArgs, write_file};
 use crate::demo;
 use crate::gateway::{self, Limits};
 use crate::notify::worker::{self, Deliverer};
-use crate::operations::{App, admin};
+use crate::operations::{Service, admin};
 use crate::store::{Store, StoreLimits};
 
 /// Everything `serve` needs.
@@ -27,12 +28,14 @@ pub struct ServeConfig {
     pub pool: StoreLimits,
     /// Notification delivery; `workers: 0` leaves delivery to other nodes (or to tests).
     pub notify: worker::Settings,
+    /// The ledger's clock: the system clock, or a settable one in tests.
+    pub clock: SharedClock,
 }
 
 /// A running node.
 pub struct Running {
     pub addr: SocketAddr,
-    pub app: App,
+    pub app: Service,
     /// The demo tenant's description, when there is one.
     pub demo: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
@@ -42,7 +45,11 @@ pub struct Running {
 }
 
 /// Opens the store and keys, as every subcommand does before touching anything.
-pub async fn open_app(store_args: &StoreArgs, pool: &StoreLimits) -> anyhow::Result<App> {
+pub async fn open_service(
+    store_args: &StoreArgs,
+    pool: &StoreLimits,
+    clock: SharedClock,
+) -> anyhow::Result<Service> {
     std::fs::create_dir_all(&store_args.data)?;
     let store = Store::open(&store_args.url(), pool).await.map_err(|e| {
         anyhow::anyhow!(
@@ -50,7 +57,7 @@ pub async fn open_app(store_args: &StoreArgs, pool: &StoreLimits) -> anyhow::Res
             store_args.redacted_url()
         )
     })?;
-    let platform_key = admin::platform_key(&store).await?;
+    let platform_key = admin::platform_key(&store, clock.now_ms()).await?;
     let keys = store_args.data.join("keys");
     let public_pem = platform_key.public_key().to_pem();
     let public_path = keys.join("alipay_public_key.pem");
@@ -62,8 +69,9 @@ pub async fn open_app(store_args: &StoreArgs, pool: &StoreLimits) -> anyhow::Res
         )?;
         write_file(&public_path, &public_pem, false)?;
     }
-    Ok(App {
+    Ok(Service {
         store,
+        clock,
         platform_key,
         notify_wake: Default::default(),
         metrics: Default::default(),
@@ -72,7 +80,7 @@ pub async fn open_app(store_args: &StoreArgs, pool: &StoreLimits) -> anyhow::Res
 
 /// Starts a node and returns once it is accepting connections.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
-    let app = open_app(&config.store, &config.pool).await?;
+    let app = open_service(&config.store, &config.pool, config.clock.clone()).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -95,7 +103,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
             config.notify.clone(),
             app.metrics.clone(),
         ));
-        tokio::spawn(deliverer.run(app.notify_wake.clone(), notify_stopped))
+        tokio::spawn(deliverer.run(app.clock.clone(), app.notify_wake.clone(), notify_stopped))
     });
     tracing::info!(%addr, backend = app.store.backend_name(), "ticketgate is serving /gateway.do");
     Ok(Running {

@@ -7,7 +7,7 @@ use crate::alipay::sign::{self, REQUEST_WITH_EMPTIES, REQUEST_WITHOUT_EMPTIES};
 use crate::alipay::{Charset, PublicKey, SignType, time};
 use crate::ledger::fields::Biz;
 use crate::notify::Target;
-use crate::operations::{Acting, App, now_ms};
+use crate::operations::{Acting, Service};
 use crate::store::Op;
 
 use super::limit::CallLimit;
@@ -63,7 +63,7 @@ fn present<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
 }
 
 pub async fn check(
-    app: &App,
+    app: &Service,
     limits: &Limits,
     keys: &KeyCache,
     call_limit: Option<&CallLimit>,
@@ -98,7 +98,7 @@ pub async fn check(
 }
 
 async fn check_params(
-    app: &App,
+    app: &Service,
     limits: &Limits,
     keys: &KeyCache,
     call_limit: Option<&CallLimit>,
@@ -127,7 +127,8 @@ async fn check_params(
             GatewayError::InvalidTimestamp(format!("{timestamp}，格式应为 yyyy-MM-dd HH:mm:ss"))
         })?;
     if let Some(skew) = limits.timestamp_skew_ms {
-        let now = now_ms();
+        // The caller's timestamp is compared with real time, whatever the ledger's clock says.
+        let now = crate::clock::system_now_ms();
         if (now - at).abs() > skew {
             return Err(GatewayError::InvalidTimestamp(format!(
                 "{timestamp} 与网关时间 {} (GMT+8) 相差超过 {} 秒",
@@ -188,7 +189,7 @@ async fn check_params(
             })
             .await?
             .ok_or(GatewayError::InvalidAppAuthToken)?;
-            if expires_at.is_some_and(|at| now_ms() >= at) {
+            if expires_at.is_some_and(|at| app.now_ms() >= at) {
                 return Err(GatewayError::AppAuthTokenExpired);
             }
             Acting {
@@ -244,7 +245,7 @@ fn verify(
 }
 
 /// A store read on the gateway path; a failure is logged here and answered as `20000`.
-async fn read_store<R, F>(app: &App, op: F) -> Result<R, GatewayError>
+async fn read_store<R, F>(app: &Service, op: F) -> Result<R, GatewayError>
 where
     R: Send + 'static,
     F: Op<R>,

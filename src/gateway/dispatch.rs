@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::check::Call;
 use crate::alipay::codes::GatewayError;
 use crate::ledger::{Channel, Refusal, cancel, query, use_};
-use crate::operations::{self, App, OpError};
+use crate::operations::{self, OpError, Service};
 
 /// Why a call did not succeed, in the three kinds the response knows.
 #[derive(Debug)]
@@ -14,7 +14,7 @@ pub enum Failure {
     Refused(Refusal),
 }
 
-pub async fn dispatch(app: &App, call: &Call) -> Result<Map<String, Value>, Failure> {
+pub async fn dispatch(app: &Service, call: &Call) -> Result<Map<String, Value>, Failure> {
     let outcome = match call.method.as_str() {
         use_::METHOD => {
             let notify = call.notify.as_ref();

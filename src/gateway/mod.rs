@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
 use crate::alipay::form;
-use crate::operations::App;
+use crate::operations::Service;
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct Limits {
 }
 
 struct Gateway {
-    app: App,
+    app: Service,
     limits: Limits,
     keys: KeyCache,
     call_limit: Option<limit::CallLimit>,
@@ -63,7 +63,7 @@ impl KeyCache {
 }
 
 /// The HTTP routes: the gateway and a health check.
-pub fn router(app: App, limits: Limits) -> Router {
+pub fn router(app: Service, limits: Limits) -> Router {
     let state = Arc::new(Gateway {
         app,
         keys: KeyCache::default(),

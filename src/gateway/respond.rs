@@ -10,7 +10,7 @@ use super::check::Context;
 use super::dispatch::Failure;
 use crate::alipay::codes::{self, Status};
 use crate::alipay::envelope;
-use crate::operations::App;
+use crate::operations::Service;
 
 /// The node's status fields, first in the node.
 fn status_node(status: &Status) -> Map<String, Value> {
@@ -45,7 +45,7 @@ pub fn node(outcome: Result<Map<String, Value>, Failure>) -> Map<String, Value> 
 /// Serialises the node once, signs exactly those bytes with the platform key in the
 /// request's sign type, and wraps them. HTTP 200 always.
 pub fn respond(
-    app: &App,
+    app: &Service,
     ctx: &Context,
     outcome: Result<Map<String, Value>, Failure>,
     started: Instant,

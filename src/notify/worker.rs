@@ -8,9 +8,9 @@ use tokio::sync::{Notify, watch};
 
 use super::message;
 use crate::alipay::PrivateKey;
+use crate::clock::SharedClock;
 use crate::ids;
 use crate::metrics::Metrics;
-use crate::operations::now_ms;
 use crate::store::{Store, StoreError};
 
 /// How much longer than an attempt's timeout a claim lasts.
@@ -204,12 +204,18 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Runs `workers` delivery loops until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: watch::Receiver<bool>) {
+    /// Runs `workers` delivery loops until `shutdown` turns true; `clock` says what is due.
+    pub async fn run(
+        self: Arc<Self>,
+        clock: SharedClock,
+        wake: Arc<Notify>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let loops: Vec<_> = (0..self.settings.workers.max(1))
             .map(|_| {
                 let (me, wake, shutdown) = (self.clone(), wake.clone(), shutdown.clone());
-                tokio::spawn(async move { me.work(wake, shutdown).await })
+                let clock = clock.clone();
+                tokio::spawn(async move { me.work(clock, wake, shutdown).await })
             })
             .collect();
         for l in loops {
@@ -217,10 +223,15 @@ impl Deliverer {
         }
     }
 
-    async fn work(&self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    async fn work(
+        &self,
+        clock: SharedClock,
+        wake: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         const POLL_MS: i64 = 1_000;
         while !*shutdown.borrow() {
-            let now = now_ms();
+            let now = clock.now_ms();
             let pause_ms = match self.deliver_next(now).await {
                 Ok(Outcome::Idle { next_due }) => {
                     next_due.map_or(POLL_MS, |due| (due - now).clamp(0, POLL_MS))

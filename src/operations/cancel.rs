@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Acting, App, OpError, now_ms};
+use super::{Acting, OpError, Service};
 use crate::ids;
 use crate::ledger::cancel::{self, CancelFacts, CancelRequest};
 use crate::ledger::fields::Biz;
@@ -14,14 +14,14 @@ use crate::store::{Conn, StoreError};
 /// Cancels the use named by `request_biz_no` for `who`. A successful cancel queues a
 /// notification to `notify` in the same transaction.
 pub async fn run(
-    app: &App,
+    app: &Service,
     who: &Acting,
     biz: &Biz,
     notify: Option<&Target>,
 ) -> Result<Map<String, Value>, OpError> {
     let req = cancel::parse(biz)?;
     let merchant_pid = who.merchant_pid.clone();
-    let now = now_ms();
+    let now = app.now_ms();
     let notify = notify.cloned();
     let outcome = app
         .store

@@ -6,7 +6,6 @@ pub mod query;
 pub mod use_;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
@@ -14,10 +13,13 @@ use crate::alipay::PrivateKey;
 use crate::ledger::Refusal;
 use crate::store::{Store, StoreError};
 
-/// What every operation needs: the store and the platform's signing key.
+/// The service context every operation runs in: the store, the clock, the platform's signing
+/// key, and this node's notification wake-up and counters.
 #[derive(Clone)]
-pub struct App {
+pub struct Service {
     pub store: Store,
+    /// The one source of "now" for the ledger and the notification schedule.
+    pub clock: crate::clock::SharedClock,
     pub platform_key: PrivateKey,
     /// Pinged after a call that may have queued a notification.
     pub notify_wake: Arc<Notify>,
@@ -57,10 +59,9 @@ impl From<Refusal> for OpError {
     }
 }
 
-/// Milliseconds since the Unix epoch, from the system clock.
-pub fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970");
-    i64::try_from(since.as_millis()).expect("milliseconds fit in i64 until the year 292 million")
+impl Service {
+    /// Now, by this service's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }

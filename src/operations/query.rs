@@ -2,14 +2,14 @@
 
 use serde_json::{Map, Value};
 
-use super::{Acting, App, OpError, now_ms};
+use super::{Acting, OpError, Service};
 use crate::ledger::fields::Biz;
 use crate::ledger::{CodeType, ShopFacts, query};
 
-pub async fn run(app: &App, who: &Acting, biz: &Biz) -> Result<Map<String, Value>, OpError> {
+pub async fn run(app: &Service, who: &Acting, biz: &Biz) -> Result<Map<String, Value>, OpError> {
     let req = query::parse(biz)?;
     let merchant_pid = who.merchant_pid.clone();
-    let now = now_ms();
+    let now = app.now_ms();
     let outcome = app
         .store
         .read(move |c| {

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Acting, App, OpError, now_ms};
+use super::{Acting, OpError, Service};
 use crate::ids;
 use crate::ledger::fields::Biz;
 use crate::ledger::use_::{self, UseRequest};
@@ -29,7 +29,7 @@ struct Input {
 /// Uses a ticket for `who` through `channel`; answers the use's fields, or the refusal.
 /// A successful use queues a notification to `notify` in the same transaction.
 pub async fn run(
-    app: &App,
+    app: &Service,
     who: &Acting,
     biz: &Biz,
     channel: Channel,
@@ -53,7 +53,7 @@ pub async fn run(
         request_id,
         channel,
         notify: notify.cloned(),
-        now: now_ms(),
+        now: app.now_ms(),
     };
     let outcome = app
         .store

@@ -219,7 +219,7 @@ async fn a_cancel_after_a_refund_is_ticket_status_illegal() {
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
     assert_success(&app.use_code("u1", &code).await);
-    admin::ticket_refund(app.store(), &code, None)
+    admin::ticket_refund(app.service(), &code, None)
         .await
         .unwrap();
     let reply = app.cancel_use("c1", "u1", &code).await;

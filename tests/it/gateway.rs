@@ -217,7 +217,7 @@ async fn an_unknown_app_auth_token_is_20001() {
 async fn an_expired_app_auth_token_is_20001_time_out() {
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
-    let granted = ticketgate::operations::admin::grant_token(app.store(), A3, M1, Some(0))
+    let granted = ticketgate::operations::admin::grant_token(app.service(), A3, M1, Some(0))
         .await
         .unwrap();
     assert!(granted["expires_at"].is_string());
@@ -231,9 +231,10 @@ async fn an_expired_app_auth_token_is_20001_time_out() {
     assert!(reply.verified);
     assert_gateway_error(&reply, "20001", "aop.app-auth-token-time-out");
     assert_eq!(reply.node["sub_msg"], "应用授权令牌已过期");
-    let lasting = ticketgate::operations::admin::grant_token(app.store(), A3, M1, Some(3_600_000))
-        .await
-        .unwrap();
+    let lasting =
+        ticketgate::operations::admin::grant_token(app.service(), A3, M1, Some(3_600_000))
+            .await
+            .unwrap();
     let token = lasting["app_auth_token"].as_str().unwrap();
     assert_success(
         &isv.call(QUERY, &biz, &[("app_auth_token", token)])
@@ -251,7 +252,7 @@ async fn an_isv_app_acts_for_the_merchant_that_granted_its_token() {
     // Without a token the ISV acts for itself, and the ticket is another merchant's.
     let reply = isv.call(USE, &biz, &[]).await.unwrap();
     assert_refused(&reply, "NOT_SAME_MERCHANT_PID");
-    let granted = ticketgate::operations::admin::grant_token(app.store(), A3, M1, None)
+    let granted = ticketgate::operations::admin::grant_token(app.service(), A3, M1, None)
         .await
         .unwrap();
     let token = granted["app_auth_token"].as_str().unwrap();
@@ -321,7 +322,7 @@ async fn rsa_requests_are_answered_with_sha1_signatures() {
 #[tokio::test]
 async fn gbk_requests_with_chinese_text_verify_and_are_answered_in_their_charset() {
     let app = TestApp::spawn().await;
-    ticketgate::operations::admin::add_shop(app.store(), M1, "门店{甲}", "甲店")
+    ticketgate::operations::admin::add_shop(app.service(), M1, "门店{甲}", "甲店")
         .await
         .unwrap();
     let codes = app.issue(NORMAL, 3).await;
@@ -500,7 +501,7 @@ async fn metrics_count_calls_by_method_and_code_and_notification_outcomes() {
         app.app().metrics.clone(),
     );
     deliverer
-        .deliver_next(ticketgate::operations::now_ms())
+        .deliver_next(ticketgate::clock::system_now_ms())
         .await
         .unwrap();
     let response = reqwest::get(app.gateway.replace("/gateway.do", "/metrics"))
@@ -576,7 +577,7 @@ async fn a_request_shaped_like_the_java_sdks_is_accepted() {
     // app_auth_token in the body, and leaves empty values out of what it signs.
     let app = TestApp::spawn().await;
     let card = app.issue_one(CARD).await;
-    let token = ticketgate::operations::admin::grant_token(app.store(), A3, M1, None)
+    let token = ticketgate::operations::admin::grant_token(app.service(), A3, M1, None)
         .await
         .unwrap()["app_auth_token"]
         .as_str()
@@ -677,7 +678,7 @@ fn java_brace_match(text: &str) -> Option<usize> {
 #[tokio::test]
 async fn every_kind_of_answer_is_raw_text_in_each_charset_as_the_java_sdk_reads_it() {
     let app = TestApp::spawn().await;
-    ticketgate::operations::admin::add_shop(app.store(), M1, "门店{乙", "乙店 😀")
+    ticketgate::operations::admin::add_shop(app.service(), M1, "门店{乙", "乙店 😀")
         .await
         .unwrap();
     let codes = app.issue(NORMAL, 3).await;

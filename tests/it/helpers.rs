@@ -49,6 +49,8 @@ pub struct TestApp {
     pub pool: StoreLimits,
     /// Delivery inside the server: off by default, tests drive `deliver_next` themselves.
     pub notify: ticketgate::notify::worker::Settings,
+    /// The server's clock: the system clock unless a test sets a manual one before starting.
+    pub clock: ticketgate::clock::SharedClock,
 }
 
 impl TestApp {
@@ -97,6 +99,7 @@ impl TestApp {
                 workers: 0,
                 ..Default::default()
             },
+            clock: ticketgate::clock::system(),
         };
         app.start("127.0.0.1:0").await;
         app.seed().await;
@@ -122,6 +125,7 @@ impl TestApp {
             limits: self.limits.clone(),
             pool: self.pool.clone(),
             notify: self.notify.clone(),
+            clock: self.clock.clone(),
         })
         .await
         .expect("the server starts");
@@ -137,7 +141,7 @@ impl TestApp {
         self.start(&addr.to_string()).await;
     }
 
-    pub fn app(&self) -> &ticketgate::operations::App {
+    pub fn app(&self) -> &ticketgate::operations::Service {
         &self.running.as_ref().expect("running").app
     }
 
@@ -145,12 +149,17 @@ impl TestApp {
         &self.app().store
     }
 
+    /// The running service, as admin operations take it.
+    pub fn service(&self) -> &ticketgate::operations::Service {
+        self.app()
+    }
+
     pub fn platform_public_key(&self) -> PublicKey {
         self.app().platform_key.public_key()
     }
 
     pub async fn seed(&self) {
-        let s = self.store();
+        let s = self.service();
         for (pid, name) in [(M1, "一号商户"), (M2, "二号商户"), (ISV, "服务商")] {
             admin::add_merchant(s, pid, name).await.unwrap();
         }
@@ -228,7 +237,7 @@ impl TestApp {
 
     /// Issues `n` tickets of `item` in one order; returns their codes in code order.
     pub async fn issue(&self, item: &str, n: usize) -> Vec<String> {
-        let out = admin::issue_order(self.store(), item, n, None, None)
+        let out = admin::issue_order(self.service(), item, n, None, None)
             .await
             .unwrap();
         let mut codes: Vec<String> = out["tickets"]
@@ -303,7 +312,7 @@ impl TestApp {
         notify_url: Option<&str>,
     ) {
         admin::add_app(
-            self.store(),
+            self.service(),
             NewApp {
                 app_id: app_id.into(),
                 merchant_pid: M1.into(),
@@ -364,7 +373,9 @@ impl TestApp {
 
     /// Available quantity and transactions of a ticket must agree (the ledger invariant).
     pub async fn assert_consistent(&self, code: &str) -> Value {
-        let shown = admin::ticket_show(self.store(), code, None).await.unwrap();
+        let shown = admin::ticket_show(self.service(), code, None)
+            .await
+            .unwrap();
         let total: i64 = shown["total_quantity"].as_str().unwrap().parse().unwrap();
         let available: i64 = shown["available_quantity"]
             .as_str()

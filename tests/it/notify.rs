@@ -62,7 +62,7 @@ fn verified_form(
 }
 
 async fn notifications(app: &TestApp, status: Option<&str>) -> Vec<serde_json::Value> {
-    let list = admin::notify_list(app.store(), status.map(String::from))
+    let list = admin::notify_list(app.service(), status.map(String::from))
         .await
         .unwrap();
     list["notifications"].as_array().unwrap().clone()
@@ -87,7 +87,7 @@ async fn a_use_and_its_cancel_each_send_a_signed_notification() {
     let pending = notifications(&app, Some("pending")).await;
     assert_eq!(pending.len(), 1, "queued with the use, before any delivery");
     let d = deliverer(&app, 2000);
-    let now = ticketgate::operations::now_ms();
+    let now = ticketgate::clock::system_now_ms();
     assert!(matches!(
         d.deliver_next(now).await.unwrap(),
         Outcome::Delivered { .. }
@@ -109,7 +109,7 @@ async fn a_use_and_its_cancel_each_send_a_signed_notification() {
         json!({"request_id": "c1", "request_biz_no": "u1", "ticket_code": code}).to_string();
     let cancelled = client.call(CANCEL, &cancel_biz, &extra).await.unwrap();
     assert_success(&cancelled);
-    let now = ticketgate::operations::now_ms();
+    let now = ticketgate::clock::system_now_ms();
     assert!(matches!(
         d.deliver_next(now).await.unwrap(),
         Outcome::Delivered { .. }
@@ -141,7 +141,7 @@ async fn the_apps_notify_url_charset_and_sign_type_are_the_defaults() {
     let receiver = Receiver::start(vec![]).await;
     app.add_app_of_m1("2021000000000044", "RSA", "gbk", Some(&receiver.url))
         .await;
-    ticketgate::operations::admin::add_shop(app.store(), M1, "口碑店", "口碑店")
+    ticketgate::operations::admin::add_shop(app.service(), M1, "口碑店", "口碑店")
         .await
         .unwrap();
     let card = app.issue_one(CARD).await;
@@ -151,7 +151,7 @@ async fn the_apps_notify_url_charset_and_sign_type_are_the_defaults() {
     assert_success(&client.call(USE, &biz.to_string(), &[]).await.unwrap());
     assert!(matches!(
         deliverer(&app, 2000)
-            .deliver_next(ticketgate::operations::now_ms())
+            .deliver_next(ticketgate::clock::system_now_ms())
             .await
             .unwrap(),
         Outcome::Delivered { .. }
@@ -197,7 +197,9 @@ async fn an_isv_call_names_the_merchant_it_acted_for() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![]).await;
     let code = app.issue_one(NORMAL).await;
-    let token = admin::grant_token(app.store(), A3, M1, None).await.unwrap()["app_auth_token"]
+    let token = admin::grant_token(app.service(), A3, M1, None)
+        .await
+        .unwrap()["app_auth_token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -213,7 +215,7 @@ async fn an_isv_call_names_the_merchant_it_acted_for() {
         .unwrap();
     assert_success(&reply);
     deliverer(&app, 2000)
-        .deliver_next(ticketgate::operations::now_ms())
+        .deliver_next(ticketgate::clock::system_now_ms())
         .await
         .unwrap();
     let form = verified_form(&app, &receiver.last(), Charset::Utf8, SignType::Rsa2);
@@ -248,7 +250,7 @@ async fn failures_follow_the_schedule_then_the_notification_is_parked_and_can_be
         360 * MIN,
         900 * MIN,
     ];
-    let mut now = ticketgate::operations::now_ms();
+    let mut now = ticketgate::clock::system_now_ms();
     let mut ids = Vec::new();
     for (attempt, wait) in schedule.iter().enumerate() {
         match d.deliver_next(now).await.unwrap() {
@@ -299,17 +301,17 @@ async fn failures_follow_the_schedule_then_the_notification_is_parked_and_can_be
     assert_eq!(parked[0]["last_error"], "HTTP 404");
     assert!(parked[0]["next_attempt_at"].is_null());
     // Resent: due at once, delivered, and resendable again only once it is not pending.
-    let resent = admin::notify_resend(app.store(), &ids[0]).await.unwrap();
+    let resent = admin::notify_resend(app.service(), &ids[0]).await.unwrap();
     assert_eq!(resent["status"], "pending");
     assert!(matches!(
-        admin::notify_resend(app.store(), &ids[0]).await,
+        admin::notify_resend(app.service(), &ids[0]).await,
         Err(admin::AdminError::Invalid(_))
     ));
     assert!(matches!(
-        admin::notify_resend(app.store(), "nope").await,
+        admin::notify_resend(app.service(), "nope").await,
         Err(admin::AdminError::NotFound(_))
     ));
-    let now = ticketgate::operations::now_ms();
+    let now = ticketgate::clock::system_now_ms();
     assert!(matches!(
         d.deliver_next(now).await.unwrap(),
         Outcome::Delivered { .. }
@@ -318,8 +320,8 @@ async fn failures_follow_the_schedule_then_the_notification_is_parked_and_can_be
         notifications(&app, Some("delivered")).await[0]["notify_id"],
         ids[0].as_str()
     );
-    admin::notify_resend(app.store(), &ids[0]).await.unwrap();
-    let now = ticketgate::operations::now_ms();
+    admin::notify_resend(app.service(), &ids[0]).await.unwrap();
+    let now = ticketgate::clock::system_now_ms();
     assert!(matches!(
         d.deliver_next(now).await.unwrap(),
         Outcome::Delivered { .. }
@@ -341,7 +343,7 @@ async fn each_failure_is_described_and_a_later_success_delivers() {
     let reply = app.use_notifying("u1", &code, &receiver.url).await;
     assert_success(&reply);
     let d = deliverer(&app, 400);
-    let mut now = ticketgate::operations::now_ms();
+    let mut now = ticketgate::clock::system_now_ms();
     let mut errors = Vec::new();
     for _ in 0..4 {
         match d.deliver_next(now).await.unwrap() {
@@ -384,7 +386,7 @@ async fn concurrent_deliverers_claim_each_notification_once() {
                 .unwrap(),
         );
     }
-    let now = ticketgate::operations::now_ms();
+    let now = ticketgate::clock::system_now_ms();
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let d = deliverer(&app, 2000);

@@ -77,7 +77,7 @@ async fn used_and_refunded_states_read_back() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["ticket_trans_type"], "USE");
     assert_eq!(list[0]["quantity"], "1");
-    ticketgate::operations::admin::ticket_refund(app.store(), &codes[1], None)
+    ticketgate::operations::admin::ticket_refund(app.service(), &codes[1], None)
         .await
         .unwrap();
     let refunded = app.query(&codes[1]).await;

@@ -54,10 +54,12 @@ async fn matrix_config(
     charsets: &[&str],
     prefix: &str,
 ) -> Value {
-    admin::add_shop(app.store(), M1, CHINESE_SHOP, "一号门店")
+    admin::add_shop(app.service(), M1, CHINESE_SHOP, "一号门店")
         .await
         .unwrap();
-    let token = admin::grant_token(app.store(), A3, M1, None).await.unwrap()["app_auth_token"]
+    let token = admin::grant_token(app.service(), A3, M1, None)
+        .await
+        .unwrap()["app_auth_token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -228,7 +230,7 @@ async fn notifications_verify_with_the_sdks_own_checks() {
         app.app().platform_key.clone(),
         Settings::default(),
     );
-    let now = ticketgate::operations::now_ms();
+    let now = ticketgate::clock::system_now_ms();
     for _ in 0..3 {
         deliverer.deliver_next(now).await.unwrap();
     }
@@ -287,7 +289,7 @@ async fn notifications_verify_with_the_sdks_own_checks() {
 async fn python_alipay_sdk_breaks_on_unbalanced_braces() {
     let app = TestApp::spawn().await;
     let shop = "门店}二{";
-    admin::add_shop(app.store(), M1, shop, "二号门店")
+    admin::add_shop(app.service(), M1, shop, "二号门店")
         .await
         .unwrap();
     let code = app.issue_one(NORMAL).await;

@@ -139,7 +139,7 @@ async fn used_and_refunded_tickets_are_ticket_status_illegal() {
     let reply = app.use_code("u2", &codes[0]).await;
     assert_refused(&reply, "TICKET_STATUS_ILLEGAL");
     assert!(reply.field("sub_msg").contains("USED"));
-    admin::ticket_refund(app.store(), &codes[1], None)
+    admin::ticket_refund(app.service(), &codes[1], None)
         .await
         .unwrap();
     let reply = app.use_code("u3", &codes[1]).await;
@@ -266,7 +266,7 @@ async fn a_multi_quantity_use_takes_sibling_tickets_of_the_same_order() {
 async fn external_codes_are_named_with_their_order() {
     let app = TestApp::spawn().await;
     admin::issue_order(
-        app.store(),
+        app.service(),
         NORMAL,
         1,
         Some("EXT1".into()),
@@ -275,7 +275,7 @@ async fn external_codes_are_named_with_their_order() {
     .await
     .unwrap();
     admin::issue_order(
-        app.store(),
+        app.service(),
         NORMAL,
         1,
         Some("EXT2".into()),
@@ -284,7 +284,7 @@ async fn external_codes_are_named_with_their_order() {
     .await
     .unwrap();
     let dup = admin::issue_order(
-        app.store(),
+        app.service(),
         NORMAL,
         1,
         Some("EXT1".into()),
@@ -302,7 +302,7 @@ async fn external_codes_are_named_with_their_order() {
     assert_success(&reply);
     assert_eq!(reply.node["order_no"], "EXT1");
     // The same code in the other order is untouched.
-    let other = admin::ticket_show(app.store(), "ABC123", Some("EXT2".into()))
+    let other = admin::ticket_show(app.service(), "ABC123", Some("EXT2".into()))
         .await
         .unwrap();
     assert_eq!(other["available_quantity"], "1");
@@ -310,7 +310,7 @@ async fn external_codes_are_named_with_their_order() {
         .cancel(json!({"request_id": "c1", "request_biz_no": "e2", "ticket_code": "ABC123", "code_type": "EXTERNAL_CODE", "order_no": "EXT1"}))
         .await;
     assert_success(&cancel);
-    let shown = admin::ticket_show(app.store(), "ABC123", Some("EXT1".into()))
+    let shown = admin::ticket_show(app.service(), "ABC123", Some("EXT1".into()))
         .await
         .unwrap();
     assert_eq!(shown["available_quantity"], "1");

@@ -8,7 +8,7 @@ pub use notify::{notify_list, notify_resend};
 pub use tenants::{NewApp, NewItem, add_app, add_item, add_merchant, add_shop, grant_token};
 pub use tickets::{issue_order, ticket_refund, ticket_show, ticket_use};
 
-use super::{OpError, now_ms};
+use super::OpError;
 use crate::alipay::PrivateKey;
 use crate::store::{Store, StoreError};
 
@@ -92,7 +92,7 @@ pub(super) fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
 }
 
 /// The platform ("Alipay") key pair: read from the store, created on first use.
-pub async fn platform_key(store: &Store) -> Result<PrivateKey> {
+pub async fn platform_key(store: &Store, now: i64) -> Result<PrivateKey> {
     let read = |store: Store| async move {
         store
             .read(|c| Box::pin(async move { c.platform_key().await }))
@@ -108,7 +108,7 @@ pub async fn platform_key(store: &Store) -> Result<PrivateKey> {
     store
         .write(move |c| {
             let (private, public) = (private.clone(), public.clone());
-            Box::pin(async move { c.insert_platform_key(&private, &public, now_ms()).await })
+            Box::pin(async move { c.insert_platform_key(&private, &public, now).await })
         })
         .await?;
     // Another process may have won the race: whatever is stored is the key.

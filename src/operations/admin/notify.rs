@@ -3,11 +3,11 @@
 use serde_json::{Value, json};
 
 use super::{AdminError, Result};
-use crate::operations::now_ms;
-use crate::store::Store;
+use crate::operations::Service;
 
 /// Notifications, oldest first, optionally of one status.
-pub async fn notify_list(store: &Store, status: Option<String>) -> Result<Value> {
+pub async fn notify_list(svc: &Service, status: Option<String>) -> Result<Value> {
+    let store = &svc.store;
     let rows = store
         .read(move |c| {
             let status = status.clone();
@@ -34,7 +34,8 @@ pub async fn notify_list(store: &Store, status: Option<String>) -> Result<Value>
 }
 
 /// Queues a parked or delivered notification again, due now, with a fresh schedule.
-pub async fn notify_resend(store: &Store, notify_id: &str) -> Result<Value> {
+pub async fn notify_resend(svc: &Service, notify_id: &str) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     let id = notify_id.to_string();
     let outcome = store
         .write(move |c| {
@@ -49,7 +50,7 @@ pub async fn notify_resend(store: &Store, notify_id: &str) -> Result<Value> {
                         row.attempts + 1
                     ))));
                 }
-                c.requeue_notification(&id, now_ms()).await?;
+                c.requeue_notification(&id, now).await?;
                 Ok(Ok(()))
             })
         })

@@ -7,16 +7,17 @@ use crate::alipay::money::Cents;
 use crate::alipay::{Charset, PublicKey, SignType};
 use crate::ids;
 use crate::ledger::Item;
-use crate::operations::now_ms;
-use crate::store::{AppRecord, Store};
+use crate::operations::Service;
+use crate::store::AppRecord;
 
-pub async fn add_merchant(store: &Store, pid: &str, name: &str) -> Result<Value> {
+pub async fn add_merchant(svc: &Service, pid: &str, name: &str) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     check_pid(pid)?;
     let (p, n) = (pid.to_string(), name.to_string());
     let created = store
         .write(move |c| {
             let (p, n) = (p.clone(), n.clone());
-            Box::pin(async move { c.insert_merchant(&p, &n, now_ms()).await })
+            Box::pin(async move { c.insert_merchant(&p, &n, now).await })
         })
         .await?;
     if !created {
@@ -35,7 +36,8 @@ pub struct NewApp {
     pub notify_url: Option<String>,
 }
 
-pub async fn add_app(store: &Store, new: NewApp) -> Result<Value> {
+pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     check_id("app id", &new.app_id, 32)?;
     check_pid(&new.merchant_pid)?;
     let key = PublicKey::from_text(&new.public_key)
@@ -78,7 +80,7 @@ pub async fn add_app(store: &Store, new: NewApp) -> Result<Value> {
                         r.merchant_pid
                     ))));
                 }
-                if !c.insert_app(&r, now_ms()).await? {
+                if !c.insert_app(&r, now).await? {
                     return Ok(Err(AdminError::Duplicate(format!("app {}", r.app_id))));
                 }
                 Ok(Ok(()))
@@ -96,11 +98,12 @@ pub async fn add_app(store: &Store, new: NewApp) -> Result<Value> {
 }
 
 pub async fn add_shop(
-    store: &Store,
+    svc: &Service,
     merchant_pid: &str,
     shop_id: &str,
     name: &str,
 ) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     check_pid(merchant_pid)?;
     check_id("shop id", shop_id, 64)?;
     if name.trim().is_empty() {
@@ -118,7 +121,7 @@ pub async fn add_shop(
                 if !c.merchant_exists(&m).await? {
                     return Ok(Err(AdminError::NotFound(format!("merchant {m}"))));
                 }
-                if !c.insert_shop(&m, &s, &n, now_ms()).await? {
+                if !c.insert_shop(&m, &s, &n, now).await? {
                     return Ok(Err(AdminError::Duplicate(format!(
                         "shop {s} of merchant {m}"
                     ))));
@@ -145,7 +148,8 @@ pub struct NewItem {
     pub valid_to: Option<String>,
 }
 
-pub async fn add_item(store: &Store, new: NewItem) -> Result<Value> {
+pub async fn add_item(svc: &Service, new: NewItem) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     check_pid(&new.merchant_pid)?;
     check_id("item id", &new.item_id, 64)?;
     if new.name.trim().is_empty() {
@@ -224,7 +228,7 @@ pub async fn add_item(store: &Store, new: NewItem) -> Result<Value> {
                         }
                     }
                 }
-                if !c.insert_item(&it, now_ms()).await? {
+                if !c.insert_item(&it, now).await? {
                     return Ok(Err(AdminError::Duplicate(format!("item {}", it.item_id))));
                 }
                 Ok(Ok(()))
@@ -245,13 +249,14 @@ pub async fn add_item(store: &Store, new: NewItem) -> Result<Value> {
 /// Grants `app_id` a token to act for `merchant_pid`, valid for `valid_for_ms` (`None`: for
 /// ever).
 pub async fn grant_token(
-    store: &Store,
+    svc: &Service,
     app_id: &str,
     merchant_pid: &str,
     valid_for_ms: Option<i64>,
 ) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     check_pid(merchant_pid)?;
-    let expires_at = valid_for_ms.map(|ms| now_ms() + ms);
+    let expires_at = valid_for_ms.map(|ms| now + ms);
     let (a, m) = (app_id.to_string(), merchant_pid.to_string());
     let outcome = store
         .write(move |c| {
@@ -265,10 +270,10 @@ pub async fn grant_token(
                 }
                 let token = format!(
                     "{}{}",
-                    crate::alipay::time::compact(now_ms())[..8].to_owned(),
+                    crate::alipay::time::compact(now)[..8].to_owned(),
                     ids::hex(32)
                 );
-                c.insert_token(&token, &a, &m, expires_at, now_ms()).await?;
+                c.insert_token(&token, &a, &m, expires_at, now).await?;
                 Ok(Ok(token))
             })
         })

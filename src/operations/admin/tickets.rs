@@ -6,7 +6,7 @@ use super::{AdminError, Result, check_id, invalid};
 use crate::ids;
 use crate::ledger::fields::Biz;
 use crate::ledger::{Channel, CodeType, Ticket, Trans, TransKind, query};
-use crate::operations::{Acting, App, now_ms};
+use crate::operations::{Acting, Service};
 use crate::store::{Store, StoreError};
 
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
@@ -14,12 +14,13 @@ const ONE_YEAR_MS: i64 = 365 * 86_400_000;
 /// Issues an order of `count` tickets with fresh internal codes, or registers the merchant's
 /// own `codes` (external) under `order_no`.
 pub async fn issue_order(
-    store: &Store,
+    svc: &Service,
     item_id: &str,
     count: usize,
     order_no: Option<String>,
     external_codes: Option<Vec<String>>,
 ) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     if let Some(codes) = &external_codes {
         if codes.is_empty() {
             return invalid("at least one --code is needed");
@@ -50,7 +51,6 @@ pub async fn issue_order(
             let (item_id, order_no, codes) =
                 (item_id.clone(), order_no.clone(), external_codes.clone());
             Box::pin(async move {
-                let now = now_ms();
                 let Some(item) = c.item(&item_id).await? else {
                     return Ok(Err(AdminError::NotFound(format!("item {item_id}"))));
                 };
@@ -131,7 +131,8 @@ fn code_type_of(order_no: &Option<String>) -> CodeType {
 }
 
 /// The ticket as the store has it, with its status and every transaction.
-pub async fn ticket_show(store: &Store, code: &str, order_no: Option<String>) -> Result<Value> {
+pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     let code = code.to_string();
 
     store
@@ -145,7 +146,7 @@ pub async fn ticket_show(store: &Store, code: &str, order_no: Option<String>) ->
                     return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
                 };
                 let trans = c.ticket_trans(&view.ticket.voucher_id).await?;
-                let mut node = query::answer(&view, None, &trans, now_ms());
+                let mut node = query::answer(&view, None, &trans, now);
                 node.insert(
                     "merchant_pid".into(),
                     view.ticket.merchant_pid.clone().into(),
@@ -177,7 +178,7 @@ async fn owner(store: &Store, code: &str, order_no: &Option<String>) -> Result<S
 
 /// A use through the merchant console: the same rules, another channel.
 pub async fn ticket_use(
-    app: &App,
+    app: &Service,
     code: &str,
     order_no: Option<String>,
     shop_id: &str,
@@ -185,7 +186,7 @@ pub async fn ticket_use(
     request_id: Option<String>,
 ) -> Result<Value> {
     let merchant_pid = owner(&app.store, code, &order_no).await?;
-    let request_id = request_id.unwrap_or_else(|| ids::dated(now_ms(), 10));
+    let request_id = request_id.unwrap_or_else(|| ids::dated(app.now_ms(), 10));
     let mut biz = Map::new();
     biz.insert("request_id".into(), request_id.clone().into());
     biz.insert("ticket_code".into(), code.into());
@@ -210,14 +211,14 @@ pub async fn ticket_use(
 }
 
 /// Refunds a ticket: a REFUND transaction takes what remains, and the ticket is `REFUNDED`.
-pub async fn ticket_refund(store: &Store, code: &str, order_no: Option<String>) -> Result<Value> {
+pub async fn ticket_refund(svc: &Service, code: &str, order_no: Option<String>) -> Result<Value> {
+    let (store, now) = (&svc.store, svc.now_ms());
     let code = code.to_string();
 
     store
         .write(move |c| {
             let (code, order_no) = (code.clone(), order_no.clone());
             Box::pin(async move {
-                let now = now_ms();
                 let Some(view) = c
                     .ticket(code_type_of(&order_no), &code, order_no.as_deref(), true)
                     .await?
