@@ -9,6 +9,7 @@ import { AlipaySdk } from 'alipay-sdk';
 const USE = 'koubei.trade.ticket.ticketcode.use';
 const CANCEL = 'koubei.trade.ticket.ticketcode.cancel';
 const QUERY = 'koubei.trade.ticket.ticketcode.query';
+const DELAY = 'koubei.trade.ticket.ticketcode.delay';
 
 const [mode, path] = process.argv.slice(2);
 const data = JSON.parse(readFileSync(path, 'utf8'));
@@ -43,6 +44,7 @@ function scenarios(combo, call, bad) {
   const { shop_id: shop, normal, card } = combo;
   const use = { request_id: `${p}u1`, ticket_code: normal, shop_id: shop, ext: combo.ext };
   const cancel = { request_id: `${p}c1`, request_biz_no: `${p}u1`, ticket_code: normal };
+  const delay = { request_id: `${p}d1`, order_no: combo.expired_order, ticket_code: combo.expired, end_date: '2099-01-01 00:00:00' };
   return [
     ['query', async () => expect(await call(QUERY, { ticket_code: normal, shop_id: shop }), '10000', null, { ticket_status: 'EFFECTIVE' })],
     ['use', async () => expect(await call(USE, use), '10000', null, { use_shop_id: shop })],
@@ -56,6 +58,11 @@ function scenarios(combo, call, bad) {
     ['repeat cancel', async () => expect(await call(CANCEL, { ...cancel, request_id: `${p}c2` }), '40004', 'REPEAT_CANCEL')],
     ['business refusal', async () => expect(await call(USE, { ...use, request_id: `${p}u3`, ticket_code: '000000000000' }), '40004', 'TICKET_NOT_EXIST')],
     ['bad signature', async () => expect(await bad(QUERY, { ticket_code: normal, shop_id: shop }), '40002', 'isv.invalid-signature')],
+    ['delay an expired ticket, then use it', async () => {
+      expect(await call(DELAY, delay), '10000', null, { request_id: delay.request_id });
+      return expect(await call(USE, { request_id: `${p}u4`, ticket_code: combo.expired, shop_id: shop }), '10000');
+    }],
+    ['replayed delay', async () => expect(await call(DELAY, delay), '10000', null, { biz_code: 'BIZ_ALREADY_SUCCESS' })],
   ];
 }
 

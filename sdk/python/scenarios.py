@@ -13,12 +13,14 @@ import traceback
 USE = "koubei.trade.ticket.ticketcode.use"
 CANCEL = "koubei.trade.ticket.ticketcode.cancel"
 QUERY = "koubei.trade.ticket.ticketcode.query"
+DELAY = "koubei.trade.ticket.ticketcode.delay"
 
 
 def official_client(cfg, combo, private_key):
     from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
     from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
     from alipay.aop.api.request.KoubeiTradeTicketTicketcodeCancelRequest import KoubeiTradeTicketTicketcodeCancelRequest
+    from alipay.aop.api.request.KoubeiTradeTicketTicketcodeDelayRequest import KoubeiTradeTicketTicketcodeDelayRequest
     from alipay.aop.api.request.KoubeiTradeTicketTicketcodeQueryRequest import KoubeiTradeTicketTicketcodeQueryRequest
     from alipay.aop.api.request.KoubeiTradeTicketTicketcodeUseRequest import KoubeiTradeTicketTicketcodeUseRequest
 
@@ -31,7 +33,7 @@ def official_client(cfg, combo, private_key):
     config.charset = combo["charset"]
     client = DefaultAlipayClient(alipay_client_config=config)
     requests = {USE: KoubeiTradeTicketTicketcodeUseRequest, CANCEL: KoubeiTradeTicketTicketcodeCancelRequest,
-                QUERY: KoubeiTradeTicketTicketcodeQueryRequest}
+                QUERY: KoubeiTradeTicketTicketcodeQueryRequest, DELAY: KoubeiTradeTicketTicketcodeDelayRequest}
 
     def call(method, biz):
         request = requests[method]()
@@ -90,6 +92,8 @@ def scenarios(combo, call, bad):
     shop, normal, card = combo["shop_id"], combo["normal"], combo["card"]
     use = {"request_id": p + "u1", "ticket_code": normal, "shop_id": shop, "ext": combo["ext"]}
     cancel = {"request_id": p + "c1", "request_biz_no": p + "u1", "ticket_code": normal}
+    delay = {"request_id": p + "d1", "order_no": combo["expired_order"], "ticket_code": combo["expired"],
+             "end_date": "2099-01-01 00:00:00"}
     return [
         ("query", lambda: expect(call(QUERY, {"ticket_code": normal, "shop_id": shop}), "10000",
                                  ticket_status="EFFECTIVE")),
@@ -106,6 +110,9 @@ def scenarios(combo, call, bad):
                                             "40004", "TICKET_NOT_EXIST")),
         ("bad signature", lambda: expect(bad(QUERY, {"ticket_code": normal, "shop_id": shop}), "40002",
                                          "isv.invalid-signature")),
+        ("delay an expired ticket, then use it", lambda: expect(call(DELAY, delay), "10000", request_id=delay["request_id"])
+         and expect(call(USE, {"request_id": p + "u4", "ticket_code": combo["expired"], "shop_id": shop}), "10000")),
+        ("replayed delay", lambda: expect(call(DELAY, delay), "10000", biz_code="BIZ_ALREADY_SUCCESS")),
     ]
 
 

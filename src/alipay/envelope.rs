@@ -6,8 +6,6 @@
 //! escapes: the Java SDK's JSON reader decodes their hex letters wrongly. Clients cut the node
 //! out of the body as text.
 
-use serde::Serialize;
-
 use super::Charset;
 
 /// `koubei.trade.ticket.ticketcode.cancel` → `koubei_trade_ticket_ticketcode_cancel_response`.
@@ -17,13 +15,6 @@ pub fn node_name(method: &str) -> String {
 
 /// The node name used when the request named no method.
 pub const ERROR_NODE: &str = "error_response";
-
-/// Compact JSON of `node` in `charset`: the bytes that are signed and sent. A character the
-/// charset cannot hold is written as `?` ([`Charset::encode`]).
-pub fn node_bytes(node: &impl Serialize, charset: Charset) -> Vec<u8> {
-    let text = serde_json::to_string(node).expect("a response node always serialises");
-    charset.encode(&text)
-}
 
 /// The whole response body around an already-serialised and signed node.
 pub fn body(name: &str, node: &[u8], sign: &str, charset: Charset) -> Vec<u8> {
@@ -131,7 +122,7 @@ mod tests {
                 br#""}"#,
             ]
             .concat();
-            let bytes = node_bytes(&node, charset);
+            let bytes = charset.encode(&serde_json::to_string(&node).unwrap());
             assert_eq!(
                 bytes,
                 want,

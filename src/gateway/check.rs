@@ -6,7 +6,9 @@ use crate::alipay::form::{self, Params, RawPair};
 use crate::alipay::sign::{self, REQUEST_WITH_EMPTIES, REQUEST_WITHOUT_EMPTIES};
 use crate::alipay::{Charset, PublicKey, SignType, time};
 use crate::ledger::fields::Biz;
+use crate::ledger::names::{AppId, MerchantPid};
 use crate::notify::Target;
+use crate::operations::methods::{self, Entry};
 use crate::operations::{Acting, Service};
 use crate::store::Op;
 
@@ -41,19 +43,12 @@ impl Context {
 /// A request that passed every gateway check.
 #[derive(Debug)]
 pub struct Call {
-    pub method: String,
+    pub method: &'static Entry,
     pub who: Acting,
     pub biz: Biz,
     /// Where this call's notification goes, if anywhere.
     pub notify: Option<Target>,
 }
-
-/// The methods this gateway serves.
-pub const METHODS: [&str; 3] = [
-    crate::ledger::use_::METHOD,
-    crate::ledger::cancel::METHOD,
-    crate::ledger::query::METHOD,
-];
 
 fn present<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
     params
@@ -164,9 +159,8 @@ async fn check_params(
         charset,
         sign,
     )?;
-    if !METHODS.contains(&method) {
-        return Err(GatewayError::InvalidMethod(method.to_string()));
-    }
+    let entry =
+        methods::find(method).ok_or_else(|| GatewayError::InvalidMethod(method.to_string()))?;
     // Only signed calls count against an app's limit: nobody else can spend it.
     if let Some(limit) = call_limit
         && !limit.admit(&app_id, std::time::Instant::now())
@@ -177,8 +171,8 @@ async fn check_params(
     }
     let who = match present(params, "app_auth_token") {
         None => Acting {
-            app_id: app_id.clone(),
-            merchant_pid: record.merchant_pid.clone(),
+            app_id: AppId::trusted(app_id.clone()),
+            merchant_pid: MerchantPid::trusted(record.merchant_pid.clone()),
             via_token: false,
         },
         Some(token) => {
@@ -193,8 +187,8 @@ async fn check_params(
                 return Err(GatewayError::AppAuthTokenExpired);
             }
             Acting {
-                app_id: app_id.clone(),
-                merchant_pid: merchant,
+                app_id: AppId::trusted(app_id.clone()),
+                merchant_pid: MerchantPid::trusted(merchant),
                 via_token: true,
             }
         }
@@ -209,12 +203,12 @@ async fn check_params(
         .map(|url| Target {
             url,
             app_id: app_id.clone(),
-            auth_app_id: who.via_token.then(|| who.merchant_pid.clone()),
+            auth_app_id: who.via_token.then(|| who.merchant_pid.to_string()),
             charset: Charset::parse(&record.charset).unwrap_or(Charset::Utf8),
             sign_type: SignType::parse(&record.sign_type).unwrap_or(SignType::Rsa2),
         });
     Ok(Call {
-        method: method.to_string(),
+        method: entry,
         who,
         biz,
         notify,

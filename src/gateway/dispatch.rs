@@ -1,44 +1,65 @@
-//! Method dispatch: one operation per method name.
-
-use serde_json::{Map, Value};
+//! Dispatch: the method table's row for the call runs it; every way a call can fail becomes
+//! one [`Failure`], and [`Failure::status`] is the one mapping to the answer's code fields.
 
 use super::check::Call;
-use crate::alipay::codes::GatewayError;
-use crate::ledger::{Channel, Refusal, cancel, query, use_};
-use crate::operations::{self, OpError, Service};
+use crate::alipay::codes::{self, GatewayError, Status};
+use crate::ledger::{Channel, Refusal};
+use crate::operations::{CallContext, OpError, Service};
+use crate::store::StoreError;
 
-/// Why a call did not succeed, in the three kinds the response knows.
+/// Why a call did not succeed.
 #[derive(Debug)]
 pub enum Failure {
+    /// The gateway refused the request (20001, 40001, 40002, 40005).
     Gateway(GatewayError),
+    /// The ledger refused it (40004 with the business code).
     Refused(Refusal),
+    /// The store failed: logged where it is answered, sent as `20000`.
+    Store(StoreError),
 }
 
-pub async fn dispatch(app: &Service, call: &Call) -> Result<Map<String, Value>, Failure> {
-    let outcome = match call.method.as_str() {
-        use_::METHOD => {
-            let notify = call.notify.as_ref();
-            operations::use_::run(app, &call.who, &call.biz, Channel::OpenPlatform, notify).await
+impl From<OpError> for Failure {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Refused(r) => Failure::Refused(r),
+            OpError::Store(e) => Failure::Store(e),
         }
-        cancel::METHOD => {
-            operations::cancel::run(app, &call.who, &call.biz, call.notify.as_ref()).await
-        }
-        query::METHOD => operations::query::run(app, &call.who, &call.biz).await,
-        other => {
-            return Err(Failure::Gateway(GatewayError::InvalidMethod(
-                other.to_string(),
-            )));
-        }
-    };
-    if outcome.is_ok() && call.notify.is_some() {
-        // A notification may have been queued: let this node's delivery loop look now.
-        app.notify_wake.notify_waiters();
     }
-    outcome.map_err(|e| match e {
-        OpError::Refused(r) => Failure::Refused(r),
-        OpError::Store(e) => {
-            tracing::error!(error = %e, method = %call.method, app_id = %call.who.app_id, "operation failed");
-            Failure::Gateway(GatewayError::Unavailable)
+}
+
+impl Failure {
+    /// The one mapping from every failure to (code, msg, sub_code, sub_msg).
+    pub fn status(&self) -> Status {
+        match self {
+            Failure::Gateway(e) => e.status(),
+            Failure::Refused(r) => Status {
+                code: codes::BUSINESS_FAILED_CODE,
+                msg: codes::BUSINESS_FAILED_MSG,
+                sub_code: r.sub_code().to_string(),
+                sub_msg: r.sub_msg(),
+            },
+            Failure::Store(_) => GatewayError::Unavailable.status(),
         }
+    }
+}
+
+/// Runs a checked call; answers the success node's fields as compact JSON.
+pub async fn dispatch(svc: &Service, call: Call) -> Result<String, Failure> {
+    let ctx = CallContext {
+        who: call.who,
+        channel: Channel::OpenPlatform,
+        notify: call.notify,
+    };
+    let outcome = call.method.call(svc, &ctx, &call.biz).await;
+    if outcome.is_ok() && call.method.writes && ctx.notify.is_some() {
+        // A notification may have been queued: let this node's delivery loop look now.
+        svc.notify_wake.notify_waiters();
+    }
+    outcome.map_err(|e| {
+        let failure = Failure::from(e);
+        if let Failure::Store(e) = &failure {
+            tracing::error!(error = %e, method = call.method.name, app_id = %ctx.who.app_id, "operation failed");
+        }
+        failure
     })
 }

@@ -124,7 +124,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             )
             .await;
             match outcome {
-                Ok(call) => (dispatch::dispatch(&gw.app, &call).await, ctx),
+                Ok(call) => (dispatch::dispatch(&gw.app, call).await, ctx),
                 Err(e) => (Err(dispatch::Failure::Gateway(e)), ctx),
             }
         }

@@ -4,42 +4,44 @@ use std::time::Instant;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
 
 use super::check::Context;
 use super::dispatch::Failure;
-use crate::alipay::codes::{self, Status};
+use crate::alipay::codes;
 use crate::alipay::envelope;
 use crate::operations::Service;
 
-/// The node's status fields, first in the node.
-fn status_node(status: &Status) -> Map<String, Value> {
-    let mut node = Map::new();
-    node.insert("code".into(), status.code.into());
-    node.insert("msg".into(), status.msg.into());
-    node.insert("sub_code".into(), status.sub_code.clone().into());
-    node.insert("sub_msg".into(), status.sub_msg.clone().into());
-    node
-}
-
-/// Builds the node for an outcome.
-pub fn node(outcome: Result<Map<String, Value>, Failure>) -> Map<String, Value> {
+/// The node's text: `code` and `msg` first, then the answer's fields or the failure's
+/// `sub_code` and `sub_msg`. Compact JSON, serialised once.
+pub fn node_text(outcome: Result<&str, &codes::Status>) -> String {
     match outcome {
         Ok(fields) => {
-            let mut node = Map::new();
-            node.insert("code".into(), codes::SUCCESS_CODE.into());
-            node.insert("msg".into(), codes::SUCCESS_MSG.into());
-            node.extend(fields);
-            node
+            let head = format!(
+                r#"{{"code":"{}","msg":"{}""#,
+                codes::SUCCESS_CODE,
+                codes::SUCCESS_MSG
+            );
+            match fields.strip_prefix('{').filter(|rest| *rest != "}") {
+                Some(rest) => format!("{head},{rest}"),
+                None => format!("{head}}}"),
+            }
         }
-        Err(Failure::Gateway(e)) => status_node(&e.status()),
-        Err(Failure::Refused(r)) => status_node(&Status {
-            code: codes::BUSINESS_FAILED_CODE,
-            msg: codes::BUSINESS_FAILED_MSG,
-            sub_code: r.sub_code().to_string(),
-            sub_msg: r.sub_msg(),
-        }),
+        Err(status) => serde_json::to_string(&StatusNode {
+            code: status.code,
+            msg: status.msg,
+            sub_code: &status.sub_code,
+            sub_msg: &status.sub_msg,
+        })
+        .expect("a status node always serialises"),
     }
+}
+
+#[derive(serde::Serialize)]
+struct StatusNode<'a> {
+    code: &'a str,
+    msg: &'a str,
+    sub_code: &'a str,
+    sub_msg: &'a str,
 }
 
 /// Serialises the node once, signs exactly those bytes with the platform key in the
@@ -47,20 +49,23 @@ pub fn node(outcome: Result<Map<String, Value>, Failure>) -> Map<String, Value> 
 pub fn respond(
     app: &Service,
     ctx: &Context,
-    outcome: Result<Map<String, Value>, Failure>,
+    outcome: Result<String, Failure>,
     started: Instant,
 ) -> Response {
     let name = match &ctx.method {
         Some(method) => envelope::node_name(method),
         None => envelope::ERROR_NODE.to_string(),
     };
-    let node = node(outcome);
-    let bytes = envelope::node_bytes(&node, ctx.charset);
+    let outcome = outcome.map_err(|failure| failure.status());
+    let text = node_text(outcome.as_deref());
+    let bytes = ctx.charset.encode(&text);
     let sign = app.platform_key.sign(ctx.sign_type, &bytes);
     let body = envelope::body(&name, &bytes, &sign, ctx.charset);
     let content_type = format!("application/json;charset={}", ctx.charset.name());
-    let field = |key: &str| node.get(key).and_then(Value::as_str).unwrap_or_default();
-    let (code, sub_code) = (field("code"), field("sub_code"));
+    let (code, sub_code) = match &outcome {
+        Ok(_) => (codes::SUCCESS_CODE, ""),
+        Err(s) => (s.code, s.sub_code.as_str()),
+    };
     let method = ctx.method.as_deref().unwrap_or("");
     app.metrics.call(method, code, sub_code, started.elapsed());
     tracing::debug!(

@@ -1,10 +1,13 @@
 //! `koubei.trade.ticket.ticketcode.cancel` (the seed): reading the request and deciding a
 //! cancel of one use order.
 
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::fields::{self, Biz};
-use super::{CancelRecord, Channel, CodeType, Refusal, Ticket, TicketStatus, TicketView, UseOrder};
+use super::idempotency::{BIZ_ALREADY_SUCCESS, Record, Replayable};
+use super::names::{MerchantPid, OrderNo, RequestId, TicketCode};
+use super::{Channel, CodeType, Refusal, Ticket, TicketStatus, TicketView, UseOrder};
 
 pub const METHOD: &str = "koubei.trade.ticket.ticketcode.cancel";
 
@@ -12,20 +15,20 @@ pub const METHOD: &str = "koubei.trade.ticket.ticketcode.cancel";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelRequest {
     /// This cancel's own number: its idempotency key among the merchant's cancels.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The `request_id` of the use being reversed.
     pub request_biz_no: String,
-    pub ticket_code: String,
+    pub ticket_code: TicketCode,
     pub quantity: Option<i64>,
-    pub order_no: Option<String>,
+    pub order_no: Option<OrderNo>,
     pub code_type: CodeType,
 }
 
 /// Reads every field; a cancel refused here records nothing.
 pub fn parse(biz: &Biz) -> Result<CancelRequest, Refusal> {
-    let request_id = biz.required("request_id", 32)?;
+    let request_id = RequestId::parse("request_id", biz.required("request_id", 32)?)?;
     let request_biz_no = biz.required("request_biz_no", 64)?;
-    let ticket_code = biz.required("ticket_code", 32)?;
+    let ticket_code = TicketCode::parse("ticket_code", biz.required("ticket_code", 32)?)?;
     let quantity = fields::quantity(biz)?;
     let (code_type, order_no) = fields::code_type_and_order(biz, "撤销")?;
     Ok(CancelRequest {
@@ -52,13 +55,23 @@ impl CancelRequest {
     }
 }
 
-/// A cancel whose `request_id` was seen before: a replay, or a conflict.
-pub fn replay(done: &CancelRecord, req: &CancelRequest) -> Result<Map<String, Value>, Refusal> {
-    if done.fingerprint == req.fingerprint() {
-        Ok(answer(req, true))
-    } else {
-        Err(Refusal::RequestIdRepeat)
+/// The answer: `request_id`, and `biz_code=BIZ_ALREADY_SUCCESS` on a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelAnswer {
+    pub request_id: RequestId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub biz_code: Option<String>,
+}
+
+impl Replayable for CancelAnswer {
+    fn mark_replayed(&mut self) {
+        self.biz_code = Some(BIZ_ALREADY_SUCCESS.into());
     }
+}
+
+/// A cancel whose `request_id` was seen before: a replay, or a conflict.
+pub fn replay(done: &Record, req: &CancelRequest) -> Result<CancelAnswer, Refusal> {
+    super::idempotency::replay(done, &req.fingerprint())
 }
 
 /// What a cancel will do: give back each unit of the use order's use transactions.
@@ -67,6 +80,31 @@ pub struct CancelPlan {
     pub use_order_id: String,
     /// (voucher_id, use trans_id, quantity) for every use transaction being reversed.
     pub reversals: Vec<(String, String, i64)>,
+}
+
+/// What the store loaded for a cancel, in one call.
+#[derive(Debug, Clone, Default)]
+pub struct CancelLoaded {
+    /// The idempotency record of this cancel's `request_id`, if it was seen before.
+    pub recorded: Option<Record>,
+    /// The ticket the call names (locked), if it exists.
+    pub ticket: Option<TicketView>,
+    pub use_order: Option<UseOrder>,
+    pub already_cancelled: bool,
+    pub uses: Vec<(String, String, i64)>,
+    pub use_tickets: Vec<Ticket>,
+}
+
+impl CancelLoaded {
+    pub fn facts(&self) -> CancelFacts<'_> {
+        CancelFacts {
+            ticket: self.ticket.as_ref(),
+            use_order: self.use_order.as_ref(),
+            already_cancelled: self.already_cancelled,
+            uses: &self.uses,
+            use_tickets: &self.use_tickets,
+        }
+    }
 }
 
 /// Facts the store loaded for a cancel.
@@ -86,18 +124,21 @@ pub struct CancelFacts<'a> {
 /// Decides a cancel, checks in the published order (after the request-id replay check):
 /// ticket → the use named by `request_biz_no` → quantity → ticket state.
 pub fn decide(
-    merchant_pid: &str,
+    merchant_pid: &MerchantPid,
     req: &CancelRequest,
     facts: &CancelFacts,
 ) -> Result<CancelPlan, Refusal> {
     let view = facts.ticket.ok_or(Refusal::UseBizOrderNotExist)?;
-    if view.ticket.merchant_pid != merchant_pid {
+    if view.ticket.merchant_pid != merchant_pid.as_str() {
         return Err(Refusal::NotSameMerchantPid);
     }
+    let order_no = req.order_no.as_ref().map(OrderNo::as_str);
     let order = facts
         .use_order
-        .filter(|o| o.ticket_code == req.ticket_code && o.code_type == req.code_type.name())
-        .filter(|o| req.code_type == CodeType::Internal || o.order_no == req.order_no)
+        .filter(|o| {
+            o.ticket_code == req.ticket_code.as_str() && o.code_type == req.code_type.name()
+        })
+        .filter(|o| req.code_type == CodeType::Internal || o.order_no.as_deref() == order_no)
         .ok_or(Refusal::UseBizOrderNotExist)?;
     if order.closed {
         return Err(Refusal::UseBizOrderClose);
@@ -134,12 +175,10 @@ pub fn decide(
     })
 }
 
-/// The answer: `request_id`, and `biz_code=BIZ_ALREADY_SUCCESS` on a replay.
-pub fn answer(req: &CancelRequest, replayed: bool) -> Map<String, Value> {
-    let mut node = Map::new();
-    node.insert("request_id".into(), req.request_id.clone().into());
-    if replayed {
-        node.insert("biz_code".into(), "BIZ_ALREADY_SUCCESS".into());
+/// The answer to a cancel that was carried out now.
+pub fn answer(req: &CancelRequest) -> CancelAnswer {
+    CancelAnswer {
+        request_id: req.request_id.clone(),
+        biz_code: None,
     }
-    node
 }

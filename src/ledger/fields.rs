@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::names::OrderNo;
 use super::{CodeType, Refusal};
 
 /// The parsed `biz_content` object.
@@ -74,7 +75,10 @@ pub fn quantity(biz: &Biz) -> Result<Option<i64>, Refusal> {
 
 /// `code_type` (default `INTERNAL_CODE`) and `order_no`, which an external code requires;
 /// `action` names the call in the message (核销, 撤销).
-pub fn code_type_and_order(biz: &Biz, action: &str) -> Result<(CodeType, Option<String>), Refusal> {
+pub fn code_type_and_order(
+    biz: &Biz,
+    action: &str,
+) -> Result<(CodeType, Option<OrderNo>), Refusal> {
     let text = biz.optional("code_type", 16)?;
     let code_type = CodeType::parse(text.as_deref()).ok_or_else(|| {
         Refusal::InvalidParameter(format!(
@@ -82,24 +86,16 @@ pub fn code_type_and_order(biz: &Biz, action: &str) -> Result<(CodeType, Option<
             text.unwrap_or_default()
         ))
     })?;
-    let order_no = biz.optional("order_no", 32)?;
+    let order_no = biz
+        .optional("order_no", 32)?
+        .map(|no| OrderNo::parse("order_no", no))
+        .transpose()?;
     if code_type == CodeType::External && order_no.is_none() {
         return Err(Refusal::InvalidParameter(format!(
             "使用外部券码{action}时 order_no 不能为空"
         )));
     }
     Ok((code_type, order_no))
-}
-
-/// Letters and digits only, as request numbers must be.
-pub fn alphanumeric(key: &str, value: &str) -> Result<(), Refusal> {
-    if value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(Refusal::InvalidParameter(format!(
-            "{key} 只能包含字母和数字"
-        )))
-    }
 }
 
 #[cfg(test)]

@@ -67,16 +67,26 @@ pub struct Item {
     pub valid_to: Option<i64>,
 }
 
+/// The item's fields as both the use and the query answer show them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ItemFields {
+    pub item_id: String,
+    pub item_name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub item_alias: Option<String>,
+    pub original_price: String,
+    pub current_price: String,
+}
+
 impl Item {
-    /// The item's fields as both the use and the query answer show them.
-    pub fn fields_into(&self, node: &mut serde_json::Map<String, serde_json::Value>) {
-        node.insert("item_id".into(), self.item_id.clone().into());
-        node.insert("item_name".into(), self.name.clone().into());
-        if let Some(alias) = &self.alias {
-            node.insert("item_alias".into(), alias.clone().into());
+    pub fn answer_fields(&self) -> ItemFields {
+        ItemFields {
+            item_id: self.item_id.clone(),
+            item_name: self.name.clone(),
+            item_alias: self.alias.clone(),
+            original_price: self.original_price.yuan(),
+            current_price: self.price.yuan(),
         }
-        node.insert("original_price".into(), self.original_price.yuan().into());
-        node.insert("current_price".into(), self.price.yuan().into());
     }
 
     pub fn usable_at(&self, shop_id: &str) -> bool {
@@ -182,6 +192,8 @@ pub enum TransKind {
     Use,
     Cancel,
     Refund,
+    /// A new expiry date; no units change.
+    Delay,
 }
 
 impl TransKind {
@@ -190,6 +202,7 @@ impl TransKind {
             TransKind::Use => "USE",
             TransKind::Cancel => "CANCEL",
             TransKind::Refund => "REFUND",
+            TransKind::Delay => "DELAY",
         }
     }
     pub fn parse(text: &str) -> Option<TransKind> {
@@ -197,6 +210,7 @@ impl TransKind {
             "USE" => Some(TransKind::Use),
             "CANCEL" => Some(TransKind::Cancel),
             "REFUND" => Some(TransKind::Refund),
+            "DELAY" => Some(TransKind::Delay),
             _ => None,
         }
     }
@@ -205,6 +219,7 @@ impl TransKind {
         match self {
             TransKind::Use | TransKind::Refund => -1,
             TransKind::Cancel => 1,
+            TransKind::Delay => 0,
         }
     }
 }
@@ -218,10 +233,12 @@ pub struct Trans {
     pub quantity: i64,
     pub use_order_id: Option<String>,
     pub reverses_trans_id: Option<String>,
+    /// A delay's (old, new) expiry.
+    pub expire_change: Option<(i64, i64)>,
     pub created_at: i64,
 }
 
-/// A use request as recorded: successful (with its answer) or closed (with its refusal).
+/// A use order: successful, or closed (refused). Its answer is in the idempotency record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UseOrder {
     pub use_order_id: String,
@@ -229,15 +246,12 @@ pub struct UseOrder {
     pub request_id: String,
     pub channel: Channel,
     pub closed: bool,
-    pub fingerprint: String,
     pub ticket_code: String,
     pub code_type: String,
     pub order_no: Option<String>,
     /// The named ticket, once it was found.
     pub voucher_id: Option<String>,
     pub quantity: i64,
-    /// The answer fields (success) or `{"sub_code","sub_msg"}` (closed), as JSON text.
-    pub answer: String,
     pub created_at: i64,
 }
 
@@ -247,7 +261,6 @@ pub struct CancelRecord {
     pub cancel_id: String,
     pub merchant_pid: String,
     pub request_id: String,
-    pub fingerprint: String,
     pub use_order_id: String,
     /// The cancel transaction on the ticket named in the call.
     pub trans_id: String,

@@ -12,6 +12,10 @@ use crate::alipay::money::Cents;
 const NOW: i64 = 1_800_000_000_000;
 const M: &str = "2088000000000001";
 
+fn m() -> names::MerchantPid {
+    names::MerchantPid::trusted(M)
+}
+
 fn item(times: Option<i64>, shops: Option<Vec<&str>>) -> Item {
     Item {
         item_id: "i1".into(),
@@ -244,7 +248,7 @@ fn use_decisions() {
         ),
     ];
     for (name, view, known, siblings, biz, want) in cases {
-        let got = use_::decide(M, &use_request(&biz), view, &shop(known), &siblings, NOW);
+        let got = use_::decide(&m(), &use_request(&biz), view, &shop(known), &siblings, NOW);
         match (got, want) {
             (Ok(plan), Ok(units)) => assert_eq!(plan.units.len(), units, "{name}"),
             (Err(r), Err(code)) => assert_eq!(r.sub_code(), code, "{name}"),
@@ -260,13 +264,11 @@ fn use_order(closed: bool, channel: Channel, quantity: i64) -> UseOrder {
         request_id: "u1".into(),
         channel,
         closed,
-        fingerprint: String::new(),
         ticket_code: "1".into(),
         code_type: "INTERNAL_CODE".into(),
         order_no: None,
         voucher_id: Some("v1".into()),
         quantity,
-        answer: "{}".into(),
         created_at: NOW,
     }
 }
@@ -442,7 +444,7 @@ fn cancel_decisions() {
             uses: &uses,
             use_tickets: &use_tickets,
         };
-        match (cancel::decide(M, &req, &facts), want) {
+        match (cancel::decide(&m(), &req, &facts), want) {
             (Ok(plan), Ok(())) => assert_eq!(plan.reversals, uses, "{name}"),
             (Err(r), Err(code)) => assert_eq!(r.sub_code(), code, "{name}"),
             (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
@@ -454,21 +456,13 @@ fn cancel_decisions() {
 fn cancel_replays_compare_every_parameter() {
     let parse = |s: &str| cancel::parse(&Biz::parse(s).unwrap()).unwrap();
     let first = parse(r#"{"request_id":"c","request_biz_no":"u1","ticket_code":"1"}"#);
-    let done = CancelRecord {
-        cancel_id: "x".into(),
-        merchant_pid: M.into(),
-        request_id: "c".into(),
-        fingerprint: first.fingerprint(),
-        use_order_id: "uo".into(),
-        trans_id: "t".into(),
-        created_at: NOW,
-    };
+    let done = idempotency::Record::answered(first.fingerprint(), &cancel::answer(&first));
     let same = parse(
         r#"{"request_id":"c","request_biz_no":"u1","ticket_code":"1","code_type":"INTERNAL_CODE"}"#,
     );
     assert_eq!(
-        cancel::replay(&done, &same).unwrap()["biz_code"],
-        "BIZ_ALREADY_SUCCESS"
+        cancel::replay(&done, &same).unwrap().biz_code.as_deref(),
+        Some("BIZ_ALREADY_SUCCESS")
     );
     for other in [
         r#"{"request_id":"c","request_biz_no":"u2","ticket_code":"1"}"#,
@@ -493,6 +487,7 @@ fn available_quantity_follows_the_transactions() {
         quantity,
         use_order_id: None,
         reverses_trans_id: None,
+        expire_change: None,
         created_at: 0,
     };
     assert_eq!(available_from(10, &[]), 10);

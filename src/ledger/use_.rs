@@ -1,60 +1,109 @@
 //! `koubei.trade.ticket.ticketcode.use`: reading the request and deciding a use.
 
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::fields::{self, Biz};
-use super::{CodeType, Refusal, ShopFacts, Ticket, TicketStatus, TicketView};
+use super::idempotency::{self, BIZ_ALREADY_SUCCESS, Record, Replayable};
+use super::names::{MerchantPid, OrderNo, RequestId, ShopId, TicketCode};
+use super::{CodeType, ItemFields, Refusal, ShopFacts, Ticket, TicketStatus, TicketView};
 use crate::alipay::money::Cents;
 use crate::alipay::time;
 
 pub const METHOD: &str = "koubei.trade.ticket.ticketcode.use";
 
-/// A well-formed use request.
+/// A use call whose `request_id` is well-formed. Once it is, a business refusal is recorded
+/// under it (a closed use order), so the call carries the raw identifying fields as well as
+/// the parsed request, which may itself be a refusal (`INVALID_PARAMETER`).
+#[derive(Debug, Clone)]
+pub struct UseCall {
+    pub request_id: RequestId,
+    pub identity: UseIdentity,
+    pub request: Result<UseRequest, Refusal>,
+}
+
+/// The fields that must match for a repeated `request_id` to be a replay, as sent (defaults
+/// applied): the canonical form of a use, even one whose fields are malformed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UseRequest {
-    pub request_id: String,
+pub struct UseIdentity {
     pub ticket_code: String,
     pub shop_id: String,
     pub shop_type: String,
+    pub code_type: String,
+    pub order_no: String,
+    pub quantity: String,
+}
+
+impl UseIdentity {
+    pub fn read(biz: &Biz) -> UseIdentity {
+        let or = |key: &str, default: &str| {
+            let raw = biz.raw(key);
+            if raw.is_empty() {
+                default.to_string()
+            } else {
+                raw
+            }
+        };
+        UseIdentity {
+            ticket_code: biz.raw("ticket_code"),
+            shop_id: biz.raw("shop_id"),
+            shop_type: or("shop_type", "INTERNAL_SHOP"),
+            code_type: or("code_type", "INTERNAL_CODE"),
+            order_no: biz.raw("order_no"),
+            quantity: biz.raw("quantity"),
+        }
+    }
+
+    /// The fingerprint stored in the idempotency record.
+    pub fn fingerprint(&self) -> String {
+        json!([
+            self.ticket_code,
+            self.shop_id,
+            self.shop_type,
+            self.code_type,
+            self.order_no,
+            self.quantity,
+        ])
+        .to_string()
+    }
+}
+
+impl UseCall {
+    /// Reads a use call: a malformed `request_id` is refused and recorded nowhere.
+    pub fn read(biz: &Biz) -> Result<UseCall, Refusal> {
+        let request_id = request_id(biz)?;
+        Ok(UseCall {
+            identity: UseIdentity::read(biz),
+            request: parse(biz, request_id.clone()),
+            request_id,
+        })
+    }
+}
+
+/// A well-formed use request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseRequest {
+    pub request_id: RequestId,
+    pub ticket_code: TicketCode,
+    pub shop_id: ShopId,
+    pub shop_type: String,
     pub code_type: CodeType,
-    pub order_no: Option<String>,
+    pub order_no: Option<OrderNo>,
     pub quantity: Option<i64>,
     pub gmt_biz: Option<String>,
     pub ext: Option<String>,
 }
 
 /// The first check: a use's `request_id` (required, at most 32 letters and digits).
-pub fn request_id(biz: &Biz) -> Result<String, Refusal> {
+pub fn request_id(biz: &Biz) -> Result<RequestId, Refusal> {
     let id = biz.required("request_id", 32)?;
-    fields::alphanumeric("request_id", &id)?;
-    Ok(id)
+    RequestId::parse_alphanumeric("request_id", id)
 }
 
-/// What must match for a repeated `request_id` to be a replay: the raw fields, defaults applied.
-pub fn fingerprint(biz: &Biz) -> String {
-    let or = |key: &str, default: &str| {
-        let raw = biz.raw(key);
-        if raw.is_empty() {
-            default.to_string()
-        } else {
-            raw
-        }
-    };
-    json!([
-        biz.raw("ticket_code"),
-        biz.raw("shop_id"),
-        or("shop_type", "INTERNAL_SHOP"),
-        or("code_type", "INTERNAL_CODE"),
-        biz.raw("order_no"),
-        biz.raw("quantity"),
-    ])
-    .to_string()
-}
-
-/// The remaining fields, once the request id is known to be fresh.
-pub fn parse(biz: &Biz, request_id: String) -> Result<UseRequest, Refusal> {
-    let ticket_code = biz.required("ticket_code", 32)?;
-    let shop_id = biz.required("shop_id", 64)?;
+/// The remaining fields, once the request id is known to be well-formed.
+pub fn parse(biz: &Biz, request_id: RequestId) -> Result<UseRequest, Refusal> {
+    let ticket_code = TicketCode::parse("ticket_code", biz.required("ticket_code", 32)?)?;
+    let shop_id = ShopId::parse("shop_id", biz.required("shop_id", 64)?)?;
     let shop_type = biz
         .optional("shop_type", 16)?
         .unwrap_or_else(|| "INTERNAL_SHOP".into());
@@ -87,6 +136,16 @@ pub fn parse(biz: &Biz, request_id: String) -> Result<UseRequest, Refusal> {
     })
 }
 
+/// What the store loaded for a use, in one call: the idempotency record of its request id,
+/// the named ticket (locked), the shop, and the sibling tickets a multi-ticket use needs.
+#[derive(Debug, Clone, Default)]
+pub struct UseFacts {
+    pub recorded: Option<Record>,
+    pub ticket: Option<TicketView>,
+    pub shop: Option<ShopFacts>,
+    pub siblings: Vec<Ticket>,
+}
+
 /// One ticket's part in a use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -106,7 +165,7 @@ pub struct UsePlan {
 /// quantity → validity window → shop → enough sibling tickets.
 /// `siblings` are the other tickets of the same order and item, in code order.
 pub fn decide(
-    merchant_pid: &str,
+    merchant_pid: &MerchantPid,
     req: &UseRequest,
     named: Option<&TicketView>,
     shop: &ShopFacts,
@@ -115,7 +174,7 @@ pub fn decide(
 ) -> Result<UsePlan, Refusal> {
     let view = named.ok_or(Refusal::TicketNotExist)?;
     let t = &view.ticket;
-    if t.merchant_pid != merchant_pid {
+    if t.merchant_pid != merchant_pid.as_str() {
         return Err(Refusal::NotSameMerchantPid);
     }
     if let s @ (TicketStatus::Refunded | TicketStatus::Used) = view.status(None, now) {
@@ -180,6 +239,64 @@ pub fn decide(
     Ok(UsePlan { quantity, units })
 }
 
+/// The five amounts of one unit, or of a whole use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amounts {
+    pub buyer_pay_amount: String,
+    pub receipt_amount: String,
+    pub discount_amount: String,
+    pub koubei_subsidy_amount: String,
+    pub invoice_amount: String,
+}
+
+impl Amounts {
+    fn new(pay: Cents, discount: Cents) -> Amounts {
+        Amounts {
+            buyer_pay_amount: pay.yuan(),
+            receipt_amount: pay.yuan(),
+            discount_amount: discount.yuan(),
+            koubei_subsidy_amount: Cents(0).yuan(),
+            invoice_amount: pay.yuan(),
+        }
+    }
+}
+
+/// One ticket's line in `ticket_use_details`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UseDetail {
+    pub ticket_code: String,
+    pub ticket_trans_id: String,
+    #[serde(flatten)]
+    pub amounts: Amounts,
+}
+
+/// The answer to a use, fields in the order the spec lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UseAnswer {
+    pub request_id: RequestId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub biz_code: Option<String>,
+    pub ticket_code: TicketCode,
+    pub ticket_trans_id: String,
+    pub order_no: String,
+    pub voucher_id: String,
+    #[serde(flatten)]
+    pub item: ItemFields,
+    #[serde(flatten)]
+    pub amounts: Amounts,
+    pub use_date: String,
+    pub use_shop_id: ShopId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub use_shop_name: Option<String>,
+    pub ticket_use_details: Vec<UseDetail>,
+}
+
+impl Replayable for UseAnswer {
+    fn mark_replayed(&mut self) {
+        self.biz_code = Some(BIZ_ALREADY_SUCCESS.into());
+    }
+}
+
 /// The five amounts of one unit: a normal ticket's prices, or a times card's share.
 fn unit_amounts(view: &TicketView, unit: &Unit) -> (Cents, Cents) {
     let item = &view.item;
@@ -194,15 +311,7 @@ fn unit_amounts(view: &TicketView, unit: &Unit) -> (Cents, Cents) {
     (pay, discount)
 }
 
-fn amounts_into(node: &mut Map<String, Value>, pay: Cents, discount: Cents) {
-    node.insert("buyer_pay_amount".into(), pay.yuan().into());
-    node.insert("receipt_amount".into(), pay.yuan().into());
-    node.insert("discount_amount".into(), discount.yuan().into());
-    node.insert("koubei_subsidy_amount".into(), Cents(0).yuan().into());
-    node.insert("invoice_amount".into(), pay.yuan().into());
-}
-
-/// The success answer's fields. `trans_ids[i]` is the use transaction of `plan.units[i]`.
+/// The success answer. `trans_ids[i]` is the use transaction of `plan.units[i]`.
 pub fn answer(
     view: &TicketView,
     req: &UseRequest,
@@ -210,51 +319,38 @@ pub fn answer(
     trans_ids: &[String],
     shop: &ShopFacts,
     now: i64,
-) -> Map<String, Value> {
+) -> UseAnswer {
     let t = &view.ticket;
     let item = &view.item;
-    let mut details = Vec::new();
+    let mut details = Vec::with_capacity(plan.units.len());
     let (mut total_pay, mut total_discount) = (Cents(0), Cents(0));
     for (unit, trans_id) in plan.units.iter().zip(trans_ids) {
         let (pay, discount) = unit_amounts(view, unit);
         total_pay.0 += pay.0;
         total_discount.0 += discount.0;
-        let mut d = Map::new();
-        d.insert("ticket_code".into(), unit.code.clone().into());
-        d.insert("ticket_trans_id".into(), trans_id.clone().into());
-        amounts_into(&mut d, pay, discount);
-        details.push(Value::Object(d));
+        details.push(UseDetail {
+            ticket_code: unit.code.clone(),
+            ticket_trans_id: trans_id.clone(),
+            amounts: Amounts::new(pay, discount),
+        });
     }
-    let mut node = Map::new();
-    node.insert("request_id".into(), req.request_id.clone().into());
-    node.insert("ticket_code".into(), req.ticket_code.clone().into());
-    node.insert("ticket_trans_id".into(), trans_ids[0].clone().into());
-    node.insert("order_no".into(), t.order_no.clone().into());
-    node.insert("voucher_id".into(), t.voucher_id.clone().into());
-    item.fields_into(&mut node);
-    amounts_into(&mut node, total_pay, total_discount);
-    node.insert("use_date".into(), time::format(now).into());
-    node.insert("use_shop_id".into(), shop.shop_id.clone().into());
-    if let Some(name) = &shop.name {
-        node.insert("use_shop_name".into(), name.clone().into());
+    UseAnswer {
+        request_id: req.request_id.clone(),
+        biz_code: None,
+        ticket_code: req.ticket_code.clone(),
+        ticket_trans_id: trans_ids[0].clone(),
+        order_no: t.order_no.clone(),
+        voucher_id: t.voucher_id.clone(),
+        item: item.answer_fields(),
+        amounts: Amounts::new(total_pay, total_discount),
+        use_date: time::format(now),
+        use_shop_id: req.shop_id.clone(),
+        use_shop_name: shop.name.clone(),
+        ticket_use_details: details,
     }
-    node.insert("ticket_use_details".into(), Value::Array(details));
-    node
 }
 
-/// A recorded answer replayed: the same fields with `biz_code=BIZ_ALREADY_SUCCESS` after
-/// `request_id`.
-pub fn replayed(answer: &str) -> Map<String, Value> {
-    let Ok(Value::Object(stored)) = serde_json::from_str::<Value>(answer) else {
-        panic!("a stored answer is a JSON object written by `answer`");
-    };
-    let mut node = Map::new();
-    for (key, value) in stored {
-        let after_request_id = key == "request_id";
-        node.insert(key, value);
-        if after_request_id {
-            node.insert("biz_code".into(), "BIZ_ALREADY_SUCCESS".into());
-        }
-    }
-    node
+/// A request id seen before: the original answer (or recorded refusal), or a conflict.
+pub fn replay(record: &Record, call: &UseCall) -> Result<UseAnswer, Refusal> {
+    idempotency::replay(record, &call.identity.fingerprint())
 }

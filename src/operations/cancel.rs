@@ -1,127 +1,132 @@
-//! A cancel (撤销核销, the seed): replay check, decision, and the reversing transactions and
-//! cancel record in one transaction. A refused cancel records nothing.
+//! A cancel (撤销核销, the seed): replay check, decision, and the reversing transactions,
+//! cancel record, idempotency record and notification in one transaction. A refused cancel
+//! records nothing.
 
-use serde_json::{Map, Value};
-
-use super::{Acting, OpError, Service};
+use super::methods::Method;
+use super::{CallContext, OpError, Service, settle};
 use crate::ids;
-use crate::ledger::cancel::{self, CancelFacts, CancelRequest};
+use crate::ledger::cancel::{self, CancelAnswer, CancelPlan, CancelRequest};
 use crate::ledger::fields::Biz;
-use crate::ledger::{CancelRecord, Refusal, Trans, TransKind};
+use crate::ledger::idempotency::{Key, Record};
+use crate::ledger::{CancelRecord, Refusal, TicketView, Trans, TransKind};
 use crate::notify::{Target, message};
-use crate::store::{Conn, StoreError};
+use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
 
-/// Cancels the use named by `request_biz_no` for `who`. A successful cancel queues a
-/// notification to `notify` in the same transaction.
-pub async fn run(
-    app: &Service,
-    who: &Acting,
-    biz: &Biz,
-    notify: Option<&Target>,
-) -> Result<Map<String, Value>, OpError> {
-    let req = cancel::parse(biz)?;
-    let merchant_pid = who.merchant_pid.clone();
-    let now = app.now_ms();
-    let notify = notify.cloned();
-    let outcome = app
-        .store
-        .write(move |c| {
-            let (req, merchant_pid) = (req.clone(), merchant_pid.clone());
-            let notify = notify.clone();
-            Box::pin(async move { apply(c, &merchant_pid, &req, notify.as_ref(), now).await })
-        })
-        .await?;
-    Ok(outcome?)
+/// `koubei.trade.ticket.ticketcode.cancel`.
+pub struct Cancel;
+
+impl Method for Cancel {
+    const NAME: &'static str = cancel::METHOD;
+    const WRITES: bool = true;
+    type Request = CancelRequest;
+    type Answer = CancelAnswer;
+
+    fn parse(biz: &Biz) -> Result<CancelRequest, Refusal> {
+        cancel::parse(biz)
+    }
+
+    async fn run(
+        svc: &Service,
+        ctx: &CallContext,
+        req: CancelRequest,
+    ) -> Result<CancelAnswer, OpError> {
+        let op = CancelOp {
+            key: Key {
+                merchant_pid: ctx.who.merchant_pid.clone(),
+                method: cancel::METHOD,
+                request_id: req.request_id.clone(),
+            },
+            req,
+            notify: ctx.notify.clone(),
+            now: svc.now_ms(),
+        };
+        settle(svc.store.write_op(op).await)
+    }
 }
 
-async fn apply(
-    c: &mut Conn<'_>,
-    merchant_pid: &str,
-    req: &CancelRequest,
-    notify: Option<&Target>,
+struct CancelOp {
+    key: Key,
+    req: CancelRequest,
+    notify: Option<Target>,
     now: i64,
-) -> Result<Result<Map<String, Value>, Refusal>, StoreError> {
-    // The ticket row is locked first: concurrent cancels of one ticket then run one after the
-    // other on every backend, and each sees what the previous one committed.
-    let ticket = c
-        .ticket(
-            req.code_type,
-            &req.ticket_code,
-            req.order_no.as_deref(),
-            true,
-        )
-        .await?;
-    if let Some(done) = c.cancel_by_request(merchant_pid, &req.request_id).await? {
-        return Ok(cancel::replay(&done, req));
-    }
-    let use_order = c.use_order(merchant_pid, &req.request_biz_no).await?;
-    let (mut already_cancelled, mut uses, mut use_tickets) = (false, Vec::new(), Vec::new());
-    if let Some(order) = use_order.as_ref().filter(|o| !o.closed) {
-        already_cancelled = c.cancel_of_use(&order.use_order_id).await?.is_some();
-        uses = c
-            .use_order_trans(&order.use_order_id)
-            .await?
-            .into_iter()
-            .map(|t| (t.voucher_id, t.trans_id, t.quantity))
-            .collect();
-        let vouchers: Vec<String> = uses
-            .iter()
-            .map(|u: &(String, String, i64)| u.0.clone())
-            .collect();
-        use_tickets = c.tickets_by_voucher(&vouchers, true).await?;
-    }
-    let facts = CancelFacts {
-        ticket: ticket.as_ref(),
-        use_order: use_order.as_ref(),
-        already_cancelled,
-        uses: &uses,
-        use_tickets: &use_tickets,
-    };
-    let plan = match cancel::decide(merchant_pid, req, &facts) {
-        Ok(plan) => plan,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    let named = ticket.expect("a decided cancel has its ticket").ticket;
-    let mut named_trans = None;
-    for (voucher_id, use_trans_id, quantity) in &plan.reversals {
-        let trans_id = ids::dated(now, 10);
-        c.insert_trans(&Trans {
-            trans_id: trans_id.clone(),
-            voucher_id: voucher_id.clone(),
-            kind: TransKind::Cancel,
-            quantity: *quantity,
-            use_order_id: Some(plan.use_order_id.clone()),
-            reverses_trans_id: Some(use_trans_id.clone()),
-            created_at: now,
-        })
-        .await?;
-        c.add_available(voucher_id, *quantity, now).await?;
-        if *voucher_id == named.voucher_id && named_trans.is_none() {
-            named_trans = Some(trans_id);
+}
+
+impl Operation for CancelOp {
+    type Output = Result<CancelAnswer, Refusal>;
+
+    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+        let loaded = tx.cancel_facts(&self.key, &self.req).await?;
+        if let Some(record) = &loaded.recorded {
+            return Ok(cancel::replay(record, &self.req));
         }
-    }
-    let trans_id = named_trans.expect("the named ticket is among the use's tickets");
-    c.insert_cancel(&CancelRecord {
-        cancel_id: ids::hex(24),
-        merchant_pid: merchant_pid.to_string(),
-        request_id: req.request_id.clone(),
-        fingerprint: req.fingerprint(),
-        use_order_id: plan.use_order_id.clone(),
-        trans_id: trans_id.clone(),
-        created_at: now,
-    })
-    .await?;
-    if let Some(target) = notify {
-        let event = message::Event {
-            biz_type: message::TICKET_CANCEL,
-            request_id: &req.request_id,
-            ticket_code: &req.ticket_code,
-            order_no: &named.order_no,
-            quantity: plan.reversals.iter().map(|r| r.2).sum(),
-            ticket_trans_id: &trans_id,
+        let decided = match cancel::decide(&self.key.merchant_pid, &self.req, &loaded.facts()) {
+            Ok(decided) => decided,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        c.insert_notification(&message::row(ids::hex(32), target, &event, now))
-            .await?;
+        let named = loaded
+            .ticket
+            .as_ref()
+            .expect("a decided cancel has its ticket");
+        let (answer, plan) = self.cancelled(named, &decided);
+        tx.apply(&plan).await?;
+        Ok(Ok(answer))
     }
-    Ok(Ok(cancel::answer(req, false)))
+}
+
+impl CancelOp {
+    fn cancelled(&self, named: &TicketView, decided: &CancelPlan) -> (CancelAnswer, Plan) {
+        let mut plan = Plan::new(self.now);
+        let mut named_trans = None;
+        for (voucher_id, use_trans_id, quantity) in &decided.reversals {
+            let trans_id = ids::dated(self.now, 10);
+            plan.push(Effect::Trans(Trans {
+                trans_id: trans_id.clone(),
+                voucher_id: voucher_id.clone(),
+                kind: TransKind::Cancel,
+                quantity: *quantity,
+                use_order_id: Some(decided.use_order_id.clone()),
+                reverses_trans_id: Some(use_trans_id.clone()),
+                expire_change: None,
+                created_at: self.now,
+            }))
+            .push(Effect::Available {
+                voucher_id: voucher_id.clone(),
+                delta: *quantity,
+            });
+            if *voucher_id == named.ticket.voucher_id && named_trans.is_none() {
+                named_trans = Some(trans_id);
+            }
+        }
+        let trans_id = named_trans.expect("the named ticket is among the use's tickets");
+        let answer = cancel::answer(&self.req);
+        plan.push(Effect::Cancel(CancelRecord {
+            cancel_id: ids::hex(24),
+            merchant_pid: self.key.merchant_pid.to_string(),
+            request_id: self.key.request_id.to_string(),
+            use_order_id: decided.use_order_id.clone(),
+            trans_id: trans_id.clone(),
+            created_at: self.now,
+        }))
+        .push(Effect::Record(
+            self.key.clone(),
+            Record::answered(self.req.fingerprint(), &answer),
+        ));
+        if let Some(target) = &self.notify {
+            let event = message::Event {
+                biz_type: message::TICKET_CANCEL,
+                request_id: self.key.request_id.as_str(),
+                ticket_code: self.req.ticket_code.as_str(),
+                order_no: &named.ticket.order_no,
+                quantity: decided.reversals.iter().map(|r| r.2).sum(),
+                ticket_trans_id: &trans_id,
+            };
+            plan.push(Effect::Notify(message::row(
+                ids::hex(32),
+                target,
+                &event,
+                self.now,
+            )));
+        }
+        (answer, plan)
+    }
 }

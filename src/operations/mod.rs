@@ -1,7 +1,10 @@
-//! One file per operation: each runs its store transaction around a pure ledger decision.
+//! One file per operation: each runs its store transaction around a pure ledger decision. The
+//! gateway methods are declared once, in the method table ([`methods`]).
 
 pub mod admin;
 pub mod cancel;
+pub mod delay;
+pub mod methods;
 pub mod query;
 pub mod use_;
 
@@ -10,7 +13,9 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::alipay::PrivateKey;
-use crate::ledger::Refusal;
+use crate::ledger::names::{AppId, MerchantPid};
+use crate::ledger::{Channel, Refusal};
+use crate::notify::Target;
 use crate::store::{Store, StoreError};
 
 /// The service context every operation runs in: the store, the clock, the platform's signing
@@ -27,13 +32,28 @@ pub struct Service {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+impl Service {
+    /// Now, by this service's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
 /// The merchant a call acts for: the app's owner, or the merchant that granted the app an
 /// `app_auth_token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acting {
-    pub app_id: String,
-    pub merchant_pid: String,
+    pub app_id: AppId,
+    pub merchant_pid: MerchantPid,
     pub via_token: bool,
+}
+
+/// Who is calling, through which door, and where a notification of the call's effect goes.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub who: Acting,
+    pub channel: Channel,
+    pub notify: Option<Target>,
 }
 
 /// Why an operation did not succeed: the ledger said no, or the store failed.
@@ -59,9 +79,7 @@ impl From<Refusal> for OpError {
     }
 }
 
-impl Service {
-    /// Now, by this service's clock.
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
-    }
+/// A store operation's result as an operation's: the store's failure, or the ledger's answer.
+pub(crate) fn settle<A>(outcome: Result<Result<A, Refusal>, StoreError>) -> Result<A, OpError> {
+    Ok(outcome??)
 }

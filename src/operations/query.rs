@@ -1,37 +1,52 @@
 //! A query (查询): the ticket as seen from a shop, with its transactions. Read-only.
 
-use serde_json::{Map, Value};
-
-use super::{Acting, OpError, Service};
+use super::methods::Method;
+use super::{CallContext, OpError, Service, settle};
+use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;
-use crate::ledger::{CodeType, ShopFacts, query};
+use crate::ledger::names::MerchantPid;
+use crate::ledger::query::{self, QueryAnswer, QueryRequest};
+use crate::store::{LedgerTx, Operation, StoreError};
 
-pub async fn run(app: &Service, who: &Acting, biz: &Biz) -> Result<Map<String, Value>, OpError> {
-    let req = query::parse(biz)?;
-    let merchant_pid = who.merchant_pid.clone();
-    let now = app.now_ms();
-    let outcome = app
-        .store
-        .read(move |c| {
-            let (req, merchant_pid) = (req.clone(), merchant_pid.clone());
-            Box::pin(async move {
-                let ticket = c
-                    .ticket(CodeType::Internal, &req.ticket_code, None, false)
-                    .await?;
-                let view = match query::decide(&merchant_pid, ticket.as_ref()) {
-                    Ok(view) => view,
-                    Err(refusal) => return Ok(Err(refusal)),
-                };
-                let name = c.shop_name(&merchant_pid, &req.shop_id).await?;
-                let shop = ShopFacts {
-                    shop_id: req.shop_id.clone(),
-                    known: name.is_some(),
-                    name,
-                };
-                let trans = c.ticket_trans(&view.ticket.voucher_id).await?;
-                Ok(Ok(query::answer(view, Some(&shop), &trans, now)))
-            })
-        })
-        .await?;
-    Ok(outcome?)
+/// `koubei.trade.ticket.ticketcode.query`.
+pub struct Query;
+
+impl Method for Query {
+    const NAME: &'static str = query::METHOD;
+    const WRITES: bool = false;
+    type Request = QueryRequest;
+    type Answer = QueryAnswer;
+
+    fn parse(biz: &Biz) -> Result<QueryRequest, Refusal> {
+        query::parse(biz)
+    }
+
+    async fn run(
+        svc: &Service,
+        ctx: &CallContext,
+        req: QueryRequest,
+    ) -> Result<QueryAnswer, OpError> {
+        let op = QueryOp {
+            merchant_pid: ctx.who.merchant_pid.clone(),
+            req,
+            now: svc.now_ms(),
+        };
+        settle(svc.store.read_op(op).await)
+    }
+}
+
+struct QueryOp {
+    merchant_pid: MerchantPid,
+    req: QueryRequest,
+    now: i64,
+}
+
+impl Operation for QueryOp {
+    type Output = Result<QueryAnswer, Refusal>;
+
+    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+        let facts = tx.query_facts(&self.merchant_pid, &self.req).await?;
+        Ok(query::decide(&self.merchant_pid, facts.ticket.as_ref())
+            .map(|view| query::answer(view, facts.shop.as_ref(), &facts.trans, self.now)))
+    }
 }

@@ -1,221 +1,201 @@
-//! A use (核销): replay check, decision, and its use order, transactions and ticket updates in
-//! one transaction. A use refused for a business reason is recorded as a closed use order.
+//! A use (核销): replay check, decision, and its use order, transactions, ticket updates,
+//! idempotency record and notification in one transaction. A use refused for a business
+//! reason is recorded as a closed use order whose refusal a retry gets again.
 
-use serde_json::{Map, Value, json};
-
-use super::{Acting, OpError, Service};
+use super::methods::Method;
+use super::{CallContext, OpError, Service, settle};
 use crate::ids;
 use crate::ledger::fields::Biz;
-use crate::ledger::use_::{self, UseRequest};
-use crate::ledger::{Channel, Refusal, ShopFacts, Trans, TransKind, UseOrder};
+use crate::ledger::idempotency::{Key, Record};
+use crate::ledger::use_::{self, UseAnswer, UseCall, UseFacts, UsePlan, UseRequest};
+use crate::ledger::{Channel, Refusal, Trans, TransKind, UseOrder};
 use crate::notify::{Target, message};
-use crate::store::{Conn, StoreError};
+use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
 
-/// Everything a use transaction needs, owned so that it can be retried.
-#[derive(Clone)]
-struct Input {
-    merchant_pid: String,
-    request_id: String,
+/// `koubei.trade.ticket.ticketcode.use`.
+pub struct Use;
+
+impl Method for Use {
+    const NAME: &'static str = use_::METHOD;
+    const WRITES: bool = true;
+    type Request = UseCall;
+    type Answer = UseAnswer;
+
+    fn parse(biz: &Biz) -> Result<UseCall, Refusal> {
+        UseCall::read(biz)
+    }
+
+    async fn run(svc: &Service, ctx: &CallContext, call: UseCall) -> Result<UseAnswer, OpError> {
+        run(svc, ctx, call).await
+    }
+}
+
+/// Uses a ticket for `ctx.who` through `ctx.channel`. A successful use queues a notification
+/// to `ctx.notify` in the same transaction.
+pub async fn run(svc: &Service, ctx: &CallContext, call: UseCall) -> Result<UseAnswer, OpError> {
+    let op = UseOp {
+        key: Key {
+            merchant_pid: ctx.who.merchant_pid.clone(),
+            method: use_::METHOD,
+            request_id: call.request_id.clone(),
+        },
+        fingerprint: call.identity.fingerprint(),
+        call,
+        channel: ctx.channel,
+        notify: ctx.notify.clone(),
+        now: svc.now_ms(),
+    };
+    settle(svc.store.write_op(op).await)
+}
+
+struct UseOp {
+    key: Key,
     fingerprint: String,
-    raw_code: String,
-    raw_code_type: String,
-    raw_order_no: Option<String>,
-    parsed: Result<UseRequest, Refusal>,
+    call: UseCall,
     channel: Channel,
     notify: Option<Target>,
     now: i64,
 }
 
-/// Uses a ticket for `who` through `channel`; answers the use's fields, or the refusal.
-/// A successful use queues a notification to `notify` in the same transaction.
-pub async fn run(
-    app: &Service,
-    who: &Acting,
-    biz: &Biz,
-    channel: Channel,
-    notify: Option<&Target>,
-) -> Result<Map<String, Value>, OpError> {
-    let request_id = use_::request_id(biz)?;
-    let input = Input {
-        merchant_pid: who.merchant_pid.clone(),
-        fingerprint: use_::fingerprint(biz),
-        raw_code: biz.raw("ticket_code"),
-        raw_code_type: {
-            let t = biz.raw("code_type");
-            if t.is_empty() {
-                "INTERNAL_CODE".into()
-            } else {
-                t
-            }
-        },
-        raw_order_no: Some(biz.raw("order_no")).filter(|s| !s.is_empty()),
-        parsed: use_::parse(biz, request_id.clone()),
-        request_id,
-        channel,
-        notify: notify.cloned(),
-        now: app.now_ms(),
-    };
-    let outcome = app
-        .store
-        .write(move |c| {
-            let input = input.clone();
-            Box::pin(async move { apply(c, &input).await })
-        })
-        .await?;
-    Ok(outcome?)
-}
+impl Operation for UseOp {
+    type Output = Result<UseAnswer, Refusal>;
 
-async fn apply(
-    c: &mut Conn<'_>,
-    input: &Input,
-) -> Result<Result<Map<String, Value>, Refusal>, StoreError> {
-    // Lock the ticket before looking at the request id, so that two nodes racing with the
-    // same request see each other's result rather than both passing the replay check.
-    let named = match &input.parsed {
-        Ok(req) => {
-            c.ticket(
-                req.code_type,
-                &req.ticket_code,
-                req.order_no.as_deref(),
-                true,
-            )
-            .await?
+    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+        let facts = tx
+            .use_facts(&self.key, self.call.request.as_ref().ok())
+            .await?;
+        if let Some(record) = &facts.recorded {
+            return Ok(use_::replay(record, &self.call));
         }
-        Err(_) => None,
-    };
-    if let Some(order) = c.use_order(&input.merchant_pid, &input.request_id).await? {
-        return Ok(replay(&order, &input.fingerprint));
-    }
-    let decided = match &input.parsed {
-        Err(refusal) => Err(refusal.clone()),
-        Ok(req) => {
-            let name = c.shop_name(&input.merchant_pid, &req.shop_id).await?;
-            let shop = ShopFacts {
-                shop_id: req.shop_id.clone(),
-                known: name.is_some(),
-                name,
-            };
-            let siblings = match &named {
-                Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
-                    c.siblings(
-                        &v.ticket.order_no,
-                        &v.ticket.item_id,
-                        &v.ticket.voucher_id,
-                        true,
-                    )
-                    .await?
+        let decided = self
+            .call
+            .request
+            .as_ref()
+            .map_err(Refusal::clone)
+            .and_then(|req| {
+                let shop = facts
+                    .shop
+                    .as_ref()
+                    .expect("a well-formed use loads its shop");
+                let ticket = facts.ticket.as_ref();
+                use_::decide(
+                    &self.key.merchant_pid,
+                    req,
+                    ticket,
+                    shop,
+                    &facts.siblings,
+                    self.now,
+                )
+                .map(|plan| (req, plan))
+            });
+        match decided {
+            Ok((req, plan)) => {
+                let (answer, plan) = self.used(req, &plan, &facts);
+                tx.apply(&plan).await?;
+                Ok(Ok(answer))
+            }
+            Err(refusal) => {
+                if refusal.closes_use_order() {
+                    tx.apply(&self.closed(&refusal, &facts)).await?;
                 }
-                _ => Vec::new(),
-            };
-            use_::decide(
-                &input.merchant_pid,
-                req,
-                named.as_ref(),
-                &shop,
-                &siblings,
-                input.now,
-            )
-            .map(|plan| (req, shop, plan))
-        }
-    };
-    let use_order_id = ids::hex(24);
-    let (req, shop, plan) = match decided {
-        Ok(d) => d,
-        Err(refusal) => {
-            if refusal.closes_use_order() {
-                let order = UseOrder {
-                    use_order_id,
-                    merchant_pid: input.merchant_pid.clone(),
-                    request_id: input.request_id.clone(),
-                    channel: input.channel,
-                    closed: true,
-                    fingerprint: input.fingerprint.clone(),
-                    ticket_code: input.raw_code.clone(),
-                    code_type: input.raw_code_type.clone(),
-                    order_no: input.raw_order_no.clone(),
-                    voucher_id: named.map(|v| v.ticket.voucher_id),
-                    quantity: input
-                        .parsed
-                        .as_ref()
-                        .ok()
-                        .and_then(|r| r.quantity)
-                        .unwrap_or(0),
-                    answer: json!({"sub_code": refusal.sub_code(), "sub_msg": refusal.sub_msg()})
-                        .to_string(),
-                    created_at: input.now,
-                };
-                c.insert_use_order(&order).await?;
+                Ok(Err(refusal))
             }
-            return Ok(Err(refusal));
         }
-    };
-    let view = named.expect("a decided use has its ticket");
-    let trans_ids: Vec<String> = plan
-        .units
-        .iter()
-        .map(|_| ids::dated(input.now, 10))
-        .collect();
-    let answer = use_::answer(&view, req, &plan, &trans_ids, &shop, input.now);
-    c.insert_use_order(&UseOrder {
-        use_order_id: use_order_id.clone(),
-        merchant_pid: input.merchant_pid.clone(),
-        request_id: input.request_id.clone(),
-        channel: input.channel,
-        closed: false,
-        fingerprint: input.fingerprint.clone(),
-        ticket_code: req.ticket_code.clone(),
-        code_type: req.code_type.name().into(),
-        order_no: req.order_no.clone(),
-        voucher_id: Some(view.ticket.voucher_id.clone()),
-        quantity: plan.quantity,
-        answer: Value::Object(answer.clone()).to_string(),
-        created_at: input.now,
-    })
-    .await?;
-    for (unit, trans_id) in plan.units.iter().zip(&trans_ids) {
-        c.insert_trans(&Trans {
-            trans_id: trans_id.clone(),
-            voucher_id: unit.voucher_id.clone(),
-            kind: TransKind::Use,
-            quantity: unit.quantity,
-            use_order_id: Some(use_order_id.clone()),
-            reverses_trans_id: None,
-            created_at: input.now,
-        })
-        .await?;
-        c.add_available(&unit.voucher_id, -unit.quantity, input.now)
-            .await?;
     }
-    if let Some(target) = &input.notify {
-        let event = message::Event {
-            biz_type: message::TICKET_USE,
-            request_id: &input.request_id,
-            ticket_code: &req.ticket_code,
-            order_no: &view.ticket.order_no,
-            quantity: plan.quantity,
-            ticket_trans_id: &trans_ids[0],
-        };
-        c.insert_notification(&message::row(ids::hex(32), target, &event, input.now))
-            .await?;
-    }
-    Ok(Ok(answer))
 }
 
-/// A request id seen before: the original answer (or refusal) again, or a conflict.
-fn replay(order: &UseOrder, fingerprint: &str) -> Result<Map<String, Value>, Refusal> {
-    if order.fingerprint != fingerprint {
-        return Err(Refusal::RequestIdRepeat);
+impl UseOp {
+    fn use_order(&self, closed: bool, voucher_id: Option<String>, quantity: i64) -> UseOrder {
+        let identity = &self.call.identity;
+        UseOrder {
+            use_order_id: ids::hex(24),
+            merchant_pid: self.key.merchant_pid.to_string(),
+            request_id: self.key.request_id.to_string(),
+            channel: self.channel,
+            closed,
+            ticket_code: identity.ticket_code.clone(),
+            code_type: identity.code_type.clone(),
+            order_no: Some(identity.order_no.clone()).filter(|s| !s.is_empty()),
+            voucher_id,
+            quantity,
+            created_at: self.now,
+        }
     }
-    if order.closed {
-        let recorded: Value =
-            serde_json::from_str(&order.answer).expect("closed answers are JSON we wrote");
-        return Err(Refusal::Recorded {
-            sub_code: recorded["sub_code"]
-                .as_str()
-                .unwrap_or("SYSTEM_ERROR")
-                .to_string(),
-            sub_msg: recorded["sub_msg"].as_str().unwrap_or_default().to_string(),
-        });
+
+    /// A refused use: a closed use order and the refusal, answered again on a retry.
+    fn closed(&self, refusal: &Refusal, facts: &UseFacts) -> Plan {
+        let quantity = self.call.request.as_ref().ok().and_then(|r| r.quantity);
+        let voucher_id = facts.ticket.as_ref().map(|v| v.ticket.voucher_id.clone());
+        let mut plan = Plan::new(self.now);
+        plan.push(Effect::UseOrder(self.use_order(
+            true,
+            voucher_id,
+            quantity.unwrap_or(0),
+        )))
+        .push(Effect::Record(
+            self.key.clone(),
+            Record::refused(self.fingerprint.clone(), refusal),
+        ));
+        plan
     }
-    Ok(use_::replayed(&order.answer))
+
+    /// A decided use: its answer, and what to write.
+    fn used(&self, req: &UseRequest, decided: &UsePlan, facts: &UseFacts) -> (UseAnswer, Plan) {
+        let view = facts.ticket.as_ref().expect("a decided use has its ticket");
+        let shop = facts.shop.as_ref().expect("a decided use has its shop");
+        let trans_ids: Vec<String> = decided
+            .units
+            .iter()
+            .map(|_| ids::dated(self.now, 10))
+            .collect();
+        let answer = use_::answer(view, req, decided, &trans_ids, shop, self.now);
+        let mut order = self.use_order(
+            false,
+            Some(view.ticket.voucher_id.clone()),
+            decided.quantity,
+        );
+        order.ticket_code = req.ticket_code.to_string();
+        order.code_type = req.code_type.name().into();
+        order.order_no = req.order_no.as_ref().map(ToString::to_string);
+        let use_order_id = order.use_order_id.clone();
+        let mut plan = Plan::new(self.now);
+        plan.push(Effect::UseOrder(order));
+        for (unit, trans_id) in decided.units.iter().zip(&trans_ids) {
+            plan.push(Effect::Trans(Trans {
+                trans_id: trans_id.clone(),
+                voucher_id: unit.voucher_id.clone(),
+                kind: TransKind::Use,
+                quantity: unit.quantity,
+                use_order_id: Some(use_order_id.clone()),
+                reverses_trans_id: None,
+                expire_change: None,
+                created_at: self.now,
+            }))
+            .push(Effect::Available {
+                voucher_id: unit.voucher_id.clone(),
+                delta: -unit.quantity,
+            });
+        }
+        plan.push(Effect::Record(
+            self.key.clone(),
+            Record::answered(self.fingerprint.clone(), &answer),
+        ));
+        if let Some(target) = &self.notify {
+            let event = message::Event {
+                biz_type: message::TICKET_USE,
+                request_id: self.key.request_id.as_str(),
+                ticket_code: req.ticket_code.as_str(),
+                order_no: &view.ticket.order_no,
+                quantity: decided.quantity,
+                ticket_trans_id: &trans_ids[0],
+            };
+            plan.push(Effect::Notify(message::row(
+                ids::hex(32),
+                target,
+                &event,
+                self.now,
+            )));
+        }
+        (answer, plan)
+    }
 }

@@ -1,9 +1,12 @@
 //! The only SQL in the system: one store API over SQLite (one writer task, batched commits)
 //! and PostgreSQL (a pool, short transactions, bounded retries).
 //!
-//! Operations are written once against [`Conn`]; [`Store::write`] runs them inside a
-//! transaction that is durably committed before the caller sees the result.
+//! The ledger's operations are written once against [`LedgerTx`] (facts in one call, a plan
+//! applied in one call) and run with [`Store::write_op`] / [`Store::read_op`]; a write is
+//! durably committed before the caller sees its result. The operator's commands still use
+//! statement-level closures over [`Conn`] ([`Store::write`], [`Store::read`]).
 
+mod ledger;
 mod pg;
 mod queries;
 mod sqlite;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
+pub use ledger::{Effect, LedgerTx, Plan};
 pub use queries::{AppRecord, NotificationRow};
 
 /// A boxed, sendable future borrowing from `'a`.
@@ -33,6 +37,17 @@ impl<R, F> Op<R> for F where
         + Sync
         + 'static
 {
+}
+
+/// One of the ledger's operations: it asks its transaction for facts, decides, and applies a
+/// plan. It may run more than once (after a conflict), so it only touches the database
+/// through `tx`, and reads its `now` from its own fields.
+pub trait Operation: Send + Sync + 'static {
+    type Output: Send + 'static;
+    fn run<T: LedgerTx>(
+        &self,
+        tx: &mut T,
+    ) -> impl Future<Output = Result<Self::Output, StoreError>> + Send;
 }
 
 /// A connection inside a transaction, on either backend.
@@ -129,6 +144,23 @@ pub(crate) async fn contained<R>(
 /// How many times a write is attempted before answering [`StoreError::Contention`].
 const WRITE_ATTEMPTS: usize = 8;
 
+/// Runs a write attempt until it succeeds, fails for good, or [`WRITE_ATTEMPTS`] retryable
+/// conflicts have passed (then [`StoreError::Contention`]). `attempt` gets the attempt number.
+async fn with_retries<R, Fut>(mut attempt: impl FnMut(usize) -> Fut) -> Result<R, StoreError>
+where
+    Fut: Future<Output = Result<R, StoreError>>,
+{
+    let mut last = StoreError::Contention;
+    for n in 0..WRITE_ATTEMPTS {
+        match attempt(n).await {
+            Err(e) if e.retryable() => last = e,
+            other => return other,
+        }
+    }
+    tracing::warn!(error = %last, "write gave up after {WRITE_ATTEMPTS} attempts");
+    Err(StoreError::Contention)
+}
+
 /// The store: SQLite or PostgreSQL behind one API.
 #[derive(Clone)]
 pub struct Store {
@@ -179,6 +211,27 @@ impl Store {
             Backend::Sqlite(_) => "sqlite",
             Backend::Pg(_) => "postgres",
         }
+    }
+
+    /// Runs one of the ledger's operations in a write transaction; its result comes back once
+    /// it is durably committed.
+    pub async fn write_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
+        let op = std::sync::Arc::new(op);
+        self.write(move |c| {
+            let op = op.clone();
+            Box::pin(async move { op.run(c).await })
+        })
+        .await
+    }
+
+    /// Runs one of the ledger's read-only operations in a snapshot.
+    pub async fn read_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
+        let op = std::sync::Arc::new(op);
+        self.read(move |c| {
+            let op = op.clone();
+            Box::pin(async move { op.run(c).await })
+        })
+        .await
     }
 
     /// Runs `op` in a write transaction and returns its result once it is durably committed.

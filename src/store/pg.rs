@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{Conn, Op, StoreError, StoreLimits, WRITE_ATTEMPTS};
+use super::{Conn, Op, StoreError, StoreLimits};
 
 #[derive(Clone)]
 pub struct Pg {
@@ -47,33 +47,32 @@ impl Pg {
         F: Op<R>,
     {
         let op = Arc::new(op);
-        let mut last = StoreError::Contention;
-        for attempt in 0..WRITE_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
-            }
-            let mut conn = self.pool.acquire().await?;
-            let mut tx = conn.begin().await?;
-            let result = {
-                let mut c = Conn::Pg(&mut tx);
-                super::contained(op(&mut c)).await
-            };
-            let outcome = match result {
-                Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    Err(e)
+        super::with_retries(|attempt| {
+            let op = op.clone();
+            async move {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
                 }
-            };
-            match outcome {
-                Err(e) if e.retryable() => last = e,
-                other => return other,
+                let mut conn = self.pool.acquire().await?;
+                let mut tx = conn.begin().await?;
+                let result = {
+                    let mut c = Conn::Pg(&mut tx);
+                    super::contained(op(&mut c)).await
+                };
+                match result {
+                    Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
             }
-        }
-        tracing::warn!(error = %last, "write gave up after {WRITE_ATTEMPTS} attempts");
-        Err(StoreError::Contention)
+        })
+        .await
     }
 
+    /// A snapshot read. (The SQLite backend's read has the same shape over its own read-only
+    /// pool and connection type; the two differ in the connection they wrap.)
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,

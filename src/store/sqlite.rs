@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BoxFuture, Conn, Op, StoreError, WRITE_ATTEMPTS};
+use super::{BoxFuture, Conn, Op, StoreError};
 
 /// Operations waiting for the writer before callers wait for room.
 const QUEUE_MAX: usize = 1024;
@@ -112,30 +112,29 @@ impl Sqlite {
         F: Op<R>,
     {
         let op = Arc::new(op);
-        let mut last = StoreError::Contention;
-        for _ in 0..WRITE_ATTEMPTS {
-            let sender = self
-                .queue
-                .lock()
-                .expect("queue lock")
-                .clone()
-                .ok_or(StoreError::Closed)?;
-            let (reply, answer) = oneshot::channel();
-            let job = Box::new(Pending {
-                op: op.clone(),
-                result: None,
-                reply,
-            });
-            sender.send(job).await.map_err(|_| StoreError::Closed)?;
-            match answer.await.map_err(|_| StoreError::Closed)? {
-                Err(e) if e.retryable() => last = e,
-                other => return other,
+        super::with_retries(|_| {
+            let op = op.clone();
+            async move {
+                let sender = self
+                    .queue
+                    .lock()
+                    .expect("queue lock")
+                    .clone()
+                    .ok_or(StoreError::Closed)?;
+                let (reply, answer) = oneshot::channel();
+                let job = Box::new(Pending {
+                    op,
+                    result: None,
+                    reply,
+                });
+                sender.send(job).await.map_err(|_| StoreError::Closed)?;
+                answer.await.map_err(|_| StoreError::Closed)?
             }
-        }
-        tracing::warn!(error = %last, "write gave up after {WRITE_ATTEMPTS} attempts");
-        Err(StoreError::Contention)
+        })
+        .await
     }
 
+    /// A snapshot read on a read-only connection (see the PostgreSQL backend's for the twin).
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,

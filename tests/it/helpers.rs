@@ -33,6 +33,7 @@ pub const NORMAL_M2: &str = "item-m2";
 pub const USE: &str = "koubei.trade.ticket.ticketcode.use";
 pub const CANCEL: &str = "koubei.trade.ticket.ticketcode.cancel";
 pub const QUERY: &str = "koubei.trade.ticket.ticketcode.query";
+pub const DELAY: &str = "koubei.trade.ticket.ticketcode.delay";
 
 /// App keys are expensive to make; every test shares three.
 pub fn app_key(n: usize) -> &'static PrivateKey {
@@ -56,12 +57,7 @@ pub struct TestApp {
 impl TestApp {
     /// A server with the test tenant.
     pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(Limits {
-            timestamp_skew_ms: Some(86_400_000),
-            max_body_bytes: 1024 * 1024,
-            call_limit_per_second: None,
-        })
-        .await
+        TestApp::spawn_with(TestApp::default_limits()).await
     }
 
     /// A server with the test tenant listening on `listen` (e.g. `127.0.0.21:80`).
@@ -88,7 +84,41 @@ impl TestApp {
         dir: tempfile::TempDir,
         database_url: Option<String>,
     ) -> TestApp {
-        let mut app = TestApp {
+        let mut app = TestApp::unstarted(limits, dir, database_url);
+        app.start("127.0.0.1:0").await;
+        app.seed().await;
+        app
+    }
+
+    /// A server with the test tenant whose ledger runs on `clock`.
+    pub async fn spawn_at(clock: ticketgate::clock::SharedClock) -> TestApp {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let database_url = match crate::pg::base_url() {
+            Some(base) => Some(crate::pg::fresh_database(&base).await),
+            None => None,
+        };
+        let mut app = TestApp::unstarted(TestApp::default_limits(), dir, database_url);
+        app.clock = clock;
+        app.start("127.0.0.1:0").await;
+        app.seed().await;
+        app
+    }
+
+    pub fn default_limits() -> Limits {
+        Limits {
+            timestamp_skew_ms: Some(86_400_000),
+            max_body_bytes: 1024 * 1024,
+            call_limit_per_second: None,
+        }
+    }
+
+    /// A server not started yet, on the given database and folder; nothing is seeded.
+    pub fn unstarted(
+        limits: Limits,
+        dir: tempfile::TempDir,
+        database_url: Option<String>,
+    ) -> TestApp {
+        TestApp {
             dir,
             running: None,
             gateway: String::new(),
@@ -100,10 +130,7 @@ impl TestApp {
                 ..Default::default()
             },
             clock: ticketgate::clock::system(),
-        };
-        app.start("127.0.0.1:0").await;
-        app.seed().await;
-        app
+        }
     }
 
     pub fn data(&self) -> PathBuf {
@@ -298,6 +325,18 @@ impl TestApp {
         self.call(CANCEL, biz).await
     }
 
+    pub async fn delay(&self, biz: Value) -> Reply {
+        self.call(DELAY, biz).await
+    }
+
+    /// The order number of a ticket.
+    pub async fn order_of(&self, code: &str) -> String {
+        let shown = admin::ticket_show(self.service(), code, None)
+            .await
+            .unwrap();
+        shown["order_no"].as_str().unwrap().to_string()
+    }
+
     pub async fn query(&self, code: &str) -> Reply {
         self.call(QUERY, json!({"ticket_code": code, "shop_id": SHOP}))
             .await
@@ -388,6 +427,7 @@ impl TestApp {
             match t["ticket_trans_type"].as_str().unwrap() {
                 "USE" | "REFUND" => derived -= q,
                 "CANCEL" => derived += q,
+                "DELAY" => assert_eq!(q, 0, "a delay changes no units"),
                 other => panic!("unknown transaction type {other}"),
             }
         }

@@ -3,6 +3,7 @@
 mod cancel;
 mod cli;
 mod concurrency;
+mod delay;
 mod gateway;
 mod helpers;
 mod multinode;
@@ -13,4 +14,5 @@ mod races;
 mod receiver;
 mod sdk;
 mod store;
+mod upgrade;
 mod use_;

@@ -20,6 +20,9 @@ use crate::receiver::Receiver;
 const CHINESE_SHOP: &str = "门店{一}";
 const EXT: &str = "备注：{口碑}";
 
+/// Scenarios per combination in the call matrix (`scenarios` in the scripts).
+const SCENARIOS: usize = 11;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -75,6 +78,7 @@ async fn matrix_config(
                 };
                 let (b64, pem) = key_forms(key);
                 let n = combos.len();
+                let expired = app.issue_one(EXPIRED).await;
                 combos.push(json!({
                     "sign_type": sign_type,
                     "charset": charset,
@@ -87,6 +91,8 @@ async fn matrix_config(
                     "ext": EXT,
                     "normal": app.issue_one(NORMAL).await,
                     "card": app.issue_one(CARD).await,
+                    "expired": expired.clone(),
+                    "expired_order": app.order_of(&expired).await,
                 }));
             }
         }
@@ -177,7 +183,7 @@ async fn the_official_python_sdk_works_unmodified() {
         &config,
         &app.data(),
     );
-    report(&rows, 2 * 2 * 2 * 9);
+    report(&rows, 2 * 2 * 2 * SCENARIOS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +197,7 @@ async fn python_alipay_sdk_works_unmodified() {
         &config,
         &app.data(),
     );
-    report(&rows, 2 * 2 * 9);
+    report(&rows, 2 * 2 * SCENARIOS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +211,7 @@ async fn the_official_node_sdk_works_unmodified() {
         &config,
         &app.data(),
     );
-    report(&rows, 2 * 2 * 9);
+    report(&rows, 2 * 2 * SCENARIOS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

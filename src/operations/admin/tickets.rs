@@ -5,8 +5,10 @@ use serde_json::{Map, Value, json};
 use super::{AdminError, Result, check_id, invalid};
 use crate::ids;
 use crate::ledger::fields::Biz;
+use crate::ledger::names::{AppId, MerchantPid};
+use crate::ledger::use_::UseCall;
 use crate::ledger::{Channel, CodeType, Ticket, Trans, TransKind, query};
-use crate::operations::{Acting, Service};
+use crate::operations::{Acting, CallContext, OpError, Service};
 use crate::store::{Store, StoreError};
 
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
@@ -146,14 +148,12 @@ pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) ->
                     return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
                 };
                 let trans = c.ticket_trans(&view.ticket.voucher_id).await?;
-                let mut node = query::answer(&view, None, &trans, now);
-                node.insert(
-                    "merchant_pid".into(),
-                    view.ticket.merchant_pid.clone().into(),
-                );
-                node.insert("code_type".into(), view.ticket.code_type.name().into());
-                node.insert("refunded".into(), view.ticket.refunded.into());
-                Ok(Ok(Value::Object(node)))
+                let answer = query::answer(&view, None, &trans, now);
+                let mut node = serde_json::to_value(answer).expect("a typed answer serialises");
+                node["merchant_pid"] = view.ticket.merchant_pid.clone().into();
+                node["code_type"] = view.ticket.code_type.name().into();
+                node["refunded"] = view.ticket.refunded.into();
+                Ok(Ok(node))
             })
         })
         .await?
@@ -199,15 +199,20 @@ pub async fn ticket_use(
         biz.insert("quantity".into(), q.to_string().into());
     }
     let biz = Biz::parse(&Value::Object(biz).to_string()).expect("a JSON object we built");
-    let who = Acting {
-        app_id: String::new(),
-        merchant_pid,
-        via_token: false,
+    let call = UseCall::read(&biz).map_err(OpError::from)?;
+    let ctx = CallContext {
+        who: Acting {
+            app_id: AppId::trusted(""),
+            merchant_pid: MerchantPid::trusted(merchant_pid),
+            via_token: false,
+        },
+        channel: Channel::MerchantConsole,
+        notify: None,
     };
-    let mut answer =
-        crate::operations::use_::run(app, &who, &biz, Channel::MerchantConsole, None).await?;
-    answer.insert("channel".into(), Channel::MerchantConsole.name().into());
-    Ok(Value::Object(answer))
+    let answer = crate::operations::use_::run(app, &ctx, call).await?;
+    let mut node = serde_json::to_value(answer).expect("a typed answer serialises");
+    node["channel"] = Channel::MerchantConsole.name().into();
+    Ok(node)
 }
 
 /// Refunds a ticket: a REFUND transaction takes what remains, and the ticket is `REFUNDED`.
@@ -239,6 +244,7 @@ pub async fn ticket_refund(svc: &Service, code: &str, order_no: Option<String>) 
                     quantity: t.available_quantity,
                     use_order_id: None,
                     reverses_trans_id: None,
+                    expire_change: None,
                     created_at: now,
                 })
                 .await?;

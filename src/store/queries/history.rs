@@ -1,8 +1,9 @@
-//! History: ticket transactions, use orders and cancels.
+//! History: ticket transactions, use orders, cancels and the idempotency records.
 
 use sqlx::FromRow;
 
 use super::{Conn, StoreError, inserted};
+use crate::ledger::idempotency::{Key, Outcome, Record};
 use crate::ledger::{CancelRecord, Channel, Trans, TransKind, UseOrder};
 
 #[derive(FromRow)]
@@ -13,6 +14,8 @@ struct TransRow {
     quantity: i64,
     use_order_id: Option<String>,
     reverses_trans_id: Option<String>,
+    expire_before: Option<i64>,
+    expire_after: Option<i64>,
     created_at: i64,
 }
 
@@ -21,10 +24,11 @@ impl From<TransRow> for Trans {
         Trans {
             trans_id: r.trans_id,
             voucher_id: r.voucher_id,
-            kind: TransKind::parse(&r.kind).expect("only USE, CANCEL and REFUND are written"),
+            kind: TransKind::parse(&r.kind).expect("only the kinds of TransKind are written"),
             quantity: r.quantity,
             use_order_id: r.use_order_id,
             reverses_trans_id: r.reverses_trans_id,
+            expire_change: r.expire_before.zip(r.expire_after),
             created_at: r.created_at,
         }
     }
@@ -37,13 +41,11 @@ struct UseOrderRow {
     request_id: String,
     channel: String,
     closed: i64,
-    fingerprint: String,
     ticket_code: String,
     code_type: String,
     order_no: Option<String>,
     voucher_id: Option<String>,
     quantity: i64,
-    answer: String,
     created_at: i64,
 }
 
@@ -55,13 +57,11 @@ impl From<UseOrderRow> for UseOrder {
             request_id: r.request_id,
             channel: Channel::parse(&r.channel),
             closed: r.closed != 0,
-            fingerprint: r.fingerprint,
             ticket_code: r.ticket_code,
             code_type: r.code_type,
             order_no: r.order_no,
             voucher_id: r.voucher_id,
             quantity: r.quantity,
-            answer: r.answer,
             created_at: r.created_at,
         }
     }
@@ -72,7 +72,6 @@ struct CancelRow {
     cancel_id: String,
     merchant_pid: String,
     request_id: String,
-    fingerprint: String,
     use_order_id: String,
     trans_id: String,
     created_at: i64,
@@ -84,7 +83,6 @@ impl From<CancelRow> for CancelRecord {
             cancel_id: r.cancel_id,
             merchant_pid: r.merchant_pid,
             request_id: r.request_id,
-            fingerprint: r.fingerprint,
             use_order_id: r.use_order_id,
             trans_id: r.trans_id,
             created_at: r.created_at,
@@ -96,8 +94,9 @@ impl Conn<'_> {
     // ---- transactions, use orders, cancels -----------------------------------------------
 
     pub async fn insert_trans(&mut self, t: &Trans) -> Result<(), StoreError> {
-        let sql = "INSERT INTO ticket_trans (trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+        let sql = "INSERT INTO ticket_trans (trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
+                   expire_before, expire_after, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
         let done = execute!(
             self,
             sqlx::query(sql)
@@ -107,12 +106,15 @@ impl Conn<'_> {
                 .bind(t.quantity)
                 .bind(&t.use_order_id)
                 .bind(&t.reverses_trans_id)
+                .bind(t.expire_change.map(|c| c.0))
+                .bind(t.expire_change.map(|c| c.1))
                 .bind(t.created_at)
         )?;
         inserted(done, "ticket_trans.trans_id")
     }
 
-    const TRANS_SELECT: &'static str = "SELECT trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, created_at FROM ticket_trans";
+    const TRANS_SELECT: &'static str = "SELECT trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
+         expire_before, expire_after, created_at FROM ticket_trans";
 
     pub async fn ticket_trans(&mut self, voucher_id: &str) -> Result<Vec<Trans>, StoreError> {
         let sql = format!(
@@ -144,8 +146,8 @@ impl Conn<'_> {
         merchant_pid: &str,
         request_id: &str,
     ) -> Result<Option<UseOrder>, StoreError> {
-        let sql = "SELECT use_order_id, merchant_pid, request_id, channel, closed, fingerprint, ticket_code, code_type, \
-                   order_no, voucher_id, quantity, answer, created_at FROM use_orders WHERE merchant_pid = $1 AND request_id = $2";
+        let sql = "SELECT use_order_id, merchant_pid, request_id, channel, closed, ticket_code, code_type, \
+                   order_no, voucher_id, quantity, created_at FROM use_orders WHERE merchant_pid = $1 AND request_id = $2";
         let row: Option<UseOrderRow> = on!(self, |c| sqlx::query_as(sql)
             .bind(merchant_pid)
             .bind(request_id)
@@ -155,9 +157,9 @@ impl Conn<'_> {
     }
 
     pub async fn insert_use_order(&mut self, o: &UseOrder) -> Result<(), StoreError> {
-        let sql = "INSERT INTO use_orders (use_order_id, merchant_pid, request_id, channel, closed, fingerprint, ticket_code, \
-                   code_type, order_no, voucher_id, quantity, answer, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
+        let sql = "INSERT INTO use_orders (use_order_id, merchant_pid, request_id, channel, closed, ticket_code, \
+                   code_type, order_no, voucher_id, quantity, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
         let done = execute!(
             self,
             sqlx::query(sql)
@@ -166,37 +168,17 @@ impl Conn<'_> {
                 .bind(&o.request_id)
                 .bind(o.channel.name())
                 .bind(i64::from(o.closed))
-                .bind(&o.fingerprint)
                 .bind(&o.ticket_code)
                 .bind(&o.code_type)
                 .bind(&o.order_no)
                 .bind(&o.voucher_id)
                 .bind(o.quantity)
-                .bind(&o.answer)
                 .bind(o.created_at)
         )?;
         inserted(done, "use_orders (merchant_pid, request_id)")
     }
 
-    const CANCEL_SELECT: &'static str = "SELECT cancel_id, merchant_pid, request_id, fingerprint, use_order_id, trans_id, created_at FROM cancels";
-
-    pub async fn cancel_by_request(
-        &mut self,
-        merchant_pid: &str,
-        request_id: &str,
-    ) -> Result<Option<CancelRecord>, StoreError> {
-        let sql = format!(
-            "{} WHERE merchant_pid = $1 AND request_id = $2",
-            Self::CANCEL_SELECT
-        );
-        let row: Option<CancelRow> =
-            on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(merchant_pid)
-                .bind(request_id)
-                .fetch_optional(&mut **c)
-                .await)?;
-        Ok(row.map(CancelRecord::from))
-    }
+    const CANCEL_SELECT: &'static str = "SELECT cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at FROM cancels";
 
     pub async fn cancel_of_use(
         &mut self,
@@ -212,19 +194,74 @@ impl Conn<'_> {
     }
 
     pub async fn insert_cancel(&mut self, r: &CancelRecord) -> Result<(), StoreError> {
-        let sql = "INSERT INTO cancels (cancel_id, merchant_pid, request_id, fingerprint, use_order_id, trans_id, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+        let sql = "INSERT INTO cancels (cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
         let done = execute!(
             self,
             sqlx::query(sql)
                 .bind(&r.cancel_id)
                 .bind(&r.merchant_pid)
                 .bind(&r.request_id)
-                .bind(&r.fingerprint)
                 .bind(&r.use_order_id)
                 .bind(&r.trans_id)
                 .bind(r.created_at)
         )?;
         inserted(done, "cancels")
+    }
+
+    /// The idempotency record of a request id, if it was seen before.
+    pub async fn idempotency(&mut self, key: &Key) -> Result<Option<Record>, StoreError> {
+        let sql = "SELECT fingerprint, refused, answer FROM idempotency \
+                   WHERE merchant_pid = $1 AND method = $2 AND request_id = $3";
+        let row: Option<(String, i64, String)> = on!(self, |c| sqlx::query_as(sql)
+            .bind(key.merchant_pid.as_str())
+            .bind(key.method)
+            .bind(key.request_id.as_str())
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.map(|(fingerprint, refused, answer)| Record {
+            fingerprint,
+            outcome: if refused == 0 {
+                Outcome::Answered(answer)
+            } else {
+                let recorded: serde_json::Value =
+                    serde_json::from_str(&answer).expect("a recorded refusal is JSON we wrote");
+                let text = |k: &str| recorded[k].as_str().unwrap_or_default().to_string();
+                Outcome::Refused {
+                    sub_code: text("sub_code"),
+                    sub_msg: text("sub_msg"),
+                }
+            },
+        }))
+    }
+
+    /// Records a request id's outcome; a concurrent writer that got there first is a conflict.
+    pub async fn insert_idempotency(
+        &mut self,
+        key: &Key,
+        record: &Record,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (refused, answer) = match &record.outcome {
+            Outcome::Answered(json) => (0i64, json.clone()),
+            Outcome::Refused { sub_code, sub_msg } => (
+                1,
+                serde_json::json!({"sub_code": sub_code, "sub_msg": sub_msg}).to_string(),
+            ),
+        };
+        let sql = "INSERT INTO idempotency (merchant_pid, method, request_id, fingerprint, refused, answer, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(key.merchant_pid.as_str())
+                .bind(key.method)
+                .bind(key.request_id.as_str())
+                .bind(&record.fingerprint)
+                .bind(refused)
+                .bind(&answer)
+                .bind(now)
+        )?;
+        inserted(done, "idempotency (merchant_pid, method, request_id)")
     }
 }

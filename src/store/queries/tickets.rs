@@ -331,4 +331,23 @@ impl Conn<'_> {
         execute!(self, sqlx::query(sql).bind(now).bind(voucher_id))?;
         Ok(())
     }
+
+    /// A delay's new expiry.
+    pub async fn set_expire(
+        &mut self,
+        voucher_id: &str,
+        expire_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE tickets SET expire_at = $1, updated_at = $2 WHERE voucher_id = $3";
+        let done = execute!(
+            self,
+            sqlx::query(sql).bind(expire_at).bind(now).bind(voucher_id)
+        )?;
+        assert_eq!(
+            done, 1,
+            "ticket {voucher_id} was loaded in this transaction"
+        );
+        Ok(())
+    }
 }

@@ -1,0 +1,263 @@
+//! The store as the ledger's operations see it: a handful of operation-shaped calls. An
+//! operation asks its transaction for all its facts in one call (`use_facts`, `cancel_facts`,
+//! …), decides purely, and hands back one [`Plan`] to apply. A backend implements
+//! [`LedgerTx`]; the operations are written once, generic over it.
+//!
+//! The methods return futures, but nothing in the contract needs them to wait: a backend that
+//! runs operations synchronously on a writer thread implements them with ready futures and
+//! drives an operation to completion in one poll.
+
+use std::future::Future;
+
+use super::{Conn, NotificationRow, StoreError};
+use crate::ledger::cancel::{CancelLoaded, CancelRequest};
+use crate::ledger::delay::{DelayFacts, DelayRequest};
+use crate::ledger::idempotency::{Key, Record};
+use crate::ledger::names::MerchantPid;
+use crate::ledger::query::{QueryFacts, QueryRequest};
+use crate::ledger::use_::{UseFacts, UseRequest};
+use crate::ledger::{CancelRecord, CodeType, ShopFacts, TicketView, Trans, UseOrder};
+
+/// One change an operation makes. A plan's effects are applied in order, in one transaction.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    UseOrder(UseOrder),
+    Trans(Trans),
+    /// Adds `delta` to a ticket's available quantity (kept in step with its transactions).
+    Available {
+        voucher_id: String,
+        delta: i64,
+    },
+    /// A ticket's new expiry.
+    Expire {
+        voucher_id: String,
+        expire_at: i64,
+    },
+    Cancel(CancelRecord),
+    /// The idempotency record of the request.
+    Record(Key, Record),
+    /// A notification for the outbox, delivered after the commit.
+    Notify(NotificationRow),
+}
+
+/// What an operation decided to write, at `now`.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub now: i64,
+    pub effects: Vec<Effect>,
+}
+
+impl Plan {
+    pub fn new(now: i64) -> Plan {
+        Plan {
+            now,
+            effects: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, effect: Effect) -> &mut Plan {
+        self.effects.push(effect);
+        self
+    }
+}
+
+/// A transaction as the ledger's operations use it.
+pub trait LedgerTx: Send {
+    /// A use's facts: its idempotency record, then (for a well-formed request) the named
+    /// ticket (locked), the shop, and the siblings a multi-ticket use of a normal ticket needs.
+    fn use_facts(
+        &mut self,
+        key: &Key,
+        req: Option<&UseRequest>,
+    ) -> impl Future<Output = Result<UseFacts, StoreError>> + Send;
+
+    /// A cancel's facts: the named ticket (locked), its idempotency record, the use order named
+    /// by `request_biz_no`, whether it was cancelled, its use transactions and their tickets.
+    fn cancel_facts(
+        &mut self,
+        key: &Key,
+        req: &CancelRequest,
+    ) -> impl Future<Output = Result<CancelLoaded, StoreError>> + Send;
+
+    /// A delay's facts: the named ticket (locked) and the idempotency record.
+    fn delay_facts(
+        &mut self,
+        key: &Key,
+        req: &DelayRequest,
+    ) -> impl Future<Output = Result<DelayFacts, StoreError>> + Send;
+
+    /// A query's facts: the ticket with its item, and when it exists the shop and its
+    /// transactions.
+    fn query_facts(
+        &mut self,
+        merchant_pid: &MerchantPid,
+        req: &QueryRequest,
+    ) -> impl Future<Output = Result<QueryFacts, StoreError>> + Send;
+
+    /// Applies a plan's effects in order.
+    fn apply(&mut self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl Conn<'_> {
+    /// The ticket a call names, locked, then the idempotency record of the call's request id.
+    /// In this order, so that two nodes racing with the same request id on one ticket see each
+    /// other's result rather than both passing the replay check.
+    async fn locked_ticket_and_record(
+        &mut self,
+        key: &Key,
+        code_type: CodeType,
+        code: &str,
+        order_no: Option<&str>,
+    ) -> Result<(Option<TicketView>, Option<Record>), StoreError> {
+        let ticket = self.ticket(code_type, code, order_no, true).await?;
+        Ok((ticket, self.idempotency(key).await?))
+    }
+
+    async fn shop(&mut self, merchant_pid: &str, shop_id: &str) -> Result<ShopFacts, StoreError> {
+        let name = self.shop_name(merchant_pid, shop_id).await?;
+        Ok(ShopFacts {
+            shop_id: shop_id.to_string(),
+            known: name.is_some(),
+            name,
+        })
+    }
+}
+
+impl LedgerTx for Conn<'_> {
+    async fn use_facts(
+        &mut self,
+        key: &Key,
+        req: Option<&UseRequest>,
+    ) -> Result<UseFacts, StoreError> {
+        let Some(req) = req else {
+            return Ok(UseFacts {
+                recorded: self.idempotency(key).await?,
+                ..UseFacts::default()
+            });
+        };
+        let order_no = req.order_no.as_ref().map(|o| o.as_str());
+        let (ticket, recorded) = self
+            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
+            .await?;
+        if recorded.is_some() {
+            return Ok(UseFacts {
+                recorded,
+                ticket,
+                ..UseFacts::default()
+            });
+        }
+        let shop = self
+            .shop(key.merchant_pid.as_str(), req.shop_id.as_str())
+            .await?;
+        let siblings = match &ticket {
+            Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
+                let t = &v.ticket;
+                self.siblings(&t.order_no, &t.item_id, &t.voucher_id, true)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        Ok(UseFacts {
+            recorded,
+            ticket,
+            shop: Some(shop),
+            siblings,
+        })
+    }
+
+    async fn cancel_facts(
+        &mut self,
+        key: &Key,
+        req: &CancelRequest,
+    ) -> Result<CancelLoaded, StoreError> {
+        // Concurrent cancels of one ticket run one after the other on every backend, and each
+        // sees what the previous one committed.
+        let order_no = req.order_no.as_ref().map(|o| o.as_str());
+        let (ticket, recorded) = self
+            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
+            .await?;
+        if recorded.is_some() {
+            return Ok(CancelLoaded {
+                recorded,
+                ticket,
+                ..CancelLoaded::default()
+            });
+        }
+        let use_order = self
+            .use_order(key.merchant_pid.as_str(), &req.request_biz_no)
+            .await?;
+        let mut loaded = CancelLoaded {
+            recorded,
+            ticket,
+            ..CancelLoaded::default()
+        };
+        if let Some(order) = use_order.as_ref().filter(|o| !o.closed) {
+            loaded.already_cancelled = self.cancel_of_use(&order.use_order_id).await?.is_some();
+            loaded.uses = self
+                .use_order_trans(&order.use_order_id)
+                .await?
+                .into_iter()
+                .map(|t| (t.voucher_id, t.trans_id, t.quantity))
+                .collect();
+            let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
+            loaded.use_tickets = self.tickets_by_voucher(&vouchers, true).await?;
+        }
+        loaded.use_order = use_order;
+        Ok(loaded)
+    }
+
+    async fn delay_facts(
+        &mut self,
+        key: &Key,
+        req: &DelayRequest,
+    ) -> Result<DelayFacts, StoreError> {
+        let order_no = (req.code_type == CodeType::External).then(|| req.order_no.as_str());
+        let (ticket, recorded) = self
+            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
+            .await?;
+        Ok(DelayFacts { recorded, ticket })
+    }
+
+    async fn query_facts(
+        &mut self,
+        merchant_pid: &MerchantPid,
+        req: &QueryRequest,
+    ) -> Result<QueryFacts, StoreError> {
+        let ticket = self
+            .ticket(CodeType::Internal, req.ticket_code.as_str(), None, false)
+            .await?;
+        let Some(view) = ticket else {
+            return Ok(QueryFacts::default());
+        };
+        let shop = self
+            .shop(merchant_pid.as_str(), req.shop_id.as_str())
+            .await?;
+        let trans = self.ticket_trans(&view.ticket.voucher_id).await?;
+        Ok(QueryFacts {
+            ticket: Some(view),
+            shop: Some(shop),
+            trans,
+        })
+    }
+
+    async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {
+        let now = plan.now;
+        for effect in &plan.effects {
+            match effect {
+                Effect::UseOrder(order) => self.insert_use_order(order).await?,
+                Effect::Trans(trans) => self.insert_trans(trans).await?,
+                Effect::Available { voucher_id, delta } => {
+                    self.add_available(voucher_id, *delta, now).await?
+                }
+                Effect::Expire {
+                    voucher_id,
+                    expire_at,
+                } => self.set_expire(voucher_id, *expire_at, now).await?,
+                Effect::Cancel(record) => self.insert_cancel(record).await?,
+                Effect::Record(key, record) => self.insert_idempotency(key, record, now).await?,
+                Effect::Notify(row) => self.insert_notification(row).await?,
+            }
+        }
+        Ok(())
+    }
+}
