@@ -86,7 +86,7 @@ async fn main() {
     })
     .await
     .expect("the node starts");
-    let store = running.app.clone();
+    let store = running.service.clone();
     let key = PrivateKey::generate();
     admin::add_merchant(&store, MERCHANT, "bench")
         .await
@@ -143,7 +143,7 @@ async fn main() {
         &gateway,
         APP,
         key,
-        running.app.platform_key.public_key(),
+        running.service.platform_key.public_key(),
         SignType::Rsa2,
         Charset::Utf8,
     );

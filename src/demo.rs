@@ -18,15 +18,15 @@ pub const TIMES_CARD_ITEM: &str = "2019000000000002";
 
 /// Creates the demo tenant if the store is empty; refreshes `demo.json`'s gateway address if
 /// it exists. Returns the path of `demo.json` when there is a demo tenant.
-pub async fn ensure(app: &Service, data: &Path, gateway: &str) -> anyhow::Result<Option<PathBuf>> {
+pub async fn ensure(svc: &Service, data: &Path, gateway: &str) -> anyhow::Result<Option<PathBuf>> {
     let dir = std::fs::canonicalize(data)?.join("demo");
     let path = dir.join("demo.json");
-    let empty = !app
+    let empty = !svc
         .store
         .read(|c| Box::pin(async move { c.any_merchant().await }))
         .await?;
     if empty {
-        create(app, &dir, gateway).await?;
+        create(svc, &dir, gateway).await?;
     } else if let Ok(text) = std::fs::read_to_string(&path) {
         let mut demo: Value = serde_json::from_str(&text)?;
         if demo["gateway"] != gateway {
@@ -41,18 +41,17 @@ pub async fn ensure(app: &Service, data: &Path, gateway: &str) -> anyhow::Result
     Ok(Some(path))
 }
 
-async fn create(app: &Service, dir: &Path, gateway: &str) -> anyhow::Result<()> {
-    let store = app;
+async fn create(svc: &Service, dir: &Path, gateway: &str) -> anyhow::Result<()> {
     let app_key = PrivateKey::generate();
     let private_path = dir.join("app_private_key.pem");
     let public_path = dir.join("app_public_key.pem");
     let alipay_path = dir.join("alipay_public_key.pem");
     write_file(&private_path, &app_key.to_pkcs1_pem(), true)?;
     write_file(&public_path, &app_key.public_key().to_pem(), false)?;
-    write_file(&alipay_path, &app.platform_key.public_key().to_pem(), false)?;
-    admin::add_merchant(store, MERCHANT_PID, "ticketgate 演示商户").await?;
+    write_file(&alipay_path, &svc.platform_key.public_key().to_pem(), false)?;
+    admin::add_merchant(svc, MERCHANT_PID, "ticketgate 演示商户").await?;
     admin::add_app(
-        store,
+        svc,
         admin::NewApp {
             app_id: APP_ID.into(),
             merchant_pid: MERCHANT_PID.into(),
@@ -63,7 +62,7 @@ async fn create(app: &Service, dir: &Path, gateway: &str) -> anyhow::Result<()> 
         },
     )
     .await?;
-    admin::add_shop(store, MERCHANT_PID, SHOP_ID, "演示门店（人民广场店）").await?;
+    admin::add_shop(svc, MERCHANT_PID, SHOP_ID, "演示门店（人民广场店）").await?;
     let item = |item_id: &str, name: &str, price: &str, original: &str, times: Option<i64>| {
         admin::NewItem {
             merchant_pid: MERCHANT_PID.into(),
@@ -78,20 +77,16 @@ async fn create(app: &Service, dir: &Path, gateway: &str) -> anyhow::Result<()> 
             valid_to: None,
         }
     };
+    admin::add_item(svc, item(NORMAL_ITEM, "双人套餐", "88.00", "128.00", None)).await?;
     admin::add_item(
-        store,
-        item(NORMAL_ITEM, "双人套餐", "88.00", "128.00", None),
-    )
-    .await?;
-    admin::add_item(
-        store,
+        svc,
         item(TIMES_CARD_ITEM, "游泳十次卡", "300.00", "500.00", Some(10)),
     )
     .await?;
-    let normal = admin::issue_order(store, NORMAL_ITEM, 5, None, None).await?;
+    let normal = admin::issue_order(svc, NORMAL_ITEM, 5, None, None).await?;
     let mut cards = Vec::new();
     for _ in 0..2 {
-        let order = admin::issue_order(store, TIMES_CARD_ITEM, 1, None, None).await?;
+        let order = admin::issue_order(svc, TIMES_CARD_ITEM, 1, None, None).await?;
         cards.extend(order["tickets"].as_array().cloned().unwrap_or_default());
     }
     let demo = json!({

@@ -82,18 +82,18 @@ fn read_file(path: &std::path::Path) -> Result<String, AdminError> {
 }
 
 async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
-    let app =
+    let svc =
         match server::open_service(&store_args, &StoreLimits::default(), crate::clock::system())
             .await
         {
-            Ok(app) => app,
+            Ok(svc) => svc,
             Err(e) => {
                 eprintln!("ticketgate admin: {e:#}");
                 return ExitCode::FAILURE;
             }
         };
-    let outcome = admin_command(&app, command).await;
-    app.store.close().await;
+    let outcome = admin_command(&svc, command).await;
+    svc.store.close().await;
     match outcome {
         Ok(value) => {
             println!("{value}");
@@ -111,13 +111,12 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
 }
 
 async fn admin_command(
-    app: &crate::operations::Service,
+    svc: &crate::operations::Service,
     command: AdminCommand,
 ) -> Result<Value, AdminError> {
-    let store = app;
     match command {
         AdminCommand::Merchant(MerchantCommand::Add { pid, name }) => {
-            admin::add_merchant(store, &pid, &name).await
+            admin::add_merchant(svc, &pid, &name).await
         }
         AdminCommand::App(AppCommand::Add {
             app_id,
@@ -135,13 +134,13 @@ async fn admin_command(
                 charset,
                 notify_url,
             };
-            admin::add_app(store, new).await
+            admin::add_app(svc, new).await
         }
         AdminCommand::Shop(ShopCommand::Add {
             merchant,
             shop_id,
             name,
-        }) => admin::add_shop(store, &merchant, &shop_id, &name).await,
+        }) => admin::add_shop(svc, &merchant, &shop_id, &name).await,
         AdminCommand::Item(ItemCommand::Add {
             merchant,
             item_id,
@@ -166,25 +165,25 @@ async fn admin_command(
                 valid_from,
                 valid_to,
             };
-            admin::add_item(store, new).await
+            admin::add_item(svc, new).await
         }
         AdminCommand::Order(OrderCommand::Issue {
             item,
             tickets,
             order_no,
-        }) => admin::issue_order(store, &item, tickets, order_no, None).await,
+        }) => admin::issue_order(svc, &item, tickets, order_no, None).await,
         AdminCommand::Order(OrderCommand::External {
             item,
             order_no,
             codes,
-        }) => admin::issue_order(store, &item, codes.len(), Some(order_no), Some(codes)).await,
+        }) => admin::issue_order(svc, &item, codes.len(), Some(order_no), Some(codes)).await,
         AdminCommand::Auth(AuthCommand::Grant {
             app_id,
             merchant,
             expires_in,
-        }) => admin::grant_token(store, &app_id, &merchant, expires_in.0).await,
+        }) => admin::grant_token(svc, &app_id, &merchant, expires_in.0).await,
         AdminCommand::Ticket(TicketCommand::Show { code, order_no }) => {
-            admin::ticket_show(store, &code, order_no).await
+            admin::ticket_show(svc, &code, order_no).await
         }
         AdminCommand::Ticket(TicketCommand::Use {
             code,
@@ -192,18 +191,18 @@ async fn admin_command(
             quantity,
             request_id,
             order_no,
-        }) => admin::ticket_use(app, &code, order_no, &shop, quantity, request_id).await,
+        }) => admin::ticket_use(svc, &code, order_no, &shop, quantity, request_id).await,
         AdminCommand::Ticket(TicketCommand::Refund { code, order_no }) => {
-            admin::ticket_refund(store, &code, order_no).await
+            admin::ticket_refund(svc, &code, order_no).await
         }
         AdminCommand::Notify(NotifyCommand::List { status }) => {
-            admin::notify_list(store, status).await
+            admin::notify_list(svc, status).await
         }
         AdminCommand::Notify(NotifyCommand::Resend { notify_id }) => {
-            admin::notify_resend(store, &notify_id).await
+            admin::notify_resend(svc, &notify_id).await
         }
         AdminCommand::Keys(KeysCommand::Show) => Ok(json!({
-            "alipay_public_key": app.platform_key.public_key().to_pem(),
+            "alipay_public_key": svc.platform_key.public_key().to_pem(),
         })),
     }
 }

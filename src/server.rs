@@ -35,7 +35,7 @@ pub struct ServeConfig {
 /// A running node.
 pub struct Running {
     pub addr: SocketAddr,
-    pub app: Service,
+    pub service: Service,
     /// The demo tenant's description, when there is one.
     pub demo: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
@@ -80,35 +80,35 @@ pub async fn open_service(
 
 /// Starts a node and returns once it is accepting connections.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
-    let app = open_service(&config.store, &config.pool, config.clock.clone()).await?;
+    let svc = open_service(&config.store, &config.pool, config.clock.clone()).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let demo = if config.demo {
-        demo::ensure(&app, &config.store.data, &gateway_url(addr)).await?
+        demo::ensure(&svc, &config.store.data, &gateway_url(addr)).await?
     } else {
         None
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let router = gateway::router(app.clone(), config.limits.clone());
+    let router = gateway::router(svc.clone(), config.limits.clone());
     let task = tokio::spawn(gateway::serve(listener, router, async move {
         let _ = stopped.await;
     }));
     let (notify_stop, notify_stopped) = watch::channel(false);
     let notify_task = (config.notify.workers > 0).then(|| {
         let deliverer = Arc::new(Deliverer::with_metrics(
-            app.store.clone(),
-            app.platform_key.clone(),
+            svc.store.clone(),
+            svc.platform_key.clone(),
             config.notify.clone(),
-            app.metrics.clone(),
+            svc.metrics.clone(),
         ));
-        tokio::spawn(deliverer.run(app.clock.clone(), app.notify_wake.clone(), notify_stopped))
+        tokio::spawn(deliverer.run(svc.clock.clone(), svc.notify_wake.clone(), notify_stopped))
     });
-    tracing::info!(%addr, backend = app.store.backend_name(), "ticketgate is serving /gateway.do");
+    tracing::info!(%addr, backend = svc.store.backend_name(), "ticketgate is serving /gateway.do");
     Ok(Running {
         addr,
-        app,
+        service: svc,
         demo,
         stop: Some(stop),
         task,
@@ -138,7 +138,7 @@ impl Running {
             // An attempt in flight ends within its timeout; an abandoned claim expires anyway.
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
-        self.app.store.close().await;
+        self.service.store.close().await;
         Ok(())
     }
 }

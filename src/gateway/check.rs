@@ -58,7 +58,7 @@ fn present<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
 }
 
 pub async fn check(
-    app: &Service,
+    svc: &Service,
     limits: &Limits,
     keys: &KeyCache,
     call_limit: Option<&CallLimit>,
@@ -88,12 +88,12 @@ pub async fn check(
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
     };
-    let outcome = check_params(app, limits, keys, call_limit, &params, charset_error).await;
+    let outcome = check_params(svc, limits, keys, call_limit, &params, charset_error).await;
     (outcome, ctx)
 }
 
 async fn check_params(
-    app: &Service,
+    svc: &Service,
     limits: &Limits,
     keys: &KeyCache,
     call_limit: Option<&CallLimit>,
@@ -105,7 +105,7 @@ async fn check_params(
         .ok_or(GatewayError::MissingAppId)?
         .to_string();
     let lookup = app_id.clone();
-    let record = read_store(app, move |c| {
+    let record = read_store(svc, move |c| {
         let id = lookup.clone();
         Box::pin(async move { c.app(&id).await })
     })
@@ -177,13 +177,13 @@ async fn check_params(
         },
         Some(token) => {
             let (t, a) = (token.to_string(), app_id.clone());
-            let (merchant, expires_at) = read_store(app, move |c| {
+            let (merchant, expires_at) = read_store(svc, move |c| {
                 let (t, a) = (t.clone(), a.clone());
                 Box::pin(async move { c.token_merchant(&t, &a).await })
             })
             .await?
             .ok_or(GatewayError::InvalidAppAuthToken)?;
-            if expires_at.is_some_and(|at| app.now_ms() >= at) {
+            if expires_at.is_some_and(|at| svc.now_ms() >= at) {
                 return Err(GatewayError::AppAuthTokenExpired);
             }
             Acting {
@@ -239,12 +239,12 @@ fn verify(
 }
 
 /// A store read on the gateway path; a failure is logged here and answered as `20000`.
-async fn read_store<R, F>(app: &Service, op: F) -> Result<R, GatewayError>
+async fn read_store<R, F>(svc: &Service, op: F) -> Result<R, GatewayError>
 where
     R: Send + 'static,
     F: Op<R>,
 {
-    app.store.read(op).await.map_err(|e| {
+    svc.store.read(op).await.map_err(|e| {
         tracing::error!(error = %e, "store read failed on the gateway path");
         GatewayError::Unavailable
     })

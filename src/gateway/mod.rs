@@ -30,7 +30,7 @@ pub struct Limits {
 }
 
 struct Gateway {
-    app: Service,
+    svc: Service,
     limits: Limits,
     keys: KeyCache,
     call_limit: Option<limit::CallLimit>,
@@ -63,9 +63,9 @@ impl KeyCache {
 }
 
 /// The HTTP routes: the gateway and a health check.
-pub fn router(app: Service, limits: Limits) -> Router {
+pub fn router(svc: Service, limits: Limits) -> Router {
     let state = Arc::new(Gateway {
-        app,
+        svc,
         keys: KeyCache::default(),
         call_limit: limits.call_limit_per_second.map(limit::CallLimit::new),
         limits,
@@ -84,7 +84,7 @@ pub fn router(app: Service, limits: Limits) -> Router {
 }
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    let mut response = gw.app.metrics.render().into_response();
+    let mut response = gw.svc.metrics.render().into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -115,7 +115,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
     let (node, ctx) = match body {
         Ok(body) => {
             let (outcome, ctx) = check::check(
-                &gw.app,
+                &gw.svc,
                 &gw.limits,
                 &gw.keys,
                 gw.call_limit.as_ref(),
@@ -124,7 +124,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             )
             .await;
             match outcome {
-                Ok(call) => (dispatch::dispatch(&gw.app, call).await, ctx),
+                Ok(call) => (dispatch::dispatch(&gw.svc, call).await, ctx),
                 Err(e) => (Err(dispatch::Failure::Gateway(e)), ctx),
             }
         }
@@ -136,7 +136,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             (Err(dispatch::Failure::Gateway(e)), ctx)
         }
     };
-    respond::respond(&gw.app, &ctx, node, started)
+    respond::respond(&gw.svc, &ctx, node, started)
 }
 
 /// Binds `addr` and serves until `shutdown` resolves; in-flight requests are finished.

@@ -47,7 +47,7 @@ struct StatusNode<'a> {
 /// Serialises the node once, signs exactly those bytes with the platform key in the
 /// request's sign type, and wraps them. HTTP 200 always.
 pub fn respond(
-    app: &Service,
+    svc: &Service,
     ctx: &Context,
     outcome: Result<String, Failure>,
     started: Instant,
@@ -59,7 +59,7 @@ pub fn respond(
     let outcome = outcome.map_err(|failure| failure.status());
     let text = node_text(outcome.as_deref());
     let bytes = ctx.charset.encode(&text);
-    let sign = app.platform_key.sign(ctx.sign_type, &bytes);
+    let sign = svc.platform_key.sign(ctx.sign_type, &bytes);
     let body = envelope::body(&name, &bytes, &sign, ctx.charset);
     let content_type = format!("application/json;charset={}", ctx.charset.name());
     let (code, sub_code) = match &outcome {
@@ -67,7 +67,7 @@ pub fn respond(
         Err(s) => (s.code, s.sub_code.as_str()),
     };
     let method = ctx.method.as_deref().unwrap_or("");
-    app.metrics.call(method, code, sub_code, started.elapsed());
+    svc.metrics.call(method, code, sub_code, started.elapsed());
     tracing::debug!(
         method,
         code,

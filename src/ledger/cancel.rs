@@ -135,9 +135,7 @@ pub fn decide(
     let order_no = req.order_no.as_ref().map(OrderNo::as_str);
     let order = facts
         .use_order
-        .filter(|o| {
-            o.ticket_code == req.ticket_code.as_str() && o.code_type == req.code_type.name()
-        })
+        .filter(|o| o.ticket_code == req.ticket_code.as_str() && o.code_type == Some(req.code_type))
         .filter(|o| req.code_type == CodeType::Internal || o.order_no.as_deref() == order_no)
         .ok_or(Refusal::UseBizOrderNotExist)?;
     if order.closed {

@@ -247,7 +247,8 @@ pub struct UseOrder {
     pub channel: Channel,
     pub closed: bool,
     pub ticket_code: String,
-    pub code_type: String,
+    /// `None` for a closed use that named a code type that does not exist.
+    pub code_type: Option<CodeType>,
     pub order_no: Option<String>,
     /// The named ticket, once it was found.
     pub voucher_id: Option<String>,

@@ -265,7 +265,7 @@ fn use_order(closed: bool, channel: Channel, quantity: i64) -> UseOrder {
         channel,
         closed,
         ticket_code: "1".into(),
-        code_type: "INTERNAL_CODE".into(),
+        code_type: Some(CodeType::Internal),
         order_no: None,
         voucher_id: Some("v1".into()),
         quantity,

@@ -6,7 +6,7 @@ use super::Target;
 use crate::alipay::form::{self, Params};
 use crate::alipay::sign::{self, NOTIFICATION};
 use crate::alipay::{Charset, PrivateKey, SignType, time};
-use crate::store::NotificationRow;
+use crate::store::{NotificationRow, OutboxStatus};
 
 pub const NOTIFY_TYPE: &str = "koubei_ticket_openapi_use_notify";
 pub const TICKET_USE: &str = "TICKET_USE";
@@ -51,7 +51,7 @@ pub fn row(notify_id: String, target: &Target, event: &Event, now: i64) -> Notif
         biz_type: event.biz_type.into(),
         request_id: event.request_id.into(),
         fields: Value::Object(fields).to_string(),
-        status: "pending".into(),
+        status: OutboxStatus::Pending,
         attempts: 0,
         next_attempt_at: now,
         last_error: None,

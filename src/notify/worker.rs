@@ -11,7 +11,7 @@ use crate::alipay::PrivateKey;
 use crate::clock::SharedClock;
 use crate::ids;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{OutboxStatus, Store, StoreError};
 
 /// How much longer than an attempt's timeout a claim lasts.
 pub const LEASE_MARGIN_MS: i64 = 5_000;
@@ -129,9 +129,9 @@ impl Deliverer {
         let error = self.attempt(&row, now).await.err();
         let attempt = row.attempts as usize; // 0 for the first attempt
         let (status, next_attempt_at) = match (&error, self.settings.schedule_ms.get(attempt)) {
-            (None, _) => ("delivered", now),
-            (Some(_), Some(wait)) => ("pending", now + wait),
-            (Some(_), None) => ("parked", now),
+            (None, _) => (OutboxStatus::Delivered, now),
+            (Some(_), Some(wait)) => (OutboxStatus::Pending, now + wait),
+            (Some(_), None) => (OutboxStatus::Parked, now),
         };
         let notify_id = row.notify_id.clone();
         let last_error = error.clone();
@@ -155,14 +155,14 @@ impl Deliverer {
             .await?;
         let notify_id = row.notify_id;
         if let Some(metrics) = &self.metrics {
-            metrics.notification(if still_ours { status } else { "lost" });
+            metrics.notification(if still_ours { status.name() } else { "lost" });
         }
         if !still_ours {
             return Ok(Outcome::Lost { notify_id });
         }
         Ok(match (status, error) {
-            ("delivered", _) => Outcome::Delivered { notify_id },
-            ("pending", Some(error)) => Outcome::Retry {
+            (OutboxStatus::Delivered, _) => Outcome::Delivered { notify_id },
+            (OutboxStatus::Pending, Some(error)) => Outcome::Retry {
                 notify_id,
                 next_attempt_at,
                 error,

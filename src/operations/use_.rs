@@ -8,7 +8,7 @@ use crate::ids;
 use crate::ledger::fields::Biz;
 use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::use_::{self, UseAnswer, UseCall, UseFacts, UsePlan, UseRequest};
-use crate::ledger::{Channel, Refusal, Trans, TransKind, UseOrder};
+use crate::ledger::{Channel, CodeType, Refusal, Trans, TransKind, UseOrder};
 use crate::notify::{Target, message};
 use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
 
@@ -114,7 +114,7 @@ impl UseOp {
             channel: self.channel,
             closed,
             ticket_code: identity.ticket_code.clone(),
-            code_type: identity.code_type.clone(),
+            code_type: CodeType::parse(Some(&identity.code_type)),
             order_no: Some(identity.order_no.clone()).filter(|s| !s.is_empty()),
             voucher_id,
             quantity,
@@ -155,7 +155,7 @@ impl UseOp {
             decided.quantity,
         );
         order.ticket_code = req.ticket_code.to_string();
-        order.code_type = req.code_type.name().into();
+        order.code_type = Some(req.code_type);
         order.order_no = req.order_no.as_ref().map(ToString::to_string);
         let use_order_id = order.use_order_id.clone();
         let mut plan = Plan::new(self.now);

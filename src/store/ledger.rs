@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use super::{Conn, NotificationRow, StoreError};
+use super::{Conn, Lock, NotificationRow, StoreError};
 use crate::ledger::cancel::{CancelLoaded, CancelRequest};
 use crate::ledger::delay::{DelayFacts, DelayRequest};
 use crate::ledger::idempotency::{Key, Record};
@@ -109,7 +109,9 @@ impl Conn<'_> {
         code: &str,
         order_no: Option<&str>,
     ) -> Result<(Option<TicketView>, Option<Record>), StoreError> {
-        let ticket = self.ticket(code_type, code, order_no, true).await?;
+        let ticket = self
+            .ticket(code_type, code, order_no, Lock::ForUpdate)
+            .await?;
         Ok((ticket, self.idempotency(key).await?))
     }
 
@@ -152,7 +154,7 @@ impl LedgerTx for Conn<'_> {
         let siblings = match &ticket {
             Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
                 let t = &v.ticket;
-                self.siblings(&t.order_no, &t.item_id, &t.voucher_id, true)
+                self.siblings(&t.order_no, &t.item_id, &t.voucher_id, Lock::ForUpdate)
                     .await?
             }
             _ => Vec::new(),
@@ -200,7 +202,7 @@ impl LedgerTx for Conn<'_> {
                 .map(|t| (t.voucher_id, t.trans_id, t.quantity))
                 .collect();
             let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
-            loaded.use_tickets = self.tickets_by_voucher(&vouchers, true).await?;
+            loaded.use_tickets = self.tickets_by_voucher(&vouchers, Lock::ForUpdate).await?;
         }
         loaded.use_order = use_order;
         Ok(loaded)
@@ -224,7 +226,7 @@ impl LedgerTx for Conn<'_> {
         req: &QueryRequest,
     ) -> Result<QueryFacts, StoreError> {
         let ticket = self
-            .ticket(CodeType::Internal, req.ticket_code.as_str(), None, false)
+            .ticket(CodeType::Internal, req.ticket_code.as_str(), None, Lock::No)
             .await?;
         let Some(view) = ticket else {
             return Ok(QueryFacts::default());

@@ -19,7 +19,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
 pub use ledger::{Effect, LedgerTx, Plan};
-pub use queries::{AppRecord, NotificationRow};
+pub use queries::{AppRecord, Lock, NotificationRow, OutboxStatus};
 
 /// A boxed, sendable future borrowing from `'a`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -66,6 +66,9 @@ pub enum StoreError {
     Conflict(&'static str),
     /// Retries ran out on conflicts or serialisation failures.
     Contention,
+    /// The SQLite batch this write was part of could not be committed (the database's words);
+    /// nothing of the batch was written.
+    BatchFailed(String),
     /// The writer is gone (shutting down).
     Closed,
     /// An operation panicked: a bug. Its transaction was rolled back; the store carries on.
@@ -78,6 +81,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Conflict(what) => write!(f, "concurrent write conflict on {what}"),
             StoreError::Contention => f.write_str("gave up after repeated write conflicts"),
+            StoreError::BatchFailed(why) => write!(f, "the write batch was not committed: {why}"),
             StoreError::Closed => f.write_str("the store is shut down"),
             StoreError::Panicked => {
                 f.write_str("an operation panicked (a bug); its writes were rolled back")

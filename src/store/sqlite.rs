@@ -62,7 +62,7 @@ where
         let answer = match (committed, self.result) {
             (Ok(()), Some(result)) => result,
             (Ok(()), None) | (Err(_), None) => Err(StoreError::Closed),
-            (Err(why), Some(_)) => Err(StoreError::Db(sqlx::Error::Protocol(why))),
+            (Err(why), Some(_)) => Err(StoreError::BatchFailed(why)),
         };
         let _ = self.reply.send(answer);
     }

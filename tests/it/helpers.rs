@@ -169,7 +169,7 @@ impl TestApp {
     }
 
     pub fn app(&self) -> &ticketgate::operations::Service {
-        &self.running.as_ref().expect("running").app
+        &self.running.as_ref().expect("running").service
     }
 
     pub fn store(&self) -> &ticketgate::store::Store {

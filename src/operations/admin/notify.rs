@@ -4,23 +4,29 @@ use serde_json::{Value, json};
 
 use super::{AdminError, Result};
 use crate::operations::Service;
+use crate::store::OutboxStatus;
 
 /// Notifications, oldest first, optionally of one status.
 pub async fn notify_list(svc: &Service, status: Option<String>) -> Result<Value> {
     let store = &svc.store;
+    let status = match status.as_deref() {
+        None => None,
+        Some(text) => Some(OutboxStatus::parse(text).ok_or_else(|| {
+            AdminError::Invalid(format!(
+                "status must be pending, delivered or parked, got {text:?}"
+            ))
+        })?),
+    };
     let rows = store
-        .read(move |c| {
-            let status = status.clone();
-            Box::pin(async move { c.notifications(status.as_deref()).await })
-        })
+        .read(move |c| Box::pin(async move { c.notifications(status).await }))
         .await?;
     let list: Vec<Value> = rows
         .into_iter()
         .map(|n| {
-            let pending = n.status == "pending";
+            let pending = n.status == OutboxStatus::Pending;
             json!({
                 "notify_id": n.notify_id,
-                "status": n.status,
+                "status": n.status.name(),
                 "attempts": n.attempts,
                 "url": n.url,
                 "biz_type": n.biz_type,
@@ -44,7 +50,7 @@ pub async fn notify_resend(svc: &Service, notify_id: &str) -> Result<Value> {
                 let Some(row) = c.notification(&id).await? else {
                     return Ok(Err(AdminError::NotFound(format!("notification {id}"))));
                 };
-                if row.status == "pending" {
+                if row.status == OutboxStatus::Pending {
                     return Ok(Err(AdminError::Invalid(format!(
                         "notification {id} is still pending (attempt {} of its schedule)",
                         row.attempts + 1
@@ -56,5 +62,5 @@ pub async fn notify_resend(svc: &Service, notify_id: &str) -> Result<Value> {
         })
         .await?;
     outcome?;
-    Ok(json!({"notify_id": notify_id, "status": "pending"}))
+    Ok(json!({"notify_id": notify_id, "status": OutboxStatus::Pending.name()}))
 }

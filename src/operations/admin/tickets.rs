@@ -9,7 +9,7 @@ use crate::ledger::names::{AppId, MerchantPid};
 use crate::ledger::use_::UseCall;
 use crate::ledger::{Channel, CodeType, Ticket, Trans, TransKind, query};
 use crate::operations::{Acting, CallContext, OpError, Service};
-use crate::store::{Store, StoreError};
+use crate::store::{Lock, Store, StoreError};
 
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
 
@@ -142,7 +142,12 @@ pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) ->
             let (code, order_no) = (code.clone(), order_no.clone());
             Box::pin(async move {
                 let Some(view) = c
-                    .ticket(code_type_of(&order_no), &code, order_no.as_deref(), false)
+                    .ticket(
+                        code_type_of(&order_no),
+                        &code,
+                        order_no.as_deref(),
+                        Lock::No,
+                    )
                     .await?
                 else {
                     return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
@@ -167,7 +172,12 @@ async fn owner(store: &Store, code: &str, order_no: &Option<String>) -> Result<S
             let (code, order_no) = (code.clone(), order_no.clone());
             Box::pin(async move {
                 let view = c
-                    .ticket(code_type_of(&order_no), &code, order_no.as_deref(), false)
+                    .ticket(
+                        code_type_of(&order_no),
+                        &code,
+                        order_no.as_deref(),
+                        Lock::No,
+                    )
                     .await?;
                 Ok(view.map(|v| v.ticket.merchant_pid))
             })
@@ -178,15 +188,15 @@ async fn owner(store: &Store, code: &str, order_no: &Option<String>) -> Result<S
 
 /// A use through the merchant console: the same rules, another channel.
 pub async fn ticket_use(
-    app: &Service,
+    svc: &Service,
     code: &str,
     order_no: Option<String>,
     shop_id: &str,
     quantity: Option<i64>,
     request_id: Option<String>,
 ) -> Result<Value> {
-    let merchant_pid = owner(&app.store, code, &order_no).await?;
-    let request_id = request_id.unwrap_or_else(|| ids::dated(app.now_ms(), 10));
+    let merchant_pid = owner(&svc.store, code, &order_no).await?;
+    let request_id = request_id.unwrap_or_else(|| ids::dated(svc.now_ms(), 10));
     let mut biz = Map::new();
     biz.insert("request_id".into(), request_id.clone().into());
     biz.insert("ticket_code".into(), code.into());
@@ -209,7 +219,7 @@ pub async fn ticket_use(
         channel: Channel::MerchantConsole,
         notify: None,
     };
-    let answer = crate::operations::use_::run(app, &ctx, call).await?;
+    let answer = crate::operations::use_::run(svc, &ctx, call).await?;
     let mut node = serde_json::to_value(answer).expect("a typed answer serialises");
     node["channel"] = Channel::MerchantConsole.name().into();
     Ok(node)
@@ -225,7 +235,12 @@ pub async fn ticket_refund(svc: &Service, code: &str, order_no: Option<String>) 
             let (code, order_no) = (code.clone(), order_no.clone());
             Box::pin(async move {
                 let Some(view) = c
-                    .ticket(code_type_of(&order_no), &code, order_no.as_deref(), true)
+                    .ticket(
+                        code_type_of(&order_no),
+                        &code,
+                        order_no.as_deref(),
+                        Lock::ForUpdate,
+                    )
                     .await?
                 else {
                     return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));

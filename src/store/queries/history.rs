@@ -4,7 +4,7 @@ use sqlx::FromRow;
 
 use super::{Conn, StoreError, inserted};
 use crate::ledger::idempotency::{Key, Outcome, Record};
-use crate::ledger::{CancelRecord, Channel, Trans, TransKind, UseOrder};
+use crate::ledger::{CancelRecord, Channel, CodeType, Trans, TransKind, UseOrder};
 
 #[derive(FromRow)]
 struct TransRow {
@@ -58,7 +58,7 @@ impl From<UseOrderRow> for UseOrder {
             channel: Channel::parse(&r.channel),
             closed: r.closed != 0,
             ticket_code: r.ticket_code,
-            code_type: r.code_type,
+            code_type: CodeType::parse(Some(&r.code_type)),
             order_no: r.order_no,
             voucher_id: r.voucher_id,
             quantity: r.quantity,
@@ -169,7 +169,7 @@ impl Conn<'_> {
                 .bind(o.channel.name())
                 .bind(i64::from(o.closed))
                 .bind(&o.ticket_code)
-                .bind(&o.code_type)
+                .bind(o.code_type.map_or("INVALID", CodeType::name))
                 .bind(&o.order_no)
                 .bind(&o.voucher_id)
                 .bind(o.quantity)

@@ -28,8 +28,9 @@ mod notifications;
 mod tenants;
 mod tickets;
 
-pub use notifications::NotificationRow;
+pub use notifications::{NotificationRow, OutboxStatus};
 pub use tenants::AppRecord;
+pub use tickets::Lock;
 
 /// Turns "no row was inserted" into a retryable conflict.
 fn inserted(rows: u64, what: &'static str) -> Result<(), StoreError> {

@@ -4,6 +4,44 @@ use sqlx::FromRow;
 
 use super::{Conn, StoreError, inserted};
 
+/// Where a notification is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    /// Waiting for its next attempt (or its first).
+    Pending,
+    /// Acknowledged with `success`.
+    Delivered,
+    /// Its last scheduled attempt failed; waits for an operator's resend.
+    Parked,
+}
+
+impl OutboxStatus {
+    pub const ALL: [OutboxStatus; 3] = [
+        OutboxStatus::Pending,
+        OutboxStatus::Delivered,
+        OutboxStatus::Parked,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Delivered => "delivered",
+            OutboxStatus::Parked => "parked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OutboxStatus> {
+        OutboxStatus::ALL.into_iter().find(|s| s.name() == text)
+    }
+}
+
+impl TryFrom<String> for OutboxStatus {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        OutboxStatus::parse(&text).ok_or_else(|| format!("unknown outbox status {text:?}"))
+    }
+}
+
 /// One outbox row.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct NotificationRow {
@@ -16,7 +54,8 @@ pub struct NotificationRow {
     pub request_id: String,
     /// The notification's business fields as a JSON object (no time, no signature).
     pub fields: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -44,7 +83,7 @@ impl Conn<'_> {
                 .bind(&n.biz_type)
                 .bind(&n.request_id)
                 .bind(&n.fields)
-                .bind(&n.status)
+                .bind(n.status.name())
                 .bind(n.attempts)
                 .bind(n.next_attempt_at)
                 .bind(&n.last_error)
@@ -97,7 +136,7 @@ impl Conn<'_> {
         &mut self,
         notify_id: &str,
         token: &str,
-        status: &str,
+        status: OutboxStatus,
         next_attempt_at: i64,
         last_error: Option<&str>,
         now: i64,
@@ -107,7 +146,7 @@ impl Conn<'_> {
         let done = execute!(
             self,
             sqlx::query(sql)
-                .bind(status)
+                .bind(status.name())
                 .bind(next_attempt_at)
                 .bind(last_error)
                 .bind(now)
@@ -127,12 +166,12 @@ impl Conn<'_> {
 
     pub async fn notifications(
         &mut self,
-        status: Option<&str>,
+        status: Option<OutboxStatus>,
     ) -> Result<Vec<NotificationRow>, StoreError> {
         let sql = format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE ($1 = '' OR status = $1) ORDER BY created_at, notify_id"
         );
-        let status = status.unwrap_or("");
+        let status = status.map_or("", OutboxStatus::name);
         Ok(on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(
             sql.clone()
         ))

@@ -89,6 +89,14 @@ const TICKET_VIEW_SELECT: &str = "SELECT t.voucher_id, t.code, t.code_type, t.or
      i.alias, i.original_price_cents, i.price_cents, i.times, i.shop_ids, i.valid_from, i.valid_to \
      FROM tickets t JOIN items i ON i.item_id = t.item_id";
 
+/// Whether a read locks the rows it returns until the transaction ends. On PostgreSQL that is
+/// `FOR UPDATE`; SQLite's single writer needs no row lock, so there it reads alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    ForUpdate,
+    No,
+}
+
 impl Conn<'_> {
     // ---- items, orders, tickets ----------------------------------------------------------
 
@@ -180,14 +188,13 @@ impl Conn<'_> {
         Ok(done == 1)
     }
 
-    /// Finds a ticket by the code a call names, with its item. With `lock`, PostgreSQL locks
-    /// the ticket row until the transaction ends (SQLite's single writer needs no lock).
+    /// Finds a ticket by the code a call names, with its item.
     pub async fn ticket(
         &mut self,
         code_type: CodeType,
         code: &str,
         order_no: Option<&str>,
-        lock: bool,
+        lock: Lock,
     ) -> Result<Option<TicketView>, StoreError> {
         let filter = match code_type {
             CodeType::Internal => "t.code = $1 AND t.code_type = 'INTERNAL_CODE' AND $2 = $2",
@@ -208,7 +215,11 @@ impl Conn<'_> {
                     .await?
             }
             Conn::Pg(c) => {
-                let suffix = if lock { " FOR UPDATE OF t" } else { "" };
+                let suffix = if lock == Lock::ForUpdate {
+                    " FOR UPDATE OF t"
+                } else {
+                    ""
+                };
                 let sql = format!("{TICKET_VIEW_SELECT} WHERE {filter}{suffix}");
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(code)
@@ -223,12 +234,12 @@ impl Conn<'_> {
         }))
     }
 
-    /// Tickets by voucher id, locked on PostgreSQL when `lock` (in id order, so that
-    /// concurrent writers lock in the same order and cannot deadlock).
+    /// Tickets by voucher id, in id order (so that concurrent writers that lock them lock in
+    /// the same order and cannot deadlock).
     pub async fn tickets_by_voucher(
         &mut self,
         voucher_ids: &[String],
-        lock: bool,
+        lock: Lock,
     ) -> Result<Vec<Ticket>, StoreError> {
         let mut out = Vec::with_capacity(voucher_ids.len());
         let mut ids = voucher_ids.to_vec();
@@ -244,7 +255,11 @@ impl Conn<'_> {
                         .await?
                 }
                 Conn::Pg(c) => {
-                    let suffix = if lock { " FOR UPDATE" } else { "" };
+                    let suffix = if lock == Lock::ForUpdate {
+                        " FOR UPDATE"
+                    } else {
+                        ""
+                    };
                     let sql = format!(
                         "SELECT {TICKET_COLUMNS} FROM tickets WHERE voucher_id = $1{suffix}"
                     );
@@ -265,7 +280,7 @@ impl Conn<'_> {
         order_no: &str,
         item_id: &str,
         except: &str,
-        lock: bool,
+        lock: Lock,
     ) -> Result<Vec<Ticket>, StoreError> {
         let base = format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE order_no = $1 AND item_id = $2 AND voucher_id <> $3 \
@@ -281,7 +296,7 @@ impl Conn<'_> {
                     .await?
             }
             Conn::Pg(c) => {
-                let sql = if lock {
+                let sql = if lock == Lock::ForUpdate {
                     format!("{base} FOR UPDATE")
                 } else {
                     base
