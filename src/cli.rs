@@ -232,6 +232,7 @@ pub enum OrderCommand {
     Issue {
         #[arg(long)]
         item: String,
+        /// How many tickets, 1 to 1,000,000 (one transaction; a million take a few seconds).
         #[arg(long, default_value_t = 1)]
         tickets: usize,
         #[arg(long)]

@@ -10,7 +10,7 @@ use crate::ledger::names::{AppId, MerchantPid};
 use crate::notify::Target;
 use crate::operations::methods::{self, Entry};
 use crate::operations::{Acting, Service};
-use crate::store::Op;
+use crate::store::{CallerFacts, LedgerTx, Operation, StoreError};
 
 use super::limit::CallLimit;
 use super::{KeyCache, Limits};
@@ -104,13 +104,10 @@ async fn check_params(
     let app_id = present(params, "app_id")
         .ok_or(GatewayError::MissingAppId)?
         .to_string();
-    let lookup = app_id.clone();
-    let record = read_store(svc, move |c| {
-        let id = lookup.clone();
-        Box::pin(async move { c.app(&id).await })
-    })
-    .await?
-    .ok_or_else(|| GatewayError::InvalidAppId(app_id.clone()))?;
+    let token = present(params, "app_auth_token");
+    // One read for the caller: the app, and the grant behind its token (judged in its turn).
+    let (record, grant) = read_caller(svc, &app_id, token).await?;
+    let record = record.ok_or_else(|| GatewayError::InvalidAppId(app_id.clone()))?;
     let sign_type_text = present(params, "sign_type").ok_or(GatewayError::MissingSignType)?;
     let sign_type = SignType::parse(sign_type_text)
         .ok_or_else(|| GatewayError::InvalidSignType(sign_type_text.to_string()))?;
@@ -169,20 +166,14 @@ async fn check_params(
             per_second: limit.per_second(),
         });
     }
-    let who = match present(params, "app_auth_token") {
+    let who = match token {
         None => Acting {
             app_id: AppId::trusted(app_id.clone()),
             merchant_pid: MerchantPid::trusted(record.merchant_pid.clone()),
             via_token: false,
         },
-        Some(token) => {
-            let (t, a) = (token.to_string(), app_id.clone());
-            let (merchant, expires_at) = read_store(svc, move |c| {
-                let (t, a) = (t.clone(), a.clone());
-                Box::pin(async move { c.token_merchant(&t, &a).await })
-            })
-            .await?
-            .ok_or(GatewayError::InvalidAppAuthToken)?;
+        Some(_) => {
+            let (merchant, expires_at) = grant.ok_or(GatewayError::InvalidAppAuthToken)?;
             if expires_at.is_some_and(|at| svc.now_ms() >= at) {
                 return Err(GatewayError::AppAuthTokenExpired);
             }
@@ -238,14 +229,32 @@ fn verify(
     Err(GatewayError::InvalidSignature { content: without })
 }
 
-/// A store read on the gateway path; a failure is logged here and answered as `20000`.
-async fn read_store<R, F>(svc: &Service, op: F) -> Result<R, GatewayError>
-where
-    R: Send + 'static,
-    F: Op<R>,
-{
-    svc.store.read(op).await.map_err(|e| {
+/// The store read on the gateway path: the app and its token's grant. A failure is logged here
+/// and answered as `20000`.
+async fn read_caller(
+    svc: &Service,
+    app_id: &str,
+    token: Option<&str>,
+) -> Result<CallerFacts, GatewayError> {
+    let lookup = CallerLookup {
+        app_id: app_id.to_string(),
+        token: token.map(str::to_string),
+    };
+    svc.store.read_op(lookup).await.map_err(|e| {
         tracing::error!(error = %e, "store read failed on the gateway path");
         GatewayError::Unavailable
     })
+}
+
+struct CallerLookup {
+    app_id: String,
+    token: Option<String>,
+}
+
+impl Operation for CallerLookup {
+    type Output = CallerFacts;
+
+    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<CallerFacts, StoreError> {
+        tx.caller_facts(&self.app_id, self.token.as_deref()).await
+    }
 }

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use super::{Conn, Lock, NotificationRow, StoreError};
+use super::{AppRecord, Conn, Lock, NotificationRow, StoreError};
 use crate::ledger::cancel::{CancelLoaded, CancelRequest};
 use crate::ledger::delay::{DelayFacts, DelayRequest};
 use crate::ledger::idempotency::{Key, Record};
@@ -61,6 +61,9 @@ impl Plan {
     }
 }
 
+/// The app a call names and the grant behind its token, if any.
+pub type CallerFacts = (Option<AppRecord>, Option<(String, Option<i64>)>);
+
 /// A transaction as the ledger's operations use it.
 pub trait LedgerTx: Send {
     /// A use's facts: its idempotency record, then (for a well-formed request) the named
@@ -93,6 +96,14 @@ pub trait LedgerTx: Send {
         merchant_pid: &MerchantPid,
         req: &QueryRequest,
     ) -> impl Future<Output = Result<QueryFacts, StoreError>> + Send;
+
+    /// Who is calling: the app, and the grant behind an `app_auth_token` given with the call
+    /// (the merchant it lets the app act for, and when it expires).
+    fn caller_facts(
+        &mut self,
+        app_id: &str,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<CallerFacts, StoreError>> + Send;
 
     /// Applies a plan's effects in order.
     fn apply(&mut self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -240,6 +251,19 @@ impl LedgerTx for Conn<'_> {
             shop: Some(shop),
             trans,
         })
+    }
+
+    async fn caller_facts(
+        &mut self,
+        app_id: &str,
+        token: Option<&str>,
+    ) -> Result<CallerFacts, StoreError> {
+        let app = self.app(app_id).await?;
+        let grant = match token {
+            Some(token) => self.token_merchant(token, app_id).await?,
+            None => None,
+        };
+        Ok((app, grant))
     }
 
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ mod ledger;
 mod pg;
 mod queries;
 mod sqlite;
+mod sqlite_sync;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
-pub use ledger::{Effect, LedgerTx, Plan};
+pub use ledger::{CallerFacts, Effect, LedgerTx, Plan};
 pub use queries::{AppRecord, Lock, NotificationRow, OutboxStatus};
 
 /// A boxed, sendable future borrowing from `'a`.
@@ -61,6 +62,10 @@ pub enum Conn<'t> {
 pub enum StoreError {
     /// The database refused or failed.
     Db(sqlx::Error),
+    /// SQLite refused or failed, on the synchronous path.
+    Sqlite(rusqlite::Error),
+    /// The system refused (a thread could not be started).
+    Io(String),
     /// A concurrent writer got there first (a unique key was taken between read and write);
     /// running the whole operation again will see its effect.
     Conflict(&'static str),
@@ -79,6 +84,8 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::Io(e) => write!(f, "system error: {e}"),
             StoreError::Conflict(what) => write!(f, "concurrent write conflict on {what}"),
             StoreError::Contention => f.write_str("gave up after repeated write conflicts"),
             StoreError::BatchFailed(why) => write!(f, "the write batch was not committed: {why}"),
@@ -94,6 +101,7 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreError::Db(e) => Some(e),
+            StoreError::Sqlite(e) => Some(e),
             _ => None,
         }
     }
@@ -221,6 +229,9 @@ impl Store {
     /// it is durably committed.
     pub async fn write_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
         let op = std::sync::Arc::new(op);
+        if let Backend::Sqlite(s) = &self.backend {
+            return with_retries(|_| s.ledger.write(op.clone())).await;
+        }
         self.write(move |c| {
             let op = op.clone();
             Box::pin(async move { op.run(c).await })
@@ -230,6 +241,9 @@ impl Store {
 
     /// Runs one of the ledger's read-only operations in a snapshot.
     pub async fn read_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
+        if let Backend::Sqlite(s) = &self.backend {
+            return s.ledger.read(&op);
+        }
         let op = std::sync::Arc::new(op);
         self.read(move |c| {
             let op = op.clone();

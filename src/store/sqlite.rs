@@ -1,6 +1,8 @@
-//! SQLite: one writer task owns the only write connection and commits a batch of queued
-//! operations per transaction (a savepoint each, so one failure doesn't sink the batch);
-//! a small pool of read-only connections serves snapshots. WAL, `synchronous=FULL`.
+//! SQLite through sqlx: migrations, and the operator's statement-level closures (admin
+//! commands, the notification outbox). A writer task commits a batch of queued closures per
+//! transaction (a savepoint each, so one failure doesn't sink the batch); a small pool of
+//! read-only connections serves snapshots. WAL, `synchronous=FULL`. The ledger's operations
+//! run on the synchronous path instead (`sqlite_sync`), which owns its own write connection.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub struct Sqlite {
     /// Fires when the writer has drained its queue and closed its connection.
     done: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
     readers: SqlitePool,
+    /// The ledger's operations: a writer thread and inline read-only connections.
+    pub(super) ledger: Arc<super::sqlite_sync::SyncSqlite>,
 }
 
 type Queue = mpsc::Sender<Box<dyn Job>>;
@@ -68,11 +72,17 @@ where
     }
 }
 
-fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+/// The file a `sqlite://PATH` URL names.
+fn file_path(url: &str) -> &str {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
+    path.split('?').next().unwrap_or(path)
+}
+
+fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    let path = file_path(url);
     Ok(SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
@@ -93,6 +103,10 @@ impl Sqlite {
             .max_connections(4)
             .connect_with(opts.read_only(true))
             .await?;
+        let ledger = Arc::new(super::sqlite_sync::SyncSqlite::start(
+            std::path::Path::new(file_path(url)),
+            batch_max,
+        )?);
         let (sender, receiver) = mpsc::channel(QUEUE_MAX);
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -103,6 +117,7 @@ impl Sqlite {
             queue: Arc::new(Mutex::new(Some(sender))),
             done: Arc::new(Mutex::new(Some(done_rx))),
             readers,
+            ledger,
         })
     }
 
@@ -151,6 +166,8 @@ impl Sqlite {
     }
 
     pub async fn close(&self) {
+        let ledger = self.ledger.clone();
+        let _ = tokio::task::spawn_blocking(move || ledger.close()).await;
         // Dropping the last sender lets the writer finish what is queued and stop.
         self.queue.lock().expect("queue lock").take();
         let done = self.done.lock().expect("done lock").take();

@@ -108,3 +108,115 @@ async fn a_panicking_operation_costs_one_answer_and_writes_nothing() {
         .unwrap();
     assert!(!exists);
 }
+
+/// An operation on the ledger's path (`Store::write_op`): records `key` as answered, after
+/// sleeping `sleep_ms` (to hold a batch open), and panics when told to.
+struct Marker {
+    key: ticketgate::ledger::idempotency::Key,
+    sleep_ms: u64,
+    panic: bool,
+}
+
+fn marker(request_id: &str, sleep_ms: u64, panic: bool) -> Marker {
+    Marker {
+        key: ticketgate::ledger::idempotency::Key {
+            merchant_pid: ticketgate::ledger::names::MerchantPid::trusted(M1),
+            method: "test.marker",
+            request_id: ticketgate::ledger::names::RequestId::trusted(request_id),
+        },
+        sleep_ms,
+        panic,
+    }
+}
+
+impl ticketgate::store::Operation for Marker {
+    type Output = ();
+
+    async fn run<T: ticketgate::store::LedgerTx>(&self, tx: &mut T) -> Result<(), StoreError> {
+        std::thread::sleep(std::time::Duration::from_millis(self.sleep_ms));
+        let mut plan = ticketgate::store::Plan::new(0);
+        plan.push(ticketgate::store::Effect::Record(
+            self.key.clone(),
+            ticketgate::ledger::idempotency::Record::answered("fp".into(), &"x"),
+        ));
+        tx.apply(&plan).await?;
+        assert!(!self.panic, "a bug in an operation");
+        Ok(())
+    }
+}
+
+/// Whether a marker is committed, seen from a fresh snapshot.
+struct Seen(ticketgate::ledger::idempotency::Key);
+
+impl ticketgate::store::Operation for Seen {
+    type Output = bool;
+
+    async fn run<T: ticketgate::store::LedgerTx>(&self, tx: &mut T) -> Result<bool, StoreError> {
+        Ok(tx.use_facts(&self.0, None).await?.recorded.is_some())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_ledger_operation_costs_one_answer_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let store = app.store();
+    let bad = marker("p1", 0, true);
+    let key = bad.key.clone();
+    let outcome = store.write_op(bad).await;
+    assert!(matches!(outcome, Err(StoreError::Panicked)), "{outcome:?}");
+    assert!(
+        !store.read_op(Seen(key)).await.unwrap(),
+        "the half-done write is gone"
+    );
+    // The writer carries on.
+    let code = app.issue_one(NORMAL).await;
+    assert_success(&app.use_code("u1", &code).await);
+}
+
+/// A write is answered only after the transaction that holds it commits: on SQLite, only
+/// after the COMMIT of its whole batch. `a` and `b` are queued while `first` holds the writer,
+/// so they share a batch in which `b` sleeps after `a` is done; the moment `a` is answered, a
+/// fresh snapshot must already see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_answered_only_after_their_commit() {
+    let app = TestApp::spawn().await;
+    let store = app.store().clone();
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.write_op(marker("first", 200, false)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let a = marker("a", 0, false);
+    let a_key = a.key.clone();
+    let b = tokio::spawn({
+        let store = store.clone();
+        async move { store.write_op(marker("b", 400, false)).await }
+    });
+    store.write_op(a).await.unwrap();
+    assert!(
+        store.read_op(Seen(a_key)).await.unwrap(),
+        "answered before its commit"
+    );
+    first.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn large_orders_are_issued_in_chunks_with_unique_codes() {
+    let app = TestApp::spawn().await;
+    let codes = app.issue(NORMAL, 1_234).await;
+    let mut unique = codes.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 1_234);
+    assert!(codes.iter().all(|c| c.len() == 12));
+    assert_success(&app.use_code("u1", &codes[1_233]).await);
+    let too_many = ticketgate::operations::admin::issue_order(
+        app.service(),
+        NORMAL,
+        ticketgate::operations::admin::MAX_TICKETS_PER_ORDER + 1,
+        None,
+        None,
+    )
+    .await;
+    assert!(too_many.is_err());
+}

@@ -13,6 +13,13 @@ use crate::store::{Lock, Store, StoreError};
 
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
 
+/// Most tickets one `order issue` makes: one transaction, bounded so that it cannot hold the
+/// database for long (a million take seconds).
+pub const MAX_TICKETS_PER_ORDER: usize = 1_000_000;
+
+/// Tickets inserted per statement.
+const INSERT_CHUNK: usize = 500;
+
 /// Issues an order of `count` tickets with fresh internal codes, or registers the merchant's
 /// own `codes` (external) under `order_no`.
 pub async fn issue_order(
@@ -36,8 +43,10 @@ pub async fn issue_order(
         if unique.len() != codes.len() {
             return invalid("the same --code is given twice");
         }
-    } else if !(1..=100).contains(&count) {
-        return invalid(format!("--tickets must be 1 to 100, got {count}"));
+    } else if !(1..=MAX_TICKETS_PER_ORDER).contains(&count) {
+        return invalid(format!(
+            "--tickets must be 1 to {MAX_TICKETS_PER_ORDER}, got {count}"
+        ));
     }
     if let Some(no) = &order_no
         && (no.is_empty() || no.len() > 32 || !no.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -82,41 +91,51 @@ pub async fn issue_order(
                         (0..count).map(|_| String::new()).collect(),
                     ),
                 };
-                let mut issued = Vec::new();
-                for wanted_code in wanted {
-                    let mut ticket = Ticket {
-                        voucher_id: ids::dated(now, 10),
-                        code: wanted_code,
-                        code_type,
-                        order_no: order_no.clone(),
-                        merchant_pid: item.merchant_pid.clone(),
-                        item_id: item.item_id.clone(),
-                        total_quantity: total,
-                        available_quantity: total,
-                        refunded: false,
-                        effect_at,
-                        expire_at,
-                    };
-                    let mut attempts = 0;
-                    loop {
-                        if code_type == CodeType::Internal {
-                            ticket.code = ids::ticket_code();
-                        }
-                        if c.insert_ticket(&ticket, now).await? {
+                let ticket = |code: String| Ticket {
+                    voucher_id: ids::dated(now, 10),
+                    code: if code_type == CodeType::Internal {
+                        ids::ticket_code()
+                    } else {
+                        code
+                    },
+                    code_type,
+                    order_no: order_no.clone(),
+                    merchant_pid: item.merchant_pid.clone(),
+                    item_id: item.item_id.clone(),
+                    total_quantity: total,
+                    available_quantity: total,
+                    refunded: false,
+                    effect_at,
+                    expire_at,
+                };
+                let mut issued = Vec::with_capacity(wanted.len());
+                for chunk in wanted.chunks(INSERT_CHUNK) {
+                    let target = issued.len() + chunk.len();
+                    let mut pending: Vec<Ticket> = chunk.iter().cloned().map(ticket).collect();
+                    for _ in 0..20 {
+                        let inserted = c.insert_tickets(&pending, now).await?;
+                        let done: std::collections::HashSet<&String> = inserted.iter().collect();
+                        let missing: Vec<String> = pending
+                            .iter()
+                            .filter(|t| !done.contains(&t.code))
+                            .map(|t| t.code.clone())
+                            .collect();
+                        issued.extend(inserted.iter().cloned());
+                        if missing.is_empty() {
                             break;
                         }
-                        attempts += 1;
                         if code_type == CodeType::External {
                             return Ok(Err(AdminError::Duplicate(format!(
                                 "code {} in order {order_no}",
-                                ticket.code
+                                missing[0]
                             ))));
                         }
-                        if attempts >= 20 {
-                            return Err(StoreError::Conflict("tickets.code"));
-                        }
+                        // A generated code (or id) was taken: draw again for those.
+                        pending = missing.into_iter().map(ticket).collect();
                     }
-                    issued.push(ticket.code);
+                    if issued.len() < target {
+                        return Err(StoreError::Conflict("tickets.code"));
+                    }
                 }
                 Ok(Ok(json!({"order_no": order_no, "tickets": issued})))
             })

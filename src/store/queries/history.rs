@@ -90,13 +90,87 @@ impl From<CancelRow> for CancelRecord {
     }
 }
 
+pub(in crate::store) const INSERT_TRANS: &str = "INSERT INTO ticket_trans (trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
+                   expire_before, expire_after, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
+pub(in crate::store) const SELECT_USE_ORDER: &str = "SELECT use_order_id, merchant_pid, request_id, channel, closed, ticket_code, code_type, \
+                   order_no, voucher_id, quantity, created_at FROM use_orders WHERE merchant_pid = $1 AND request_id = $2";
+pub(in crate::store) const INSERT_USE_ORDER: &str = "INSERT INTO use_orders (use_order_id, merchant_pid, request_id, channel, closed, ticket_code, \
+                   code_type, order_no, voucher_id, quantity, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
+pub(in crate::store) const INSERT_CANCEL: &str = "INSERT INTO cancels (cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+pub(in crate::store) const SELECT_IDEMPOTENCY: &str = "SELECT fingerprint, refused, answer FROM idempotency \
+                   WHERE merchant_pid = $1 AND method = $2 AND request_id = $3";
+pub(in crate::store) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency (merchant_pid, method, request_id, fingerprint, refused, answer, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+
+/// A transaction from a row of `TRANS_SELECT`, read by the synchronous SQLite path.
+pub(in crate::store) fn trans_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<Trans> {
+    Ok(Trans::from(TransRow {
+        trans_id: row.get("trans_id")?,
+        voucher_id: row.get("voucher_id")?,
+        kind: row.get("kind")?,
+        quantity: row.get("quantity")?,
+        use_order_id: row.get("use_order_id")?,
+        reverses_trans_id: row.get("reverses_trans_id")?,
+        expire_before: row.get("expire_before")?,
+        expire_after: row.get("expire_after")?,
+        created_at: row.get("created_at")?,
+    }))
+}
+
+/// A use order from a row of `SELECT_USE_ORDER`, read by the synchronous SQLite path.
+pub(in crate::store) fn use_order_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<UseOrder> {
+    Ok(UseOrder::from(UseOrderRow {
+        use_order_id: row.get("use_order_id")?,
+        merchant_pid: row.get("merchant_pid")?,
+        request_id: row.get("request_id")?,
+        channel: row.get("channel")?,
+        closed: row.get("closed")?,
+        ticket_code: row.get("ticket_code")?,
+        code_type: row.get("code_type")?,
+        order_no: row.get("order_no")?,
+        voucher_id: row.get("voucher_id")?,
+        quantity: row.get("quantity")?,
+        created_at: row.get("created_at")?,
+    }))
+}
+
+/// An idempotency record from its stored columns (fingerprint, refused, answer).
+pub(in crate::store) fn record_from(fingerprint: String, refused: i64, answer: String) -> Record {
+    Record {
+        fingerprint,
+        outcome: if refused == 0 {
+            Outcome::Answered(answer)
+        } else {
+            let recorded: serde_json::Value =
+                serde_json::from_str(&answer).expect("a recorded refusal is JSON we wrote");
+            let text = |k: &str| recorded[k].as_str().unwrap_or_default().to_string();
+            Outcome::Refused {
+                sub_code: text("sub_code"),
+                sub_msg: text("sub_msg"),
+            }
+        },
+    }
+}
+
+/// The stored columns (refused, answer) of an idempotency record.
+pub(in crate::store) fn record_columns(record: &Record) -> (i64, String) {
+    match &record.outcome {
+        Outcome::Answered(json) => (0, json.clone()),
+        Outcome::Refused { sub_code, sub_msg } => (
+            1,
+            serde_json::json!({"sub_code": sub_code, "sub_msg": sub_msg}).to_string(),
+        ),
+    }
+}
+
 impl Conn<'_> {
     // ---- transactions, use orders, cancels -----------------------------------------------
 
     pub async fn insert_trans(&mut self, t: &Trans) -> Result<(), StoreError> {
-        let sql = "INSERT INTO ticket_trans (trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
-                   expire_before, expire_after, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
+        let sql = INSERT_TRANS;
         let done = execute!(
             self,
             sqlx::query(sql)
@@ -113,7 +187,7 @@ impl Conn<'_> {
         inserted(done, "ticket_trans.trans_id")
     }
 
-    const TRANS_SELECT: &'static str = "SELECT trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
+    pub(in crate::store) const TRANS_SELECT: &'static str = "SELECT trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
          expire_before, expire_after, created_at FROM ticket_trans";
 
     pub async fn ticket_trans(&mut self, voucher_id: &str) -> Result<Vec<Trans>, StoreError> {
@@ -146,8 +220,7 @@ impl Conn<'_> {
         merchant_pid: &str,
         request_id: &str,
     ) -> Result<Option<UseOrder>, StoreError> {
-        let sql = "SELECT use_order_id, merchant_pid, request_id, channel, closed, ticket_code, code_type, \
-                   order_no, voucher_id, quantity, created_at FROM use_orders WHERE merchant_pid = $1 AND request_id = $2";
+        let sql = SELECT_USE_ORDER;
         let row: Option<UseOrderRow> = on!(self, |c| sqlx::query_as(sql)
             .bind(merchant_pid)
             .bind(request_id)
@@ -157,9 +230,7 @@ impl Conn<'_> {
     }
 
     pub async fn insert_use_order(&mut self, o: &UseOrder) -> Result<(), StoreError> {
-        let sql = "INSERT INTO use_orders (use_order_id, merchant_pid, request_id, channel, closed, ticket_code, \
-                   code_type, order_no, voucher_id, quantity, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
+        let sql = INSERT_USE_ORDER;
         let done = execute!(
             self,
             sqlx::query(sql)
@@ -178,7 +249,7 @@ impl Conn<'_> {
         inserted(done, "use_orders (merchant_pid, request_id)")
     }
 
-    const CANCEL_SELECT: &'static str = "SELECT cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at FROM cancels";
+    pub(in crate::store) const CANCEL_SELECT: &'static str = "SELECT cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at FROM cancels";
 
     pub async fn cancel_of_use(
         &mut self,
@@ -194,8 +265,7 @@ impl Conn<'_> {
     }
 
     pub async fn insert_cancel(&mut self, r: &CancelRecord) -> Result<(), StoreError> {
-        let sql = "INSERT INTO cancels (cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+        let sql = INSERT_CANCEL;
         let done = execute!(
             self,
             sqlx::query(sql)
@@ -211,28 +281,14 @@ impl Conn<'_> {
 
     /// The idempotency record of a request id, if it was seen before.
     pub async fn idempotency(&mut self, key: &Key) -> Result<Option<Record>, StoreError> {
-        let sql = "SELECT fingerprint, refused, answer FROM idempotency \
-                   WHERE merchant_pid = $1 AND method = $2 AND request_id = $3";
+        let sql = SELECT_IDEMPOTENCY;
         let row: Option<(String, i64, String)> = on!(self, |c| sqlx::query_as(sql)
             .bind(key.merchant_pid.as_str())
             .bind(key.method)
             .bind(key.request_id.as_str())
             .fetch_optional(&mut **c)
             .await)?;
-        Ok(row.map(|(fingerprint, refused, answer)| Record {
-            fingerprint,
-            outcome: if refused == 0 {
-                Outcome::Answered(answer)
-            } else {
-                let recorded: serde_json::Value =
-                    serde_json::from_str(&answer).expect("a recorded refusal is JSON we wrote");
-                let text = |k: &str| recorded[k].as_str().unwrap_or_default().to_string();
-                Outcome::Refused {
-                    sub_code: text("sub_code"),
-                    sub_msg: text("sub_msg"),
-                }
-            },
-        }))
+        Ok(row.map(|(fingerprint, refused, answer)| record_from(fingerprint, refused, answer)))
     }
 
     /// Records a request id's outcome; a concurrent writer that got there first is a conflict.
@@ -242,15 +298,8 @@ impl Conn<'_> {
         record: &Record,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (refused, answer) = match &record.outcome {
-            Outcome::Answered(json) => (0i64, json.clone()),
-            Outcome::Refused { sub_code, sub_msg } => (
-                1,
-                serde_json::json!({"sub_code": sub_code, "sub_msg": sub_msg}).to_string(),
-            ),
-        };
-        let sql = "INSERT INTO idempotency (merchant_pid, method, request_id, fingerprint, refused, answer, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+        let (refused, answer) = record_columns(record);
+        let sql = INSERT_IDEMPOTENCY;
         let done = execute!(
             self,
             sqlx::query(sql)

@@ -23,10 +23,10 @@ macro_rules! execute {
     };
 }
 
-mod history;
-mod notifications;
-mod tenants;
-mod tickets;
+pub(super) mod history;
+pub(super) mod notifications;
+pub(super) mod tenants;
+pub(super) mod tickets;
 
 pub use notifications::{NotificationRow, OutboxStatus};
 pub use tenants::AppRecord;

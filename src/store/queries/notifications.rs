@@ -67,11 +67,13 @@ pub struct NotificationRow {
 const NOTIFICATION_COLUMNS: &str = "notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, status, \
      attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at";
 
-impl Conn<'_> {
-    pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<(), StoreError> {
-        let sql = "INSERT INTO notifications (notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, \
+pub(in crate::store) const INSERT_NOTIFICATION: &str = "INSERT INTO notifications (notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, \
                    status, attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) ON CONFLICT DO NOTHING";
+
+impl Conn<'_> {
+    pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<(), StoreError> {
+        let sql = INSERT_NOTIFICATION;
         let done = execute!(
             self,
             sqlx::query(sql)

@@ -15,6 +15,25 @@ pub struct AppRecord {
     pub notify_url: Option<String>,
 }
 
+pub(in crate::store) const SELECT_APP: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url \
+                   FROM apps WHERE app_id = $1";
+pub(in crate::store) const SELECT_SHOP_NAME: &str =
+    "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
+pub(in crate::store) const SELECT_TOKEN: &str =
+    "SELECT merchant_pid, expires_at FROM app_auth_tokens WHERE token = $1 AND app_id = $2";
+
+/// An app from a row of `SELECT_APP`, read by the synchronous SQLite path.
+pub(in crate::store) fn app_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<AppRecord> {
+    Ok(AppRecord {
+        app_id: row.get("app_id")?,
+        merchant_pid: row.get("merchant_pid")?,
+        public_key_pem: row.get("public_key_pem")?,
+        sign_type: row.get("sign_type")?,
+        charset: row.get("charset")?,
+        notify_url: row.get("notify_url")?,
+    })
+}
+
 impl Conn<'_> {
     // ---- platform key ------------------------------------------------------------------
 
@@ -67,8 +86,7 @@ impl Conn<'_> {
     }
 
     pub async fn app(&mut self, app_id: &str) -> Result<Option<AppRecord>, StoreError> {
-        let sql = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url \
-                   FROM apps WHERE app_id = $1";
+        let sql = SELECT_APP;
         Ok(on!(self, |c| sqlx::query_as(sql)
             .bind(app_id)
             .fetch_optional(&mut **c)
@@ -98,7 +116,7 @@ impl Conn<'_> {
         merchant_pid: &str,
         shop_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let sql = "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
+        let sql = SELECT_SHOP_NAME;
         let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
             .bind(merchant_pid)
             .bind(shop_id)
@@ -133,8 +151,7 @@ impl Conn<'_> {
         token: &str,
         app_id: &str,
     ) -> Result<Option<(String, Option<i64>)>, StoreError> {
-        let sql =
-            "SELECT merchant_pid, expires_at FROM app_auth_tokens WHERE token = $1 AND app_id = $2";
+        let sql = SELECT_TOKEN;
         Ok(on!(self, |c| sqlx::query_as(sql)
             .bind(token)
             .bind(app_id)

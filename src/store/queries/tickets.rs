@@ -72,7 +72,7 @@ impl From<TicketRow> for Ticket {
     }
 }
 
-const TICKET_COLUMNS: &str = "voucher_id, code, code_type, order_no, merchant_pid, item_id, \
+pub(in crate::store) const TICKET_COLUMNS: &str = "voucher_id, code, code_type, order_no, merchant_pid, item_id, \
      total_quantity, available_quantity, refunded, effect_at, expire_at";
 
 /// A ticket and its item in one row (the shared `item_id` and `merchant_pid` read by both).
@@ -84,7 +84,7 @@ struct TicketViewRow {
     item: ItemRow,
 }
 
-const TICKET_VIEW_SELECT: &str = "SELECT t.voucher_id, t.code, t.code_type, t.order_no, t.merchant_pid, \
+pub(in crate::store) const TICKET_VIEW_SELECT: &str = "SELECT t.voucher_id, t.code, t.code_type, t.order_no, t.merchant_pid, \
      t.item_id, t.total_quantity, t.available_quantity, t.refunded, t.effect_at, t.expire_at, i.name, \
      i.alias, i.original_price_cents, i.price_cents, i.times, i.shop_ids, i.valid_from, i.valid_to \
      FROM tickets t JOIN items i ON i.item_id = t.item_id";
@@ -95,6 +95,72 @@ const TICKET_VIEW_SELECT: &str = "SELECT t.voucher_id, t.code, t.code_type, t.or
 pub enum Lock {
     ForUpdate,
     No,
+}
+
+pub(in crate::store) const ADD_AVAILABLE: &str = "UPDATE tickets SET available_quantity = available_quantity + $1, updated_at = $2 WHERE voucher_id = $3";
+pub(in crate::store) const SET_EXPIRE: &str =
+    "UPDATE tickets SET expire_at = $1, updated_at = $2 WHERE voucher_id = $3";
+
+/// The WHERE clause that finds a ticket by the code a call names (`$1` the code, `$2` the
+/// order number, which only an external code is unique within).
+pub(in crate::store) fn ticket_filter(code_type: CodeType) -> &'static str {
+    match code_type {
+        CodeType::Internal => "t.code = $1 AND t.code_type = 'INTERNAL_CODE' AND $2 = $2",
+        CodeType::External => "t.code = $1 AND t.code_type = 'EXTERNAL_CODE' AND t.order_no = $2",
+    }
+}
+
+/// The other usable tickets of an order (`$1`) and item (`$2`) but one (`$3`), in code order.
+pub(in crate::store) fn siblings_sql() -> String {
+    format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE order_no = $1 AND item_id = $2 AND voucher_id <> $3 \
+         AND refunded = 0 AND available_quantity > 0 ORDER BY code, voucher_id"
+    )
+}
+
+impl TicketRow {
+    fn from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<TicketRow> {
+        Ok(TicketRow {
+            voucher_id: row.get("voucher_id")?,
+            code: row.get("code")?,
+            code_type: row.get("code_type")?,
+            order_no: row.get("order_no")?,
+            merchant_pid: row.get("merchant_pid")?,
+            item_id: row.get("item_id")?,
+            total_quantity: row.get("total_quantity")?,
+            available_quantity: row.get("available_quantity")?,
+            refunded: row.get("refunded")?,
+            effect_at: row.get("effect_at")?,
+            expire_at: row.get("expire_at")?,
+        })
+    }
+}
+
+/// A ticket from a row of `TICKET_COLUMNS`, read by the synchronous SQLite path.
+pub(in crate::store) fn ticket_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<Ticket> {
+    TicketRow::from_rusqlite(row).map(Ticket::from)
+}
+
+/// A ticket and its item from a row of `TICKET_VIEW_SELECT`, read by the synchronous path.
+pub(in crate::store) fn ticket_view_from_rusqlite(
+    row: &rusqlite::Row,
+) -> rusqlite::Result<TicketView> {
+    let item = ItemRow {
+        item_id: row.get("item_id")?,
+        merchant_pid: row.get("merchant_pid")?,
+        name: row.get("name")?,
+        alias: row.get("alias")?,
+        original_price_cents: row.get("original_price_cents")?,
+        price_cents: row.get("price_cents")?,
+        times: row.get("times")?,
+        shop_ids: row.get("shop_ids")?,
+        valid_from: row.get("valid_from")?,
+        valid_to: row.get("valid_to")?,
+    };
+    Ok(TicketView {
+        ticket: TicketRow::from_rusqlite(row)?.into(),
+        item: item.into(),
+    })
 }
 
 impl Conn<'_> {
@@ -163,29 +229,49 @@ impl Conn<'_> {
         Ok(done == 1)
     }
 
-    /// Inserts a ticket; `false` if its code is taken (internal codes system-wide, external
-    /// codes within the order).
-    pub async fn insert_ticket(&mut self, t: &Ticket, now: i64) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO tickets (voucher_id, code, code_type, order_no, merchant_pid, item_id, total_quantity, \
-                   available_quantity, refunded, effect_at, expire_at, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) ON CONFLICT DO NOTHING";
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&t.voucher_id)
-                .bind(&t.code)
-                .bind(t.code_type.name())
-                .bind(&t.order_no)
-                .bind(&t.merchant_pid)
-                .bind(&t.item_id)
-                .bind(t.total_quantity)
-                .bind(t.available_quantity)
-                .bind(i64::from(t.refunded))
-                .bind(t.effect_at)
-                .bind(t.expire_at)
-                .bind(now)
-        )?;
-        Ok(done == 1)
+    /// Inserts tickets in one statement; answers the codes that were inserted (a code that is
+    /// taken — internal codes system-wide, external codes within the order — is skipped).
+    pub async fn insert_tickets(
+        &mut self,
+        tickets: &[Ticket],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        const COLUMNS: usize = 12;
+        let rows: Vec<String> = (0..tickets.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=COLUMNS)
+                    .map(|c| format!("${}", r * COLUMNS + c))
+                    .collect();
+                let at = &p[COLUMNS - 1];
+                format!("({}, {at})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO tickets (voucher_id, code, code_type, order_no, merchant_pid, item_id, total_quantity, \
+             available_quantity, refunded, effect_at, expire_at, created_at, updated_at) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING code",
+            rows.join(", ")
+        );
+        let inserted: Vec<(String,)> = on!(self, |c| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            for t in tickets {
+                query = query
+                    .bind(&t.voucher_id)
+                    .bind(&t.code)
+                    .bind(t.code_type.name())
+                    .bind(&t.order_no)
+                    .bind(&t.merchant_pid)
+                    .bind(&t.item_id)
+                    .bind(t.total_quantity)
+                    .bind(t.available_quantity)
+                    .bind(i64::from(t.refunded))
+                    .bind(t.effect_at)
+                    .bind(t.expire_at)
+                    .bind(now);
+            }
+            query.fetch_all(&mut **c).await
+        })?;
+        Ok(inserted.into_iter().map(|r| r.0).collect())
     }
 
     /// Finds a ticket by the code a call names, with its item.
@@ -196,12 +282,7 @@ impl Conn<'_> {
         order_no: Option<&str>,
         lock: Lock,
     ) -> Result<Option<TicketView>, StoreError> {
-        let filter = match code_type {
-            CodeType::Internal => "t.code = $1 AND t.code_type = 'INTERNAL_CODE' AND $2 = $2",
-            CodeType::External => {
-                "t.code = $1 AND t.code_type = 'EXTERNAL_CODE' AND t.order_no = $2"
-            }
-        };
+        let filter = ticket_filter(code_type);
         let order_no = order_no.unwrap_or("");
         // One row with the item; on PostgreSQL only the ticket row is locked (`OF t`), so that
         // uses of other tickets of the same item do not wait on each other.
@@ -282,10 +363,7 @@ impl Conn<'_> {
         except: &str,
         lock: Lock,
     ) -> Result<Vec<Ticket>, StoreError> {
-        let base = format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE order_no = $1 AND item_id = $2 AND voucher_id <> $3 \
-             AND refunded = 0 AND available_quantity > 0 ORDER BY code, voucher_id"
-        );
+        let base = siblings_sql();
         let rows: Vec<TicketRow> = match self {
             Conn::Sqlite(c) => {
                 sqlx::query_as(sqlx::AssertSqlSafe(base))
@@ -329,7 +407,7 @@ impl Conn<'_> {
         delta: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE tickets SET available_quantity = available_quantity + $1, updated_at = $2 WHERE voucher_id = $3";
+        let sql = ADD_AVAILABLE;
         let done = execute!(
             self,
             sqlx::query(sql).bind(delta).bind(now).bind(voucher_id)
@@ -354,7 +432,7 @@ impl Conn<'_> {
         expire_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE tickets SET expire_at = $1, updated_at = $2 WHERE voucher_id = $3";
+        let sql = SET_EXPIRE;
         let done = execute!(
             self,
             sqlx::query(sql).bind(expire_at).bind(now).bind(voucher_id)

@@ -1,0 +1,592 @@
+//! SQLite without a thread hop per statement. One writer thread owns the write connection
+//! (rusqlite, bundled SQLite, prepared-statement cache) and runs whole operations
+//! synchronously inside group-committed batches: a caller hands its operation over once and is
+//! answered once, after the batch's COMMIT. Reads run on read-only connections in the caller's
+//! own thread: a WAL snapshot read takes microseconds and never waits for the writer.
+//!
+//! The operations are the same `store::Operation` values the PostgreSQL backend runs: they are
+//! written against `LedgerTx`, whose methods here do their work at once, so an operation's
+//! future completes in a single poll.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::ledger::CallerFacts;
+use super::queries::{history, notifications, tenants, tickets};
+use super::{Conn, Effect, LedgerTx, Operation, Plan, StoreError};
+use crate::ledger::cancel::{CancelLoaded, CancelRequest};
+use crate::ledger::delay::{DelayFacts, DelayRequest};
+use crate::ledger::idempotency::{Key, Record};
+use crate::ledger::names::MerchantPid;
+use crate::ledger::query::{QueryFacts, QueryRequest};
+use crate::ledger::use_::{UseFacts, UseRequest};
+use crate::ledger::{CodeType, ShopFacts, Ticket, TicketView, Trans, UseOrder};
+
+/// Operations waiting for the writer before callers wait for room.
+const QUEUE_MAX: usize = 1024;
+/// Read-only connections kept for reuse.
+const READERS_KEPT: usize = 8;
+/// Prepared statements cached per connection.
+const STATEMENT_CACHE: usize = 64;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// The writer thread and the read-only connections of one SQLite file.
+pub struct SyncSqlite {
+    queue: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// `None` once closed: reads stop too.
+    readers: Mutex<Option<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+/// A queued write: run inside the batch, then told whether the batch committed.
+trait Job: Send {
+    fn run(&mut self, tx: &mut SyncTx<'_>) -> bool;
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Pending<O: Operation> {
+    op: Arc<O>,
+    result: Option<Result<O::Output, StoreError>>,
+    reply: oneshot::Sender<Result<O::Output, StoreError>>,
+}
+
+impl<O: Operation> Job for Pending<O> {
+    fn run(&mut self, tx: &mut SyncTx<'_>) -> bool {
+        let result = run_now(&*self.op, tx);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (_, None) => Err(StoreError::Closed),
+            (Err(why), Some(_)) => Err(StoreError::BatchFailed(why)),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs an operation on a synchronous transaction: its future completes in one poll. A panic
+/// inside it costs this one operation (its savepoint is rolled back), not the writer.
+fn run_now<O: Operation>(op: &O, tx: &mut SyncTx<'_>) -> Result<O::Output, StoreError> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut future = pin!(op.run(tx));
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(result) => result,
+            Poll::Pending => unreachable!("an operation on a synchronous transaction never waits"),
+        }
+    }));
+    outcome.unwrap_or_else(|_| {
+        tracing::error!("a store operation panicked; it is answered as a failure");
+        Err(StoreError::Panicked)
+    })
+}
+
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+impl SyncSqlite {
+    /// Starts the writer thread on an existing, migrated database file.
+    pub fn start(path: &Path, batch_max: usize) -> Result<SyncSqlite, StoreError> {
+        let conn = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
+        let (sender, receiver) = mpsc::channel(QUEUE_MAX);
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(conn, receiver, batch_max.max(1)))
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(SyncSqlite {
+            queue: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(Some(Vec::new())),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Runs `op` in the writer's next batch; answers after that batch's COMMIT.
+    pub async fn write<O: Operation>(&self, op: Arc<O>) -> Result<O::Output, StoreError> {
+        let sender = self
+            .queue
+            .lock()
+            .expect("queue lock")
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            op,
+            result: None,
+            reply,
+        });
+        sender.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `op` in a read-only snapshot, here and now.
+    pub fn read<O: Operation>(&self, op: &O) -> Result<O::Output, StoreError> {
+        let kept = {
+            let mut readers = self.readers.lock().expect("readers lock");
+            readers.as_mut().ok_or(StoreError::Closed)?.pop()
+        };
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => open(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        conn.execute_batch("BEGIN")?;
+        let result = run_now(op, &mut SyncTx { conn: &mut conn });
+        let ended = conn.execute_batch("ROLLBACK");
+        if ended.is_ok()
+            && let Some(readers) = self.readers.lock().expect("readers lock").as_mut()
+            && readers.len() < READERS_KEPT
+        {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// Stops taking writes, lets the writer finish what is queued, and waits for it.
+    pub fn close(&self) {
+        self.queue.lock().expect("queue lock").take();
+        if let Some(writer) = self.writer.lock().expect("writer lock").take() {
+            let _ = writer.join();
+        }
+        self.readers.lock().expect("readers lock").take();
+    }
+}
+
+fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, batch_max: usize) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        // Group commit: whatever queued up while the last batch was committing goes in too.
+        while batch.len() < batch_max {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&mut conn, &mut batch);
+        if let Err(why) = &committed {
+            tracing::error!(error = %why, jobs = batch.len(), "write batch failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        // Only now, after COMMIT, are the callers answered.
+        for job in batch.drain(..) {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let exec = |conn: &Connection, sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
+    exec(conn, "BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        exec(conn, "SAVEPOINT job")?;
+        if job.run(&mut SyncTx { conn }) {
+            exec(conn, "RELEASE job")?;
+        } else {
+            exec(conn, "ROLLBACK TO job")?;
+            exec(conn, "RELEASE job")?;
+        }
+    }
+    exec(conn, "COMMIT")
+}
+
+/// A transaction on a rusqlite connection, as the ledger's operations see it.
+pub struct SyncTx<'c> {
+    conn: &'c mut Connection,
+}
+
+impl SyncTx<'_> {
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params, row)
+            .optional()?)
+    }
+
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let rows = statement.query_map(params, row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+    }
+
+    /// Executes a statement; a statement that must change one row and changed none is a
+    /// conflict (as `INSERT … ON CONFLICT DO NOTHING` on a taken key).
+    fn change(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        match self.conn.prepare_cached(sql)?.execute(params)? {
+            1 => Ok(()),
+            _ => Err(StoreError::Conflict(what)),
+        }
+    }
+
+    fn ticket(
+        &self,
+        code_type: CodeType,
+        code: &str,
+        order_no: Option<&str>,
+    ) -> Result<Option<TicketView>, StoreError> {
+        let sql = format!(
+            "{} WHERE {}",
+            tickets::TICKET_VIEW_SELECT,
+            tickets::ticket_filter(code_type)
+        );
+        self.one(
+            &sql,
+            params![code, order_no.unwrap_or("")],
+            tickets::ticket_view_from_rusqlite,
+        )
+    }
+
+    fn record(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        self.one(
+            history::SELECT_IDEMPOTENCY,
+            params![
+                key.merchant_pid.as_str(),
+                key.method,
+                key.request_id.as_str()
+            ],
+            |r| Ok(history::record_from(r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
+    fn shop(&self, merchant_pid: &str, shop_id: &str) -> Result<ShopFacts, StoreError> {
+        let name = self.one(
+            tenants::SELECT_SHOP_NAME,
+            params![merchant_pid, shop_id],
+            |r| r.get(0),
+        )?;
+        Ok(ShopFacts {
+            shop_id: shop_id.to_string(),
+            known: name.is_some(),
+            name,
+        })
+    }
+
+    fn trans_of(&self, filter: &str, id: &str) -> Result<Vec<Trans>, StoreError> {
+        let sql = format!("{} WHERE {filter}", Conn::TRANS_SELECT);
+        self.all(&sql, params![id], history::trans_from_rusqlite)
+    }
+
+    fn use_order(
+        &self,
+        merchant_pid: &str,
+        request_id: &str,
+    ) -> Result<Option<UseOrder>, StoreError> {
+        self.one(
+            history::SELECT_USE_ORDER,
+            params![merchant_pid, request_id],
+            history::use_order_from_rusqlite,
+        )
+    }
+
+    fn tickets_by_voucher(&self, voucher_ids: &[String]) -> Result<Vec<Ticket>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM tickets WHERE voucher_id = $1",
+            tickets::TICKET_COLUMNS
+        );
+        let mut ids = voucher_ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        ids.iter()
+            .map(|id| {
+                self.one(&sql, params![id], tickets::ticket_from_rusqlite)?
+                    .ok_or(StoreError::Conflict("tickets.voucher_id"))
+            })
+            .collect()
+    }
+
+    fn apply_effect(&self, effect: &Effect, now: i64) -> Result<(), StoreError> {
+        match effect {
+            Effect::UseOrder(o) => self.change(
+                history::INSERT_USE_ORDER,
+                params![
+                    o.use_order_id,
+                    o.merchant_pid,
+                    o.request_id,
+                    o.channel.name(),
+                    i64::from(o.closed),
+                    o.ticket_code,
+                    o.code_type.map_or("INVALID", CodeType::name),
+                    o.order_no,
+                    o.voucher_id,
+                    o.quantity,
+                    o.created_at
+                ],
+                "use_orders (merchant_pid, request_id)",
+            ),
+            Effect::Trans(t) => self.change(
+                history::INSERT_TRANS,
+                params![
+                    t.trans_id,
+                    t.voucher_id,
+                    t.kind.name(),
+                    t.quantity,
+                    t.use_order_id,
+                    t.reverses_trans_id,
+                    t.expire_change.map(|c| c.0),
+                    t.expire_change.map(|c| c.1),
+                    t.created_at
+                ],
+                "ticket_trans.trans_id",
+            ),
+            Effect::Available { voucher_id, delta } => {
+                let done = self
+                    .conn
+                    .prepare_cached(tickets::ADD_AVAILABLE)?
+                    .execute(params![delta, now, voucher_id])?;
+                assert_eq!(
+                    done, 1,
+                    "ticket {voucher_id} was loaded in this transaction"
+                );
+                Ok(())
+            }
+            Effect::Expire {
+                voucher_id,
+                expire_at,
+            } => {
+                let done = self
+                    .conn
+                    .prepare_cached(tickets::SET_EXPIRE)?
+                    .execute(params![expire_at, now, voucher_id])?;
+                assert_eq!(
+                    done, 1,
+                    "ticket {voucher_id} was loaded in this transaction"
+                );
+                Ok(())
+            }
+            Effect::Cancel(r) => self.change(
+                history::INSERT_CANCEL,
+                params![
+                    r.cancel_id,
+                    r.merchant_pid,
+                    r.request_id,
+                    r.use_order_id,
+                    r.trans_id,
+                    r.created_at
+                ],
+                "cancels",
+            ),
+            Effect::Record(key, record) => {
+                let (refused, answer) = history::record_columns(record);
+                self.change(
+                    history::INSERT_IDEMPOTENCY,
+                    params![
+                        key.merchant_pid.as_str(),
+                        key.method,
+                        key.request_id.as_str(),
+                        record.fingerprint,
+                        refused,
+                        answer,
+                        now
+                    ],
+                    "idempotency (merchant_pid, method, request_id)",
+                )
+            }
+            Effect::Notify(n) => self.change(
+                notifications::INSERT_NOTIFICATION,
+                params![
+                    n.notify_id,
+                    n.app_id,
+                    n.url,
+                    n.charset,
+                    n.sign_type,
+                    n.biz_type,
+                    n.request_id,
+                    n.fields,
+                    n.status.name(),
+                    n.attempts,
+                    n.next_attempt_at,
+                    n.last_error,
+                    n.claimed_until,
+                    n.claim_token,
+                    n.created_at
+                ],
+                "notifications.notify_id",
+            ),
+        }
+    }
+}
+
+impl LedgerTx for SyncTx<'_> {
+    async fn use_facts(
+        &mut self,
+        key: &Key,
+        req: Option<&UseRequest>,
+    ) -> Result<UseFacts, StoreError> {
+        let Some(req) = req else {
+            return Ok(UseFacts {
+                recorded: self.record(key)?,
+                ..UseFacts::default()
+            });
+        };
+        let order_no = req.order_no.as_ref().map(|o| o.as_str());
+        let ticket = self.ticket(req.code_type, req.ticket_code.as_str(), order_no)?;
+        let recorded = self.record(key)?;
+        if recorded.is_some() {
+            return Ok(UseFacts {
+                recorded,
+                ticket,
+                ..UseFacts::default()
+            });
+        }
+        let shop = self.shop(key.merchant_pid.as_str(), req.shop_id.as_str())?;
+        let siblings = match &ticket {
+            Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
+                let t = &v.ticket;
+                self.all(
+                    &tickets::siblings_sql(),
+                    params![t.order_no, t.item_id, t.voucher_id],
+                    tickets::ticket_from_rusqlite,
+                )?
+            }
+            _ => Vec::new(),
+        };
+        Ok(UseFacts {
+            recorded,
+            ticket,
+            shop: Some(shop),
+            siblings,
+        })
+    }
+
+    async fn cancel_facts(
+        &mut self,
+        key: &Key,
+        req: &CancelRequest,
+    ) -> Result<CancelLoaded, StoreError> {
+        let order_no = req.order_no.as_ref().map(|o| o.as_str());
+        let mut loaded = CancelLoaded {
+            ticket: self.ticket(req.code_type, req.ticket_code.as_str(), order_no)?,
+            recorded: self.record(key)?,
+            ..CancelLoaded::default()
+        };
+        if loaded.recorded.is_some() {
+            return Ok(loaded);
+        }
+        loaded.use_order = self.use_order(key.merchant_pid.as_str(), &req.request_biz_no)?;
+        if let Some(order) = loaded.use_order.as_ref().filter(|o| !o.closed) {
+            let cancelled = self.one(
+                &format!("{} WHERE use_order_id = $1", Conn::CANCEL_SELECT),
+                params![order.use_order_id],
+                |_| Ok(()),
+            )?;
+            loaded.already_cancelled = cancelled.is_some();
+            loaded.uses = self
+                .trans_of(
+                    "use_order_id = $1 AND kind = 'USE' ORDER BY created_at, trans_id",
+                    &order.use_order_id,
+                )?
+                .into_iter()
+                .map(|t| (t.voucher_id, t.trans_id, t.quantity))
+                .collect();
+            let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
+            loaded.use_tickets = self.tickets_by_voucher(&vouchers)?;
+        }
+        Ok(loaded)
+    }
+
+    async fn delay_facts(
+        &mut self,
+        key: &Key,
+        req: &DelayRequest,
+    ) -> Result<DelayFacts, StoreError> {
+        let order_no = (req.code_type == CodeType::External).then(|| req.order_no.as_str());
+        Ok(DelayFacts {
+            ticket: self.ticket(req.code_type, req.ticket_code.as_str(), order_no)?,
+            recorded: self.record(key)?,
+        })
+    }
+
+    async fn query_facts(
+        &mut self,
+        merchant_pid: &MerchantPid,
+        req: &QueryRequest,
+    ) -> Result<QueryFacts, StoreError> {
+        let Some(view) = self.ticket(CodeType::Internal, req.ticket_code.as_str(), None)? else {
+            return Ok(QueryFacts::default());
+        };
+        let shop = self.shop(merchant_pid.as_str(), req.shop_id.as_str())?;
+        let trans = self.trans_of(
+            "voucher_id = $1 ORDER BY created_at, trans_id",
+            &view.ticket.voucher_id,
+        )?;
+        Ok(QueryFacts {
+            ticket: Some(view),
+            shop: Some(shop),
+            trans,
+        })
+    }
+
+    async fn caller_facts(
+        &mut self,
+        app_id: &str,
+        token: Option<&str>,
+    ) -> Result<CallerFacts, StoreError> {
+        let app = self.one(
+            tenants::SELECT_APP,
+            params![app_id],
+            tenants::app_from_rusqlite,
+        )?;
+        let grant = match token {
+            Some(token) => self.one(tenants::SELECT_TOKEN, params![token, app_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?,
+            None => None,
+        };
+        Ok((app, grant))
+    }
+
+    async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {
+        for effect in &plan.effects {
+            self.apply_effect(effect, plan.now)?;
+        }
+        Ok(())
+    }
+}
