@@ -1,11 +1,16 @@
-//! A load run: starts a node in this process on a fresh store, seeds a tenant and tickets,
-//! pre-signs every request, then sends them over loopback HTTP with fixed concurrency and
-//! reports throughput and latency per method as one markdown row each.
+//! The load generator of `scripts/bench`: drives a `ticketgate serve` running in another
+//! process with pre-signed calls over keep-alive connections, reads that process's CPU time
+//! and memory from /proc, and prints one JSON line per run.
 //!
-//!     cargo run --release --example load -- [--database-url URL] [--sqlite-batch-max N]
-//!                                           [--requests N] [--concurrency C] [--label TEXT]
+//!     load --gateway URL --app-id ID --private-key PEM --platform-key PEM --pid PID
+//!          --codes FILE --method query|use|cancel [--shop S1] [--prefix P]
+//!          [--concurrency 16]                       closed loop: every call once
+//!          [--rate R --calls N]                     open loop: N calls at R per second
+//!          [--repeat N]                             closed loop over the calls N times
 //!
-//! `scripts/bench` runs it for each configuration and writes `bench/results.md`.
+//! Every answer is checked: `10000` and a signature that verifies with the platform key.
+//! Latency in the open loop is measured from each call's scheduled time (no coordinated
+//! omission).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,244 +18,262 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use ticketgate::alipay::form::{self, Params};
-use ticketgate::alipay::{Charset, PrivateKey, SignType};
+use ticketgate::alipay::{Charset, PrivateKey, PublicKey, SignType};
 use ticketgate::client::Client;
-use ticketgate::config::StoreArgs;
-use ticketgate::gateway::Limits;
-use ticketgate::notify::worker::Settings;
-use ticketgate::operations::admin;
-use ticketgate::server::{self, ServeConfig};
-use ticketgate::store::StoreLimits;
-
-const MERCHANT: &str = "2088000000000001";
-const APP: &str = "2021000000000001";
-const SHOP: &str = "S1";
-const ITEM: &str = "I1";
 
 struct Args {
-    database_url: Option<String>,
-    batch_max: usize,
-    requests: usize,
+    gateway: String,
+    app_id: String,
+    private_key: String,
+    platform_key: String,
+    pid: u32,
+    codes: String,
+    method: String,
+    shop: String,
+    prefix: String,
     concurrency: usize,
-    label: String,
+    rate: Option<f64>,
+    calls: Option<usize>,
+    repeat: usize,
 }
 
 fn args() -> Args {
-    let mut args = Args {
-        database_url: None,
-        batch_max: 64,
-        requests: 3000,
-        concurrency: 32,
-        label: "sqlite".into(),
+    let mut a = Args {
+        gateway: String::new(),
+        app_id: String::new(),
+        private_key: String::new(),
+        platform_key: String::new(),
+        pid: 0,
+        codes: String::new(),
+        method: String::new(),
+        shop: "S1".into(),
+        prefix: "b".into(),
+        concurrency: 16,
+        rate: None,
+        calls: None,
+        repeat: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        let number = || value.parse::<usize>().expect("a number");
         match flag.as_str() {
-            "--database-url" => args.database_url = Some(value),
-            "--sqlite-batch-max" => args.batch_max = value.parse().expect("a number"),
-            "--requests" => args.requests = value.parse().expect("a number"),
-            "--concurrency" => args.concurrency = value.parse().expect("a number"),
-            "--label" => args.label = value,
+            "--gateway" => a.gateway = value,
+            "--app-id" => a.app_id = value,
+            "--private-key" => a.private_key = value,
+            "--platform-key" => a.platform_key = value,
+            "--pid" => a.pid = value.parse().expect("a process id"),
+            "--codes" => a.codes = value,
+            "--method" => a.method = value,
+            "--shop" => a.shop = value,
+            "--prefix" => a.prefix = value,
+            "--concurrency" => a.concurrency = number(),
+            "--rate" => a.rate = Some(value.parse().expect("calls per second")),
+            "--calls" => a.calls = Some(number()),
+            "--repeat" => a.repeat = number(),
             other => panic!("unknown flag {other}"),
         }
     }
-    args
+    a
 }
 
-#[tokio::main]
+/// The server process's CPU seconds (user + system) and resident memory in KiB.
+fn server_usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server runs");
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // Linux reports CPU time in USER_HZ, 100 per second on every current architecture.
+    (ticks / 100.0, rss_kb)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// One pre-signed call per code.
+fn bodies(a: &Args, client: &Client, codes: &[String]) -> Vec<String> {
+    let (method, p) = (a.method.as_str(), &a.prefix);
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let (name, biz) = match method {
+                "query" => ("query", json!({"ticket_code": code, "shop_id": a.shop})),
+                "use" => (
+                    "use",
+                    json!({"request_id": format!("{p}u{i}"), "ticket_code": code, "shop_id": a.shop}),
+                ),
+                "cancel" => (
+                    "cancel",
+                    json!({"request_id": format!("{p}c{i}"), "request_biz_no": format!("{p}u{i}"), "ticket_code": code}),
+                ),
+                other => panic!("unknown method {other}"),
+            };
+            let full = format!("koubei.trade.ticket.ticketcode.{name}");
+            let params: Params = client.sign(client.params(&full, &biz.to_string(), &[]));
+            form::encode(&params, Charset::Utf8)
+        })
+        .collect()
+}
+
+/// Sends one call and checks its answer.
+async fn send(http: &reqwest::Client, client: &Client, method: &str, body: &str) -> bool {
+    let Ok(response) = http
+        .post(&client.gateway)
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=utf-8",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(bytes) = response.bytes().await else {
+        return false;
+    };
+    client
+        .read(method, &bytes)
+        .is_ok_and(|reply| reply.verified && reply.code() == "10000")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args = args();
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let running = server::start(ServeConfig {
-        listen: "127.0.0.1:0".into(),
-        clock: ticketgate::clock::system(),
-        store: StoreArgs {
-            data: dir.path().to_path_buf(),
-            database_url: args.database_url.clone(),
-        },
-        demo: false,
-        limits: Limits {
-            timestamp_skew_ms: None,
-            max_body_bytes: 1 << 20,
-            call_limit_per_second: None,
-        },
-        pool: StoreLimits {
-            sqlite_batch_max: args.batch_max,
-            ..StoreLimits::default()
-        },
-        notify: Settings {
-            workers: 0,
-            ..Settings::default()
-        },
-    })
-    .await
-    .expect("the node starts");
-    let store = running.service.clone();
-    let key = PrivateKey::generate();
-    admin::add_merchant(&store, MERCHANT, "bench")
-        .await
-        .unwrap();
-    admin::add_app(
-        &store,
-        admin::NewApp {
-            app_id: APP.into(),
-            merchant_pid: MERCHANT.into(),
-            public_key: key.public_key().to_pem(),
-            sign_type: "RSA2".into(),
-            charset: "utf-8".into(),
-            notify_url: None,
-        },
-    )
-    .await
-    .unwrap();
-    admin::add_shop(&store, MERCHANT, SHOP, "bench shop")
-        .await
-        .unwrap();
-    admin::add_item(
-        &store,
-        admin::NewItem {
-            merchant_pid: MERCHANT.into(),
-            item_id: ITEM.into(),
-            name: "bench item".into(),
-            price: "10".into(),
-            original_price: None,
-            alias: None,
-            times: None,
-            shops: None,
-            valid_from: None,
-            valid_to: None,
-        },
-    )
-    .await
-    .unwrap();
-    let mut codes = Vec::with_capacity(args.requests);
-    while codes.len() < args.requests {
-        let n = (args.requests - codes.len()).min(100);
-        let order = admin::issue_order(&store, ITEM, n, None, None)
-            .await
-            .unwrap();
-        codes.extend(
-            order["tickets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_string()),
-        );
-    }
-    let gateway = server::gateway_url(running.addr);
-    let client = Client::new(
-        &gateway,
-        APP,
-        key,
-        running.service.platform_key.public_key(),
+    let a = args();
+    let codes: Vec<String> = read(&a.codes).lines().map(str::to_string).collect();
+    let client = Arc::new(Client::new(
+        &a.gateway,
+        &a.app_id,
+        PrivateKey::from_text(&read(&a.private_key)).expect("the app's private key"),
+        PublicKey::from_text(&read(&a.platform_key)).expect("the platform public key"),
         SignType::Rsa2,
         Charset::Utf8,
-    );
-    let signed = |method: &str, biz: serde_json::Value| -> String {
-        let params: Params = client.sign(client.params(method, &biz.to_string(), &[]));
-        form::encode(&params, Charset::Utf8)
-    };
-    let phases: Vec<(&str, Vec<String>)> = vec![
-        (
-            "query",
-            codes.iter().map(|c| signed("koubei.trade.ticket.ticketcode.query", json!({"ticket_code": c, "shop_id": SHOP}))).collect(),
-        ),
-        (
-            "use",
-            codes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| signed("koubei.trade.ticket.ticketcode.use", json!({"request_id": format!("u{i}"), "ticket_code": c, "shop_id": SHOP})))
-                .collect(),
-        ),
-        (
-            "cancel",
-            codes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    signed(
-                        "koubei.trade.ticket.ticketcode.cancel",
-                        json!({"request_id": format!("c{i}"), "request_biz_no": format!("u{i}"), "ticket_code": c}),
-                    )
-                })
-                .collect(),
-        ),
-    ];
+    ));
+    let method = format!("koubei.trade.ticket.ticketcode.{}", a.method);
+    let bodies = Arc::new(bodies(&a, &client, &codes));
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(a.concurrency.max(64))
         .build()
         .unwrap();
-    for (method, bodies) in phases {
-        let (elapsed, mut latencies, failures) =
-            blast(&http, &gateway, Arc::new(bodies), args.concurrency).await;
-        latencies.sort();
-        let pct =
-            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-        println!(
-            "| {} | {method} | {} | {} | {:.0} | {:.1} | {:.1} | {failures} |",
-            args.label,
-            latencies.len(),
-            args.concurrency,
-            latencies.len() as f64 / elapsed.as_secs_f64(),
-            pct(0.50).as_secs_f64() * 1000.0,
-            pct(0.99).as_secs_f64() * 1000.0,
-        );
-    }
-    running.shutdown().await.unwrap();
+    // One call first, so that connections and caches are warm.
+    let warm = send(&http, &client, &method, &bodies[0]).await;
+    let (cpu_before, rss_before) = server_usage(a.pid);
+    let started = Instant::now();
+    let (latencies, failures) = match a.rate {
+        None => closed_loop(&http, &client, &method, &bodies, a.concurrency, a.repeat).await,
+        Some(rate) => {
+            let calls = a.calls.unwrap_or(bodies.len());
+            open_loop(&http, &client, &method, &bodies, rate, calls).await
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let (cpu_after, rss_after) = server_usage(a.pid);
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let pct = |p: f64| {
+        sorted
+            .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let calls = latencies.len();
+    let cpu = cpu_after - cpu_before;
+    println!(
+        "{}",
+        json!({
+            "method": a.method,
+            "mode": if a.rate.is_some() { "open" } else { "closed" },
+            "calls": calls,
+            "failures": failures + usize::from(!warm),
+            "wall_s": wall,
+            "calls_per_s": calls as f64 / wall,
+            "server_cpu_s": cpu,
+            "calls_per_cpu_s": calls as f64 / cpu.max(1e-9),
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "rss_kb_before": rss_before,
+            "rss_kb_after": rss_after,
+        })
+    );
 }
 
-/// Sends every body once, `concurrency` at a time; returns the wall time, each latency, and
-/// how many answers were not `10000`.
-async fn blast(
+/// Every call `repeat` times, `concurrency` at a time.
+async fn closed_loop(
     http: &reqwest::Client,
-    gateway: &str,
-    bodies: Arc<Vec<String>>,
+    client: &Arc<Client>,
+    method: &str,
+    bodies: &Arc<Vec<String>>,
     concurrency: usize,
-) -> (Duration, Vec<Duration>, usize) {
+    repeat: usize,
+) -> (Vec<Duration>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
+    let total = bodies.len() * repeat;
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, gateway, bodies, next) = (
-                http.clone(),
-                gateway.to_string(),
-                bodies.clone(),
-                next.clone(),
-            );
+            let (http, client, bodies, next) =
+                (http.clone(), client.clone(), bodies.clone(), next.clone());
+            let method = method.to_string();
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failures = 0;
+                let (mut latencies, mut failures) = (Vec::new(), 0);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { break };
-                    let t = Instant::now();
-                    let text = http
-                        .post(&gateway)
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .expect("the node answers")
-                        .text()
-                        .await
-                        .expect("a body");
-                    latencies.push(t.elapsed());
-                    if !text.contains(r#""code":"10000""#) {
-                        failures += 1;
+                    if i >= total {
+                        break;
                     }
+                    let t = Instant::now();
+                    let ok = send(&http, &client, &method, &bodies[i % bodies.len()]).await;
+                    latencies.push(t.elapsed());
+                    failures += usize::from(!ok);
                 }
                 (latencies, failures)
             })
         })
         .collect();
-    let mut all = Vec::new();
-    let mut failures = 0;
+    let (mut all, mut failures) = (Vec::with_capacity(total), 0);
     for w in workers {
         let (l, f) = w.await.unwrap();
         all.extend(l);
         failures += f;
     }
-    (started.elapsed(), all, failures)
+    (all, failures)
+}
+
+/// `calls` calls at `rate` per second, each sent at its scheduled time whatever the others
+/// are doing; latency counts from the scheduled time.
+async fn open_loop(
+    http: &reqwest::Client,
+    client: &Arc<Client>,
+    method: &str,
+    bodies: &Arc<Vec<String>>,
+    rate: f64,
+    calls: usize,
+) -> (Vec<Duration>, usize) {
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let (http, client, bodies) = (http.clone(), client.clone(), bodies.clone());
+        let method = method.to_string();
+        tasks.push(tokio::spawn(async move {
+            let ok = send(&http, &client, &method, &bodies[i % bodies.len()]).await;
+            (due.elapsed(), ok)
+        }));
+    }
+    let (mut all, mut failures) = (Vec::with_capacity(calls), 0);
+    for t in tasks {
+        let (latency, ok) = t.await.unwrap();
+        all.push(latency);
+        failures += usize::from(!ok);
+    }
+    (all, failures)
 }

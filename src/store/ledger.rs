@@ -16,7 +16,7 @@ use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::names::MerchantPid;
 use crate::ledger::query::{QueryFacts, QueryRequest};
 use crate::ledger::use_::{UseFacts, UseRequest};
-use crate::ledger::{CancelRecord, CodeType, ShopFacts, TicketView, Trans, UseOrder};
+use crate::ledger::{CancelRecord, CodeType, Item, ShopFacts, Ticket, TicketView, Trans, UseOrder};
 
 /// One change an operation makes. A plan's effects are applied in order, in one transaction.
 #[derive(Debug, Clone)]
@@ -38,6 +38,12 @@ pub enum Effect {
     Record(Key, Record),
     /// A notification for the outbox, delivered after the commit.
     Notify(NotificationRow),
+    /// A new order of an item.
+    Order {
+        order_no: String,
+        merchant_pid: String,
+        item_id: String,
+    },
 }
 
 /// What an operation decided to write, at `now`.
@@ -104,6 +110,21 @@ pub trait LedgerTx: Send {
         app_id: &str,
         token: Option<&str>,
     ) -> impl Future<Output = Result<CallerFacts, StoreError>> + Send;
+
+    /// What issuing tickets needs: the item, and the item of the order if it exists already.
+    fn issue_facts(
+        &mut self,
+        item_id: &str,
+        order_no: &str,
+    ) -> impl Future<Output = Result<(Option<Item>, Option<String>), StoreError>> + Send;
+
+    /// Inserts tickets; answers the codes inserted (a ticket whose code or id is taken is
+    /// skipped, so the caller can draw again).
+    fn insert_tickets(
+        &mut self,
+        tickets: &[Ticket],
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     /// Applies a plan's effects in order.
     fn apply(&mut self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -266,6 +287,27 @@ impl LedgerTx for Conn<'_> {
         Ok((app, grant))
     }
 
+    async fn issue_facts(
+        &mut self,
+        item_id: &str,
+        order_no: &str,
+    ) -> Result<(Option<Item>, Option<String>), StoreError> {
+        Ok((self.item(item_id).await?, self.order_item(order_no).await?))
+    }
+
+    async fn insert_tickets(
+        &mut self,
+        tickets: &[Ticket],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        // Multi-row statements: one round trip per few hundred tickets.
+        let mut inserted = Vec::with_capacity(tickets.len());
+        for chunk in tickets.chunks(500) {
+            inserted.extend(self.insert_ticket_rows(chunk, now).await?);
+        }
+        Ok(inserted)
+    }
+
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {
         let now = plan.now;
         for effect in &plan.effects {
@@ -282,6 +324,18 @@ impl LedgerTx for Conn<'_> {
                 Effect::Cancel(record) => self.insert_cancel(record).await?,
                 Effect::Record(key, record) => self.insert_idempotency(key, record, now).await?,
                 Effect::Notify(row) => self.insert_notification(row).await?,
+                Effect::Order {
+                    order_no,
+                    merchant_pid,
+                    item_id,
+                } => {
+                    if !self
+                        .insert_order(order_no, merchant_pid, item_id, now)
+                        .await?
+                    {
+                        return Err(StoreError::Conflict("orders.order_no"));
+                    }
+                }
             }
         }
         Ok(())

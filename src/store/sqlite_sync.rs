@@ -28,7 +28,7 @@ use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::names::MerchantPid;
 use crate::ledger::query::{QueryFacts, QueryRequest};
 use crate::ledger::use_::{UseFacts, UseRequest};
-use crate::ledger::{CodeType, ShopFacts, Ticket, TicketView, Trans, UseOrder};
+use crate::ledger::{CodeType, Item, ShopFacts, Ticket, TicketView, Trans, UseOrder};
 
 /// Operations waiting for the writer before callers wait for room.
 const QUEUE_MAX: usize = 1024;
@@ -115,8 +115,11 @@ impl SyncSqlite {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // A 64 MiB page cache: the ticket indexes are written at random places (codes are
+        // random), and a large table otherwise reads its index pages back from the file.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -65536;",
         )?;
         let (sender, receiver) = mpsc::channel(QUEUE_MAX);
         let writer = std::thread::Builder::new()
@@ -429,6 +432,15 @@ impl SyncTx<'_> {
                     "idempotency (merchant_pid, method, request_id)",
                 )
             }
+            Effect::Order {
+                order_no,
+                merchant_pid,
+                item_id,
+            } => self.change(
+                tickets::INSERT_ORDER,
+                params![order_no, merchant_pid, item_id, now],
+                "orders.order_no",
+            ),
             Effect::Notify(n) => self.change(
                 notifications::INSERT_NOTIFICATION,
                 params![
@@ -581,6 +593,50 @@ impl LedgerTx for SyncTx<'_> {
             None => None,
         };
         Ok((app, grant))
+    }
+
+    async fn issue_facts(
+        &mut self,
+        item_id: &str,
+        order_no: &str,
+    ) -> Result<(Option<Item>, Option<String>), StoreError> {
+        let item = self.one(
+            tickets::SELECT_ITEM,
+            params![item_id],
+            tickets::item_from_rusqlite,
+        )?;
+        let order_item = self.one(tickets::SELECT_ORDER_ITEM, params![order_no], |r| r.get(0))?;
+        Ok((item, order_item))
+    }
+
+    async fn insert_tickets(
+        &mut self,
+        tickets: &[Ticket],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        // One prepared statement, executed per ticket: no round trip to save here.
+        let mut statement = self.conn.prepare_cached(tickets::INSERT_TICKET)?;
+        let mut inserted = Vec::with_capacity(tickets.len());
+        for t in tickets {
+            let done = statement.execute(params![
+                t.voucher_id,
+                t.code,
+                t.code_type.name(),
+                t.order_no,
+                t.merchant_pid,
+                t.item_id,
+                t.total_quantity,
+                t.available_quantity,
+                i64::from(t.refunded),
+                t.effect_at,
+                t.expire_at,
+                now
+            ])?;
+            if done == 1 {
+                inserted.push(t.code.clone());
+            }
+        }
+        Ok(inserted)
     }
 
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {

@@ -9,16 +9,13 @@ use crate::ledger::names::{AppId, MerchantPid};
 use crate::ledger::use_::UseCall;
 use crate::ledger::{Channel, CodeType, Ticket, Trans, TransKind, query};
 use crate::operations::{Acting, CallContext, OpError, Service};
-use crate::store::{Lock, Store, StoreError};
+use crate::store::{Effect, LedgerTx, Lock, Operation, Plan, Store, StoreError};
 
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
 
 /// Most tickets one `order issue` makes: one transaction, bounded so that it cannot hold the
 /// database for long (a million take seconds).
 pub const MAX_TICKETS_PER_ORDER: usize = 1_000_000;
-
-/// Tickets inserted per statement.
-const INSERT_CHUNK: usize = 500;
 
 /// Issues an order of `count` tickets with fresh internal codes, or registers the merchant's
 /// own `codes` (external) under `order_no`.
@@ -55,92 +52,105 @@ pub async fn issue_order(
             "order number must be 1 to 32 letters and digits, got {no:?}"
         ));
     }
-    let item_id = item_id.to_string();
+    let op = IssueOp {
+        item_id: item_id.to_string(),
+        order_no,
+        external_codes,
+        count,
+        now,
+    };
+    store.write_op(op).await?
+}
 
-    store
-        .write(move |c| {
-            let (item_id, order_no, codes) =
-                (item_id.clone(), order_no.clone(), external_codes.clone());
-            Box::pin(async move {
-                let Some(item) = c.item(&item_id).await? else {
-                    return Ok(Err(AdminError::NotFound(format!("item {item_id}"))));
-                };
-                let order_no = order_no.unwrap_or_else(|| ids::dated(now, 18));
-                match c.order_item(&order_no).await? {
-                    Some(existing) if existing != item.item_id => {
-                        return Ok(Err(AdminError::Duplicate(format!(
-                            "order {order_no} (for item {existing})"
-                        ))));
-                    }
-                    Some(_) if codes.is_none() => {
-                        return Ok(Err(AdminError::Duplicate(format!("order {order_no}"))));
-                    }
-                    Some(_) => {}
-                    None => {
-                        c.insert_order(&order_no, &item.merchant_pid, &item.item_id, now)
-                            .await?;
-                    }
-                }
-                let effect_at = item.valid_from.unwrap_or(now);
-                let expire_at = item.valid_to.unwrap_or(effect_at + ONE_YEAR_MS);
-                let total = item.times.unwrap_or(1);
-                let (code_type, wanted) = match &codes {
-                    Some(codes) => (CodeType::External, codes.clone()),
-                    None => (
-                        CodeType::Internal,
-                        (0..count).map(|_| String::new()).collect(),
-                    ),
-                };
-                let ticket = |code: String| Ticket {
-                    voucher_id: ids::dated(now, 10),
-                    code: if code_type == CodeType::Internal {
-                        ids::ticket_code()
-                    } else {
-                        code
-                    },
-                    code_type,
+/// Issuing an order on the ledger's path (on SQLite, the writer thread: a million tickets go
+/// in through one prepared statement).
+struct IssueOp {
+    item_id: String,
+    order_no: Option<String>,
+    external_codes: Option<Vec<String>>,
+    count: usize,
+    now: i64,
+}
+
+impl Operation for IssueOp {
+    type Output = Result<Value>;
+
+    async fn run<T: LedgerTx>(&self, tx: &mut T) -> std::result::Result<Result<Value>, StoreError> {
+        let now = self.now;
+        let order_no = self.order_no.clone().unwrap_or_else(|| ids::dated(now, 18));
+        let (item, order_item) = tx.issue_facts(&self.item_id, &order_no).await?;
+        let Some(item) = item else {
+            return Ok(Err(AdminError::NotFound(format!("item {}", self.item_id))));
+        };
+        match order_item {
+            Some(existing) if existing != item.item_id => {
+                return Ok(Err(AdminError::Duplicate(format!(
+                    "order {order_no} (for item {existing})"
+                ))));
+            }
+            Some(_) if self.external_codes.is_none() => {
+                return Ok(Err(AdminError::Duplicate(format!("order {order_no}"))));
+            }
+            Some(_) => {}
+            None => {
+                let mut plan = Plan::new(now);
+                plan.push(Effect::Order {
                     order_no: order_no.clone(),
                     merchant_pid: item.merchant_pid.clone(),
                     item_id: item.item_id.clone(),
-                    total_quantity: total,
-                    available_quantity: total,
-                    refunded: false,
-                    effect_at,
-                    expire_at,
-                };
-                let mut issued = Vec::with_capacity(wanted.len());
-                for chunk in wanted.chunks(INSERT_CHUNK) {
-                    let target = issued.len() + chunk.len();
-                    let mut pending: Vec<Ticket> = chunk.iter().cloned().map(ticket).collect();
-                    for _ in 0..20 {
-                        let inserted = c.insert_tickets(&pending, now).await?;
-                        let done: std::collections::HashSet<&String> = inserted.iter().collect();
-                        let missing: Vec<String> = pending
-                            .iter()
-                            .filter(|t| !done.contains(&t.code))
-                            .map(|t| t.code.clone())
-                            .collect();
-                        issued.extend(inserted.iter().cloned());
-                        if missing.is_empty() {
-                            break;
-                        }
-                        if code_type == CodeType::External {
-                            return Ok(Err(AdminError::Duplicate(format!(
-                                "code {} in order {order_no}",
-                                missing[0]
-                            ))));
-                        }
-                        // A generated code (or id) was taken: draw again for those.
-                        pending = missing.into_iter().map(ticket).collect();
-                    }
-                    if issued.len() < target {
-                        return Err(StoreError::Conflict("tickets.code"));
-                    }
-                }
-                Ok(Ok(json!({"order_no": order_no, "tickets": issued})))
-            })
-        })
-        .await?
+                });
+                tx.apply(&plan).await?;
+            }
+        }
+        let effect_at = item.valid_from.unwrap_or(now);
+        let expire_at = item.valid_to.unwrap_or(effect_at + ONE_YEAR_MS);
+        let total = item.times.unwrap_or(1);
+        let (code_type, wanted) = match &self.external_codes {
+            Some(codes) => (CodeType::External, codes.clone()),
+            None => (CodeType::Internal, vec![String::new(); self.count]),
+        };
+        let ticket = |code: String| Ticket {
+            voucher_id: ids::dated(now, 10),
+            code: if code_type == CodeType::Internal {
+                ids::ticket_code()
+            } else {
+                code
+            },
+            code_type,
+            order_no: order_no.clone(),
+            merchant_pid: item.merchant_pid.clone(),
+            item_id: item.item_id.clone(),
+            total_quantity: total,
+            available_quantity: total,
+            refunded: false,
+            effect_at,
+            expire_at,
+        };
+        let mut pending: Vec<Ticket> = wanted.into_iter().map(ticket).collect();
+        let mut issued = Vec::with_capacity(pending.len());
+        for _ in 0..20 {
+            let inserted = tx.insert_tickets(&pending, now).await?;
+            let done: std::collections::HashSet<&String> = inserted.iter().collect();
+            let missing: Vec<String> = pending
+                .iter()
+                .filter(|t| !done.contains(&t.code))
+                .map(|t| t.code.clone())
+                .collect();
+            issued.extend(inserted.iter().cloned());
+            if missing.is_empty() {
+                return Ok(Ok(json!({"order_no": order_no, "tickets": issued})));
+            }
+            if code_type == CodeType::External {
+                return Ok(Err(AdminError::Duplicate(format!(
+                    "code {} in order {order_no}",
+                    missing[0]
+                ))));
+            }
+            // A generated code (or id) was taken: draw again for those.
+            pending = missing.into_iter().map(ticket).collect();
+        }
+        Err(StoreError::Conflict("tickets.code"))
+    }
 }
 
 fn code_type_of(order_no: &Option<String>) -> CodeType {

@@ -101,6 +101,17 @@ pub(in crate::store) const ADD_AVAILABLE: &str = "UPDATE tickets SET available_q
 pub(in crate::store) const SET_EXPIRE: &str =
     "UPDATE tickets SET expire_at = $1, updated_at = $2 WHERE voucher_id = $3";
 
+pub(in crate::store) const SELECT_ITEM: &str = "SELECT item_id, merchant_pid, name, alias, original_price_cents, price_cents, times, \
+                   shop_ids, valid_from, valid_to FROM items WHERE item_id = $1";
+pub(in crate::store) const SELECT_ORDER_ITEM: &str =
+    "SELECT item_id FROM orders WHERE order_no = $1";
+pub(in crate::store) const INSERT_ORDER: &str = "INSERT INTO orders (order_no, merchant_pid, item_id, created_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT DO NOTHING";
+/// One ticket (`$12` is both its creation and update time); a taken code or id is skipped.
+pub(in crate::store) const INSERT_TICKET: &str = "INSERT INTO tickets (voucher_id, code, code_type, order_no, merchant_pid, \
+     item_id, total_quantity, available_quantity, refunded, effect_at, expire_at, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) ON CONFLICT DO NOTHING";
+
 /// The WHERE clause that finds a ticket by the code a call names (`$1` the code, `$2` the
 /// order number, which only an external code is unique within).
 pub(in crate::store) fn ticket_filter(code_type: CodeType) -> &'static str {
@@ -116,6 +127,22 @@ pub(in crate::store) fn siblings_sql() -> String {
         "SELECT {TICKET_COLUMNS} FROM tickets WHERE order_no = $1 AND item_id = $2 AND voucher_id <> $3 \
          AND refunded = 0 AND available_quantity > 0 ORDER BY code, voucher_id"
     )
+}
+
+/// An item from a row of `SELECT_ITEM`, read by the synchronous SQLite path.
+pub(in crate::store) fn item_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<Item> {
+    Ok(Item::from(ItemRow {
+        item_id: row.get("item_id")?,
+        merchant_pid: row.get("merchant_pid")?,
+        name: row.get("name")?,
+        alias: row.get("alias")?,
+        original_price_cents: row.get("original_price_cents")?,
+        price_cents: row.get("price_cents")?,
+        times: row.get("times")?,
+        shop_ids: row.get("shop_ids")?,
+        valid_from: row.get("valid_from")?,
+        valid_to: row.get("valid_to")?,
+    }))
 }
 
 impl TicketRow {
@@ -167,8 +194,7 @@ impl Conn<'_> {
     // ---- items, orders, tickets ----------------------------------------------------------
 
     pub async fn item(&mut self, item_id: &str) -> Result<Option<Item>, StoreError> {
-        let sql = "SELECT item_id, merchant_pid, name, alias, original_price_cents, price_cents, times, \
-                   shop_ids, valid_from, valid_to FROM items WHERE item_id = $1";
+        let sql = SELECT_ITEM;
         let row: Option<ItemRow> = on!(self, |c| sqlx::query_as(sql)
             .bind(item_id)
             .fetch_optional(&mut **c)
@@ -201,7 +227,7 @@ impl Conn<'_> {
 
     /// The item an existing order is for.
     pub async fn order_item(&mut self, order_no: &str) -> Result<Option<String>, StoreError> {
-        let sql = "SELECT item_id FROM orders WHERE order_no = $1";
+        let sql = SELECT_ORDER_ITEM;
         let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
             .bind(order_no)
             .fetch_optional(&mut **c)
@@ -216,8 +242,7 @@ impl Conn<'_> {
         item_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO orders (order_no, merchant_pid, item_id, created_at) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT DO NOTHING";
+        let sql = INSERT_ORDER;
         let done = execute!(
             self,
             sqlx::query(sql)
@@ -231,7 +256,7 @@ impl Conn<'_> {
 
     /// Inserts tickets in one statement; answers the codes that were inserted (a code that is
     /// taken — internal codes system-wide, external codes within the order — is skipped).
-    pub async fn insert_tickets(
+    pub(in crate::store) async fn insert_ticket_rows(
         &mut self,
         tickets: &[Ticket],
         now: i64,
