@@ -13,7 +13,19 @@ pub fn node_name(method: &str) -> String {
     format!("{}_response", method.replace('.', "_"))
 }
 
-/// The node name used when the request named no method.
+/// Whether `method` can name a response node: letters, digits, `.` and `_`, at most 128
+/// characters, as every published method is. Anything else (quotes, braces, control
+/// characters, non-ASCII) would make the answer's JSON ill-formed or let the caller inject
+/// keys, so it is answered under [`ERROR_NODE`].
+pub fn is_method_name(method: &str) -> bool {
+    !method.is_empty()
+        && method.len() <= 128
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+}
+
+/// The node name used when the request named no method (or none that can name a node).
 pub const ERROR_NODE: &str = "error_response";
 
 /// The whole response body around an already-serialised and signed node.
@@ -140,6 +152,22 @@ mod tests {
             assert!(public.verify(SignType::Rsa2, &charset.encode(&cut), &cut_sign.unwrap()));
             let parsed: Value = serde_json::from_str(&cut).unwrap();
             assert_eq!(parsed["shop"], "门店{甲}");
+        }
+    }
+
+    #[test]
+    fn only_well_formed_method_names_name_a_node() {
+        assert!(is_method_name("koubei.trade.ticket.ticketcode.use"));
+        assert!(is_method_name("koubei.nope"));
+        for bad in [
+            "",
+            "x\",\"y\":{\"code\":\"10000\"},\"z",
+            "a\0b",
+            "门店",
+            "a b",
+            &"a".repeat(129),
+        ] {
+            assert!(!is_method_name(bad), "{bad:?}");
         }
     }
 

@@ -40,6 +40,21 @@ pub fn find_charset(pairs: &[RawPair]) -> Option<String> {
         .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
 }
 
+/// A key sent more than once with different values (in the query and the body, or twice in
+/// one), if any. The same value twice is one parameter.
+pub fn conflicting_key(pairs: &[RawPair]) -> Option<String> {
+    let mut seen: std::collections::HashMap<&[u8], &[u8]> =
+        std::collections::HashMap::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        if let Some(first) = seen.insert(key, value)
+            && first != value.as_slice()
+        {
+            return Some(String::from_utf8_lossy(key).into_owned());
+        }
+    }
+    None
+}
+
 /// Decoded parameters, sorted by key in byte order (the order the sign content needs).
 pub type Params = BTreeMap<String, String>;
 
@@ -99,6 +114,17 @@ pub fn encode(params: &Params, charset: Charset) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_twice_with_different_values_is_a_conflict() {
+        assert_eq!(conflicting_key(&split(b"a=1&b=2&a=1")), None);
+        assert_eq!(conflicting_key(&split(b"a=1&b=2&a=3")), Some("a".into()));
+        assert_eq!(
+            conflicting_key(&split(b"a=%31&a=1")),
+            None,
+            "the same bytes"
+        );
+    }
 
     #[test]
     fn splits_plus_and_percent_into_bytes() {

@@ -88,7 +88,14 @@ pub async fn check(
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
     };
-    let outcome = check_params(svc, limits, keys, call_limit, &params, charset_error).await;
+    let conflict = form::conflicting_key(&all);
+    let outcome = match conflict {
+        // Judged as soon as the method is known: which of two values would be the request?
+        Some(key) if ctx.method.is_some() => Err(GatewayError::InvalidParameter(format!(
+            "参数 {key} 出现多次且取值不同"
+        ))),
+        _ => check_params(svc, limits, keys, call_limit, &params, charset_error).await,
+    };
     (outcome, ctx)
 }
 
@@ -188,7 +195,13 @@ async fn check_params(
         None => Biz::default(),
         Some(text) => Biz::parse(text).map_err(GatewayError::InvalidParameter)?,
     };
-    let notify = present(params, "notify_url")
+    let given = present(params, "notify_url");
+    if let Some(url) = given
+        && let Err(why) = crate::notify::check_url(url)
+    {
+        return Err(GatewayError::InvalidParameter(format!("notify_url {why}")));
+    }
+    let notify = given
         .map(str::to_string)
         .or(record.notify_url.clone())
         .map(|url| Target {

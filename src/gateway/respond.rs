@@ -9,7 +9,7 @@ use super::check::Context;
 use super::dispatch::Failure;
 use crate::alipay::codes;
 use crate::alipay::envelope;
-use crate::operations::Service;
+use crate::operations::{Service, methods};
 
 /// The node's text: `code` and `msg` first, then the answer's fields or the failure's
 /// `sub_code` and `sub_msg`. Compact JSON, serialised once.
@@ -52,7 +52,11 @@ pub fn respond(
     outcome: Result<String, Failure>,
     started: Instant,
 ) -> Response {
-    let name = match &ctx.method {
+    let name = match ctx
+        .method
+        .as_deref()
+        .filter(|m| envelope::is_method_name(m))
+    {
         Some(method) => envelope::node_name(method),
         None => envelope::ERROR_NODE.to_string(),
     };
@@ -66,7 +70,11 @@ pub fn respond(
         Ok(_) => (codes::SUCCESS_CODE, ""),
         Err(s) => (s.code, s.sub_code.as_str()),
     };
-    let method = ctx.method.as_deref().unwrap_or("");
+    // Metric labels come from a closed set, so memory stays bounded whatever arrives.
+    let method = match ctx.method.as_deref() {
+        None => "",
+        Some(m) => methods::find(m).map_or("other", |entry| entry.name),
+    };
     svc.metrics.call(method, code, sub_code, started.elapsed());
     tracing::debug!(
         method,

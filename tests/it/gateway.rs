@@ -1,7 +1,7 @@
 //! Gateway-level behaviour: every code of the published table that applies, the check order,
 //! charsets, sign types, empty values and the exact envelope bytes.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use ticketgate::alipay::form::Params;
 use ticketgate::alipay::{Charset, SignType, envelope};
 use ticketgate::gateway::Limits;
@@ -717,4 +717,117 @@ async fn every_kind_of_answer_is_raw_text_in_each_charset_as_the_java_sdk_reads_
         assert_eq!(unknown.sub_code(), "isv.invalid-method");
         assert_raw_in(&unknown, charset);
     }
+}
+
+/// Posts `body` (a form, sent as is) to the gateway with `query` in the URL.
+async fn post_raw(app: &TestApp, query: &str, body: String) -> Vec<u8> {
+    let response = reqwest::Client::new()
+        .post(format!("{}?{query}", app.gateway))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn ill_formed_method_names_are_answered_as_well_formed_json_under_error_response() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let injected = r#"x","y":{"code":"10000"},"z"#;
+    for method in [injected, "a\u{0}b", "门店", &"m".repeat(100_000)] {
+        let mut params = client.params(QUERY, "{}", &[]);
+        params.insert("method".into(), method.into());
+        let params = client.sign(params);
+        let body = post_raw(
+            &app,
+            "",
+            ticketgate::alipay::form::encode(&params, Charset::Utf8),
+        )
+        .await;
+        let parsed: Value = serde_json::from_slice(&body).expect("well-formed JSON");
+        let keys: Vec<&String> = parsed.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["error_response", "sign"],
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        let reply = client.read("nope", &body).unwrap();
+        assert!(reply.verified);
+        assert_gateway_error(&reply, "40002", "isv.invalid-method");
+    }
+    // Metric labels are a closed set: junk methods are `other`, and take no memory each.
+    let metrics = reqwest::get(app.gateway.replace("/gateway.do", "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"method="other""#), "{metrics}");
+    assert!(
+        !metrics.contains("mmmm") && !metrics.contains("门店"),
+        "{metrics}"
+    );
+    assert!(metrics.len() < 8_000, "{} bytes of metrics", metrics.len());
+}
+
+#[tokio::test]
+async fn a_parameter_sent_twice_with_different_values_is_refused() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client();
+    let params = client.sign(client.params(QUERY, &query_biz(&code), &[]));
+    let body = ticketgate::alipay::form::encode(&params, Charset::Utf8);
+    // app_id in the query too, naming another app: which one is calling?
+    let bytes = post_raw(&app, &format!("app_id={A2}"), body.clone()).await;
+    let reply = client.read(QUERY, &bytes).unwrap();
+    assert!(reply.verified);
+    assert_gateway_error(&reply, "40002", "isv.invalid-parameter");
+    assert!(
+        reply.field("sub_msg").contains("app_id"),
+        "{}",
+        reply.node_text
+    );
+    // The same value twice is one parameter.
+    let bytes = post_raw(&app, &format!("app_id={A1}"), body).await;
+    assert_success(&client.read(QUERY, &bytes).unwrap());
+}
+
+#[tokio::test]
+async fn notify_urls_must_be_absolute_http_addresses() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client();
+    let biz = json!({"request_id": "n1", "ticket_code": code, "shop_id": SHOP}).to_string();
+    for bad in [
+        "javascript:alert(1)",
+        "/relative/notify",
+        "http://",
+        "ftp://host/n",
+    ] {
+        let reply = client
+            .call(USE, &biz, &[("notify_url", bad)])
+            .await
+            .unwrap();
+        assert!(reply.verified);
+        assert_gateway_error(&reply, "40002", "isv.invalid-parameter");
+        assert!(
+            reply.field("sub_msg").contains("notify_url"),
+            "{}",
+            reply.node_text
+        );
+    }
+    assert_eq!(
+        app.query(&code).await.field("ticket_status"),
+        "EFFECTIVE",
+        "nothing was used"
+    );
+    let reply = client
+        .call(USE, &biz, &[("notify_url", "http://127.0.0.1:9/notify")])
+        .await
+        .unwrap();
+    assert_success(&reply);
 }

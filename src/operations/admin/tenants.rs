@@ -55,10 +55,11 @@ pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
         ))
     })?;
     if let Some(url) = &new.notify_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
+        && crate::notify::check_url(url).is_err()
     {
         return invalid(format!(
-            "notify URL must be http:// or https://, got {url:?}"
+            "notify URL must be an absolute http:// or https:// URL of at most {} characters, got {url:?}",
+            crate::notify::MAX_URL_LEN
         ));
     }
     let record = AppRecord {
