@@ -156,6 +156,27 @@ pub(crate) async fn contained<R>(
 /// How many times a write is attempted before answering [`StoreError::Contention`].
 const WRITE_ATTEMPTS: usize = 8;
 
+/// A writer's queue; `None` once it is closing.
+type WriterQueue<J> = std::sync::Mutex<Option<tokio::sync::mpsc::Sender<Box<J>>>>;
+
+/// Hands a job to a writer and waits for its answer: one hand-off in, one answer out.
+async fn hand_over<J: ?Sized, R>(
+    queue: &WriterQueue<J>,
+    job: impl FnOnce(tokio::sync::oneshot::Sender<Result<R, StoreError>>) -> Box<J>,
+) -> Result<R, StoreError> {
+    let sender = queue
+        .lock()
+        .expect("queue lock")
+        .clone()
+        .ok_or(StoreError::Closed)?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    sender
+        .send(job(reply))
+        .await
+        .map_err(|_| StoreError::Closed)?;
+    answer.await.map_err(|_| StoreError::Closed)?
+}
+
 /// Runs a write attempt until it succeeds, fails for good, or [`WRITE_ATTEMPTS`] retryable
 /// conflicts have passed (then [`StoreError::Contention`]). `attempt` gets the attempt number.
 async fn with_retries<R, Fut>(mut attempt: impl FnMut(usize) -> Fut) -> Result<R, StoreError>

@@ -129,22 +129,13 @@ impl Sqlite {
         let op = Arc::new(op);
         super::with_retries(|_| {
             let op = op.clone();
-            async move {
-                let sender = self
-                    .queue
-                    .lock()
-                    .expect("queue lock")
-                    .clone()
-                    .ok_or(StoreError::Closed)?;
-                let (reply, answer) = oneshot::channel();
-                let job = Box::new(Pending {
+            super::hand_over(&self.queue, move |reply| {
+                Box::new(Pending {
                     op,
                     result: None,
                     reply,
-                });
-                sender.send(job).await.map_err(|_| StoreError::Closed)?;
-                answer.await.map_err(|_| StoreError::Closed)?
-            }
+                }) as Box<dyn Job>
+            })
         })
         .await
     }

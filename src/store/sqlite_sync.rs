@@ -45,7 +45,7 @@ impl From<rusqlite::Error> for StoreError {
 
 /// The writer thread and the read-only connections of one SQLite file.
 pub struct SyncSqlite {
-    queue: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    queue: super::WriterQueue<dyn Job>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// `None` once closed: reads stop too.
     readers: Mutex<Option<Vec<Connection>>>,
@@ -136,20 +136,14 @@ impl SyncSqlite {
 
     /// Runs `op` in the writer's next batch; answers after that batch's COMMIT.
     pub async fn write<O: Operation>(&self, op: Arc<O>) -> Result<O::Output, StoreError> {
-        let sender = self
-            .queue
-            .lock()
-            .expect("queue lock")
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Pending {
-            op,
-            result: None,
-            reply,
-        });
-        sender.send(job).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        super::hand_over(&self.queue, move |reply| {
+            Box::new(Pending {
+                op,
+                result: None,
+                reply,
+            }) as Box<dyn Job>
+        })
+        .await
     }
 
     /// Runs `op` in a read-only snapshot, here and now.
