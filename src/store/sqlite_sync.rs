@@ -12,7 +12,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -36,6 +36,38 @@ const QUEUE_MAX: usize = 1024;
 const READERS_KEPT: usize = 8;
 /// Prepared statements cached per connection.
 const STATEMENT_CACHE: usize = 64;
+
+/// Statements built from shared fragments, built once rather than on every call.
+static TICKET_BY_CODE: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [CodeType::Internal, CodeType::External].map(|t| {
+        format!(
+            "{} WHERE {}",
+            tickets::TICKET_VIEW_SELECT,
+            tickets::ticket_filter(t)
+        )
+    })
+});
+static TICKET_BY_VOUCHER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM tickets WHERE voucher_id = $1",
+        tickets::TICKET_COLUMNS
+    )
+});
+static SIBLINGS: LazyLock<String> = LazyLock::new(tickets::siblings_sql);
+static TRANS_OF_TICKET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE voucher_id = $1 ORDER BY created_at, trans_id",
+        Conn::TRANS_SELECT
+    )
+});
+static USES_OF_ORDER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE use_order_id = $1 AND kind = 'USE' ORDER BY created_at, trans_id",
+        Conn::TRANS_SELECT
+    )
+});
+static CANCEL_OF_USE: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE use_order_id = $1", Conn::CANCEL_SELECT));
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -274,13 +306,9 @@ impl SyncTx<'_> {
         code: &str,
         order_no: Option<&str>,
     ) -> Result<Option<TicketView>, StoreError> {
-        let sql = format!(
-            "{} WHERE {}",
-            tickets::TICKET_VIEW_SELECT,
-            tickets::ticket_filter(code_type)
-        );
+        let sql = &TICKET_BY_CODE[usize::from(code_type == CodeType::External)];
         self.one(
-            &sql,
+            sql,
             params![code, order_no.unwrap_or("")],
             tickets::ticket_view_from_rusqlite,
         )
@@ -311,9 +339,28 @@ impl SyncTx<'_> {
         })
     }
 
-    fn trans_of(&self, filter: &str, id: &str) -> Result<Vec<Trans>, StoreError> {
-        let sql = format!("{} WHERE {filter}", Conn::TRANS_SELECT);
-        self.all(&sql, params![id], history::trans_from_rusqlite)
+    fn trans_of(&self, sql: &str, id: &str) -> Result<Vec<Trans>, StoreError> {
+        self.all(sql, params![id], history::trans_from_rusqlite)
+    }
+
+    /// One of the single-ticket updates (`$1` the value, `$2` now, `$3` the voucher id) on a
+    /// ticket this transaction loaded, so exactly one row changes.
+    fn update_loaded_ticket(
+        &self,
+        sql: &str,
+        value: i64,
+        voucher_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = self
+            .conn
+            .prepare_cached(sql)?
+            .execute(params![value, now, voucher_id])?;
+        assert_eq!(
+            done, 1,
+            "ticket {voucher_id} was loaded in this transaction"
+        );
+        Ok(())
     }
 
     fn use_order(
@@ -329,17 +376,17 @@ impl SyncTx<'_> {
     }
 
     fn tickets_by_voucher(&self, voucher_ids: &[String]) -> Result<Vec<Ticket>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM tickets WHERE voucher_id = $1",
-            tickets::TICKET_COLUMNS
-        );
         let mut ids = voucher_ids.to_vec();
         ids.sort();
         ids.dedup();
         ids.iter()
             .map(|id| {
-                self.one(&sql, params![id], tickets::ticket_from_rusqlite)?
-                    .ok_or(StoreError::Conflict("tickets.voucher_id"))
+                self.one(
+                    &TICKET_BY_VOUCHER,
+                    params![id],
+                    tickets::ticket_from_rusqlite,
+                )?
+                .ok_or(StoreError::Conflict("tickets.voucher_id"))
             })
             .collect()
     }
@@ -379,30 +426,12 @@ impl SyncTx<'_> {
                 "ticket_trans.trans_id",
             ),
             Effect::Available { voucher_id, delta } => {
-                let done = self
-                    .conn
-                    .prepare_cached(tickets::ADD_AVAILABLE)?
-                    .execute(params![delta, now, voucher_id])?;
-                assert_eq!(
-                    done, 1,
-                    "ticket {voucher_id} was loaded in this transaction"
-                );
-                Ok(())
+                self.update_loaded_ticket(tickets::ADD_AVAILABLE, *delta, voucher_id, now)
             }
             Effect::Expire {
                 voucher_id,
                 expire_at,
-            } => {
-                let done = self
-                    .conn
-                    .prepare_cached(tickets::SET_EXPIRE)?
-                    .execute(params![expire_at, now, voucher_id])?;
-                assert_eq!(
-                    done, 1,
-                    "ticket {voucher_id} was loaded in this transaction"
-                );
-                Ok(())
-            }
+            } => self.update_loaded_ticket(tickets::SET_EXPIRE, *expire_at, voucher_id, now),
             Effect::Cancel(r) => self.change(
                 history::INSERT_CANCEL,
                 params![
@@ -492,7 +521,7 @@ impl LedgerTx for SyncTx<'_> {
             Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
                 let t = &v.ticket;
                 self.all(
-                    &tickets::siblings_sql(),
+                    &SIBLINGS,
                     params![t.order_no, t.item_id, t.voucher_id],
                     tickets::ticket_from_rusqlite,
                 )?
@@ -523,17 +552,10 @@ impl LedgerTx for SyncTx<'_> {
         }
         loaded.use_order = self.use_order(key.merchant_pid.as_str(), &req.request_biz_no)?;
         if let Some(order) = loaded.use_order.as_ref().filter(|o| !o.closed) {
-            let cancelled = self.one(
-                &format!("{} WHERE use_order_id = $1", Conn::CANCEL_SELECT),
-                params![order.use_order_id],
-                |_| Ok(()),
-            )?;
+            let cancelled = self.one(&CANCEL_OF_USE, params![order.use_order_id], |_| Ok(()))?;
             loaded.already_cancelled = cancelled.is_some();
             loaded.uses = self
-                .trans_of(
-                    "use_order_id = $1 AND kind = 'USE' ORDER BY created_at, trans_id",
-                    &order.use_order_id,
-                )?
+                .trans_of(&USES_OF_ORDER, &order.use_order_id)?
                 .into_iter()
                 .map(|t| (t.voucher_id, t.trans_id, t.quantity))
                 .collect();
@@ -564,10 +586,7 @@ impl LedgerTx for SyncTx<'_> {
             return Ok(QueryFacts::default());
         };
         let shop = self.shop(merchant_pid.as_str(), req.shop_id.as_str())?;
-        let trans = self.trans_of(
-            "voucher_id = $1 ORDER BY created_at, trans_id",
-            &view.ticket.voucher_id,
-        )?;
+        let trans = self.trans_of(&TRANS_OF_TICKET, &view.ticket.voucher_id)?;
         Ok(QueryFacts {
             ticket: Some(view),
             shop: Some(shop),

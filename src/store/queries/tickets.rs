@@ -432,10 +432,22 @@ impl Conn<'_> {
         delta: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = ADD_AVAILABLE;
+        self.update_loaded_ticket(ADD_AVAILABLE, delta, voucher_id, now)
+            .await
+    }
+
+    /// Runs one of the single-ticket updates (`$1` the value, `$2` now, `$3` the voucher id) on
+    /// a ticket this transaction loaded, so exactly one row changes.
+    async fn update_loaded_ticket(
+        &mut self,
+        sql: &'static str,
+        value: i64,
+        voucher_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let done = execute!(
             self,
-            sqlx::query(sql).bind(delta).bind(now).bind(voucher_id)
+            sqlx::query(sql).bind(value).bind(now).bind(voucher_id)
         )?;
         assert_eq!(
             done, 1,
@@ -457,15 +469,7 @@ impl Conn<'_> {
         expire_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = SET_EXPIRE;
-        let done = execute!(
-            self,
-            sqlx::query(sql).bind(expire_at).bind(now).bind(voucher_id)
-        )?;
-        assert_eq!(
-            done, 1,
-            "ticket {voucher_id} was loaded in this transaction"
-        );
-        Ok(())
+        self.update_loaded_ticket(SET_EXPIRE, expire_at, voucher_id, now)
+            .await
     }
 }
