@@ -223,6 +223,10 @@ pub enum ItemCommand {
         /// End of validity (default: one year after the start).
         #[arg(long)]
         valid_to: Option<String>,
+        /// Fulfilled by a code merchant (码商): this app issues the codes. An order of the item
+        /// then waits for its codes (`koubei.trade.ticket.ticketcode.send`).
+        #[arg(long, value_name = "APP_ID")]
+        code_merchant: Option<String>,
     },
 }
 

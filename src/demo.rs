@@ -75,6 +75,7 @@ async fn create(svc: &Service, dir: &Path, gateway: &str) -> anyhow::Result<()> 
             shops: None,
             valid_from: None,
             valid_to: None,
+            code_merchant: None,
         }
     };
     admin::add_item(svc, item(NORMAL_ITEM, "双人套餐", "88.00", "128.00", None)).await?;

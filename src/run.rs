@@ -152,6 +152,7 @@ async fn admin_command(
             shops,
             valid_from,
             valid_to,
+            code_merchant,
         }) => {
             let new = admin::NewItem {
                 merchant_pid: merchant,
@@ -164,6 +165,7 @@ async fn admin_command(
                 shops,
                 valid_from,
                 valid_to,
+                code_merchant,
             };
             admin::add_item(svc, new).await
         }

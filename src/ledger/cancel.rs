@@ -93,6 +93,8 @@ pub struct CancelLoaded {
     pub already_cancelled: bool,
     pub uses: Vec<(String, String, i64)>,
     pub use_tickets: Vec<Ticket>,
+    /// Whether any of those use transactions was refunded after use.
+    pub refunded_use: bool,
 }
 
 impl CancelLoaded {
@@ -103,6 +105,7 @@ impl CancelLoaded {
             already_cancelled: self.already_cancelled,
             uses: &self.uses,
             use_tickets: &self.use_tickets,
+            refunded_use: self.refunded_use,
         }
     }
 }
@@ -119,6 +122,8 @@ pub struct CancelFacts<'a> {
     pub uses: &'a [(String, String, i64)],
     /// The tickets those transactions touched.
     pub use_tickets: &'a [Ticket],
+    /// Whether any of those use transactions was refunded after use (售后退).
+    pub refunded_use: bool,
 }
 
 /// Decides a cancel, checks in the published order (after the request-id replay check):
@@ -166,6 +171,9 @@ pub fn decide(
     }
     if facts.use_tickets.iter().any(|t| t.refunded) {
         return Err(Refusal::TicketStatusIllegal(TicketStatus::Refunded));
+    }
+    if facts.refunded_use {
+        return Err(Refusal::StateIllegal("该核销已售后退，不能撤销".into()));
     }
     Ok(CancelPlan {
         use_order_id: order.use_order_id.clone(),

@@ -19,6 +19,16 @@ impl Biz {
         }
     }
 
+    /// An object read from inside another (a list's entries).
+    pub fn from_map(map: Map<String, Value>) -> Biz {
+        Biz(map)
+    }
+
+    /// A field as JSON, for the fields that are lists.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
     /// A field as text: strings as they are, numbers in their JSON spelling; `null` and `""`
     /// are absent. Other JSON types are refused.
     pub fn text(&self, key: &str) -> Result<Option<String>, Refusal> {

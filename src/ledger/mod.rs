@@ -1,13 +1,16 @@
-//! The ticket rules, pure: what a use, a cancel, a query and a delay decide, given the facts the store
+//! The ticket rules, pure: what every method decides, given the facts the store
 //! loaded and `now`. No IO, no clock, no randomness: the operations pass ids and time in.
 
 pub mod cancel;
+pub mod codes;
 pub mod delay;
 pub mod fields;
 pub mod idempotency;
 pub mod model;
 pub mod names;
+pub mod order;
 pub mod query;
+pub mod refund;
 pub mod refusal;
 pub mod use_;
 

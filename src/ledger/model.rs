@@ -121,8 +121,10 @@ pub struct TicketView {
 }
 
 impl TicketView {
+    /// A times card (次卡): an item sold as one, or a code merchant's code that carries
+    /// several uses.
     pub fn is_times_card(&self) -> bool {
-        self.item.times.is_some()
+        self.item.times.is_some() || self.ticket.total_quantity > 1
     }
 
     /// The ticket's state as seen from `shop_id` at `now` (`None` when no shop is in view).
@@ -214,14 +216,6 @@ impl TransKind {
             _ => None,
         }
     }
-    /// The effect on the available quantity.
-    pub fn sign(self) -> i64 {
-        match self {
-            TransKind::Use | TransKind::Refund => -1,
-            TransKind::Cancel => 1,
-            TransKind::Delay => 0,
-        }
-    }
 }
 
 /// One immutable change to one ticket. A cancel points at the use it reverses.
@@ -236,6 +230,21 @@ pub struct Trans {
     /// A delay's (old, new) expiry.
     pub expire_change: Option<(i64, i64)>,
     pub created_at: i64,
+}
+
+impl Trans {
+    /// The change to the ticket's available quantity. A refund that points at a use (售后退)
+    /// gives nothing back and takes nothing more: those units were already used. A refund of
+    /// what remains (the operator's whole-ticket refund, a closed send order) takes it.
+    pub fn available_delta(&self) -> i64 {
+        match self.kind {
+            TransKind::Use => -self.quantity,
+            TransKind::Cancel => self.quantity,
+            TransKind::Refund if self.reverses_trans_id.is_some() => 0,
+            TransKind::Refund => -self.quantity,
+            TransKind::Delay => 0,
+        }
+    }
 }
 
 /// A use order: successful, or closed (refused). Its answer is in the idempotency record.
@@ -270,9 +279,5 @@ pub struct CancelRecord {
 
 /// The remaining quantity that a ticket's transactions imply.
 pub fn available_from(total: i64, trans: &[Trans]) -> i64 {
-    total
-        + trans
-            .iter()
-            .map(|t| t.kind.sign() * t.quantity)
-            .sum::<i64>()
+    total + trans.iter().map(Trans::available_delta).sum::<i64>()
 }

@@ -9,6 +9,11 @@ pub enum Refusal {
     TicketNotExist,
     NotSameMerchantPid,
     TicketStatusIllegal(TicketStatus),
+    /// `TICKET_STATUS_ILLEGAL` for a reason a ticket state does not name (a use that was
+    /// cancelled or refunded already); the text says which.
+    StateIllegal(String),
+    OrderNotExist,
+    SendOrderClosed,
     TicketNotEffective,
     ShopNotMatch(String),
     QuantityNotEnough(String),
@@ -32,7 +37,9 @@ impl Refusal {
             Refusal::InvalidParameter(_) => "INVALID_PARAMETER",
             Refusal::TicketNotExist => "TICKET_NOT_EXIST",
             Refusal::NotSameMerchantPid => "NOT_SAME_MERCHANT_PID",
-            Refusal::TicketStatusIllegal(_) => "TICKET_STATUS_ILLEGAL",
+            Refusal::TicketStatusIllegal(_) | Refusal::StateIllegal(_) => "TICKET_STATUS_ILLEGAL",
+            Refusal::OrderNotExist => "ORDER_NOT_EXIST",
+            Refusal::SendOrderClosed => "SEND_ORDER_CLOSED",
             Refusal::TicketNotEffective => "TICKET_NOT_EFFECTIVE",
             Refusal::ShopNotMatch(_) => "SHOP_NOT_MATCH",
             Refusal::QuantityNotEnough(_) => "QUANTITY_NOT_ENOUGH",
@@ -54,6 +61,9 @@ impl Refusal {
             Refusal::TicketStatusIllegal(status) => {
                 format!("凭证状态不允许此操作：{} {}", status.name(), status.desc())
             }
+            Refusal::StateIllegal(why) => format!("凭证状态不允许此操作：{why}"),
+            Refusal::OrderNotExist => "订单不存在".into(),
+            Refusal::SendOrderClosed => "发放单已关闭，不能再发码".into(),
             Refusal::TicketNotEffective => "凭证不在有效期内".into(),
             Refusal::ShopNotMatch(why) => format!("凭证不能在该门店核销：{why}"),
             Refusal::QuantityNotEnough(why) => format!("凭证可核销份数不足：{why}"),

@@ -426,6 +426,15 @@ fn cancel_decisions() {
             Err("TICKET_STATUS_ILLEGAL"),
         ),
         (
+            "card refunded after use",
+            Some(&card),
+            Some(&open3),
+            false,
+            t(&card),
+            q3,
+            Err("TICKET_STATUS_ILLEGAL"),
+        ),
+        (
             "repeat beats quantity",
             Some(&card),
             Some(&open3),
@@ -443,6 +452,7 @@ fn cancel_decisions() {
             already_cancelled: already,
             uses: &uses,
             use_tickets: &use_tickets,
+            refunded_use: name == "card refunded after use",
         };
         match (cancel::decide(&m(), &req, &facts), want) {
             (Ok(plan), Ok(())) => assert_eq!(plan.reversals, uses, "{name}"),
@@ -506,4 +516,10 @@ fn available_quantity_follows_the_transactions() {
         available_from(10, &[tr(TransKind::Use, 4), tr(TransKind::Refund, 6)]),
         0
     );
+    // A refund after use points at its use and changes no units.
+    let after_use = Trans {
+        reverses_trans_id: Some("u1".into()),
+        ..tr(TransKind::Refund, 4)
+    };
+    assert_eq!(available_from(10, &[tr(TransKind::Use, 4), after_use]), 6);
 }

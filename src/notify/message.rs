@@ -12,6 +12,65 @@ pub const NOTIFY_TYPE: &str = "koubei_ticket_openapi_use_notify";
 pub const TICKET_USE: &str = "TICKET_USE";
 pub const TICKET_CANCEL: &str = "TICKET_CANCEL";
 
+/// The send notification (a ticketgate extension): an order awaits a code merchant's codes.
+pub const SEND_NOTIFY_TYPE: &str = "koubei_ticket_send_notify";
+pub const TICKET_SEND: &str = "TICKET_SEND";
+
+/// The outbox row of a send notification to the code merchant's app, due at once.
+pub fn send_row(
+    notify_id: String,
+    target: &Target,
+    send: &crate::ledger::codes::SendOrder,
+    now: i64,
+) -> NotificationRow {
+    let mut fields = Map::new();
+    let mut put = |k: &str, v: &str| {
+        fields.insert(k.into(), Value::String(v.into()));
+    };
+    put("notify_type", SEND_NOTIFY_TYPE);
+    put("version", "1.0");
+    put("charset", target.charset.name());
+    put("app_id", &target.app_id);
+    for (key, value) in crate::ledger::codes::send_notification_fields(send) {
+        put(key, &value);
+    }
+    outbox_row(
+        notify_id,
+        target,
+        TICKET_SEND,
+        &send.send_order_no,
+        fields,
+        now,
+    )
+}
+
+fn outbox_row(
+    notify_id: String,
+    target: &Target,
+    biz_type: &str,
+    request_id: &str,
+    fields: Map<String, Value>,
+    now: i64,
+) -> NotificationRow {
+    NotificationRow {
+        notify_id,
+        app_id: target.app_id.clone(),
+        url: target.url.clone(),
+        charset: target.charset.name().into(),
+        sign_type: target.sign_type.name().into(),
+        biz_type: biz_type.into(),
+        request_id: request_id.into(),
+        fields: Value::Object(fields).to_string(),
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        claimed_until: 0,
+        claim_token: None,
+        created_at: now,
+    }
+}
+
 /// What a notification reports.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
@@ -42,23 +101,14 @@ pub fn row(notify_id: String, target: &Target, event: &Event, now: i64) -> Notif
     put("order_no", event.order_no);
     put("quantity", &event.quantity.to_string());
     put("ticket_trans_id", event.ticket_trans_id);
-    NotificationRow {
+    outbox_row(
         notify_id,
-        app_id: target.app_id.clone(),
-        url: target.url.clone(),
-        charset: target.charset.name().into(),
-        sign_type: target.sign_type.name().into(),
-        biz_type: event.biz_type.into(),
-        request_id: event.request_id.into(),
-        fields: Value::Object(fields).to_string(),
-        status: OutboxStatus::Pending,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: None,
-        claimed_until: 0,
-        claim_token: None,
-        created_at: now,
-    }
+        target,
+        event.biz_type,
+        event.request_id,
+        fields,
+        now,
+    )
 }
 
 /// The parameters as sent at `notify_time`, signed with the platform key: every field but

@@ -82,11 +82,17 @@ const fn entry<M: Method>() -> Entry {
 }
 
 /// Every method this gateway serves.
-pub static METHODS: [Entry; 4] = [
+pub static METHODS: [Entry; 10] = [
     entry::<super::use_::Use>(),
     entry::<super::cancel::Cancel>(),
     entry::<super::query::Query>(),
     entry::<super::delay::Delay>(),
+    entry::<super::refund::UsedRefund>(),
+    entry::<super::order::OrderQuery>(),
+    entry::<super::codes::Send>(),
+    entry::<super::codes::CheckAvailable>(),
+    entry::<super::codes::Sync>(),
+    entry::<super::codes::SendClose>(),
 ];
 
 /// The table's row for a method name.

@@ -3,9 +3,12 @@
 
 pub mod admin;
 pub mod cancel;
+pub mod codes;
 pub mod delay;
 pub mod methods;
+pub mod order;
 pub mod query;
+pub mod refund;
 pub mod use_;
 
 use std::sync::Arc;

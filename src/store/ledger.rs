@@ -11,9 +11,11 @@ use std::future::Future;
 
 use super::{AppRecord, Conn, Lock, NotificationRow, StoreError};
 use crate::ledger::cancel::{CancelLoaded, CancelRequest};
+use crate::ledger::codes::SendOrder;
 use crate::ledger::delay::{DelayFacts, DelayRequest};
 use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::names::MerchantPid;
+use crate::ledger::order::OrderFacts;
 use crate::ledger::query::{QueryFacts, QueryRequest};
 use crate::ledger::use_::{UseFacts, UseRequest};
 use crate::ledger::{CancelRecord, CodeType, Item, ShopFacts, Ticket, TicketView, Trans, UseOrder};
@@ -43,6 +45,25 @@ pub enum Effect {
         order_no: String,
         merchant_pid: String,
         item_id: String,
+    },
+    /// A ticket this transaction loaded becomes `REFUNDED` (nothing left to use).
+    Refunded {
+        voucher_id: String,
+    },
+    /// New tickets, every one of which must go in (a taken code is a conflict).
+    Tickets(Vec<Ticket>),
+    /// A new send order.
+    SendOrder(SendOrder),
+    /// Codes registered on an open send order.
+    Sent {
+        send_order_no: String,
+        count: i64,
+    },
+    /// An open send order closes; `refunded` tickets were never sent.
+    SendClosed {
+        send_order_no: String,
+        refunded: i64,
+        reason: Option<String>,
     },
 }
 
@@ -125,6 +146,71 @@ pub trait LedgerTx: Send {
         tickets: &[Ticket],
         now: i64,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    // ---- single facts, for the operations that need only a few -------------------------
+
+    /// The ticket a call names, locked.
+    fn locked_ticket(
+        &mut self,
+        code_type: CodeType,
+        code: &str,
+        order_no: Option<&str>,
+    ) -> impl Future<Output = Result<Option<TicketView>, StoreError>> + Send;
+
+    /// A ticket by voucher id, locked.
+    fn locked_ticket_of_voucher(
+        &mut self,
+        voucher_id: &str,
+    ) -> impl Future<Output = Result<Option<TicketView>, StoreError>> + Send;
+
+    /// The idempotency record of a request, if it was seen before.
+    fn record(
+        &mut self,
+        key: &Key,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// One transaction by id.
+    fn trans_by_id(
+        &mut self,
+        trans_id: &str,
+    ) -> impl Future<Output = Result<Option<Trans>, StoreError>> + Send;
+
+    /// Every transaction of a ticket, oldest first.
+    fn history(
+        &mut self,
+        voucher_id: &str,
+    ) -> impl Future<Output = Result<Vec<Trans>, StoreError>> + Send;
+
+    /// What the store knows of a merchant's shop.
+    fn shop_facts(
+        &mut self,
+        merchant_pid: &str,
+        shop_id: &str,
+    ) -> impl Future<Output = Result<ShopFacts, StoreError>> + Send;
+
+    /// An order with its item, tickets, their transactions and its send order.
+    fn order_facts(
+        &mut self,
+        order_no: &str,
+    ) -> impl Future<Output = Result<OrderFacts, StoreError>> + Send;
+
+    /// The send order of an order, locked.
+    fn locked_send_order(
+        &mut self,
+        order_no: &str,
+    ) -> impl Future<Output = Result<Option<SendOrder>, StoreError>> + Send;
+
+    /// The codes an order holds already.
+    fn codes_of_order(
+        &mut self,
+        order_no: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// The code merchant's app of an item, and that app.
+    fn code_merchant(
+        &mut self,
+        item_id: &str,
+    ) -> impl Future<Output = Result<Option<AppRecord>, StoreError>> + Send;
 
     /// Applies a plan's effects in order.
     fn apply(&mut self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -308,6 +394,71 @@ impl LedgerTx for Conn<'_> {
         Ok(inserted)
     }
 
+    async fn locked_ticket(
+        &mut self,
+        code_type: CodeType,
+        code: &str,
+        order_no: Option<&str>,
+    ) -> Result<Option<TicketView>, StoreError> {
+        self.ticket(code_type, code, order_no, Lock::ForUpdate)
+            .await
+    }
+
+    async fn locked_ticket_of_voucher(
+        &mut self,
+        voucher_id: &str,
+    ) -> Result<Option<TicketView>, StoreError> {
+        Conn::locked_ticket_of_voucher(self, voucher_id).await
+    }
+
+    async fn record(&mut self, key: &Key) -> Result<Option<Record>, StoreError> {
+        self.idempotency(key).await
+    }
+
+    async fn trans_by_id(&mut self, trans_id: &str) -> Result<Option<Trans>, StoreError> {
+        Conn::trans_by_id(self, trans_id).await
+    }
+
+    async fn history(&mut self, voucher_id: &str) -> Result<Vec<Trans>, StoreError> {
+        self.ticket_trans(voucher_id).await
+    }
+
+    async fn shop_facts(
+        &mut self,
+        merchant_pid: &str,
+        shop_id: &str,
+    ) -> Result<ShopFacts, StoreError> {
+        self.shop(merchant_pid, shop_id).await
+    }
+
+    async fn order_facts(&mut self, order_no: &str) -> Result<OrderFacts, StoreError> {
+        let Some(order) = self.order(order_no).await? else {
+            return Ok(OrderFacts::default());
+        };
+        Ok(OrderFacts {
+            item: self.item(&order.item_id).await?,
+            tickets: self.order_tickets(order_no).await?,
+            trans: self.order_trans(order_no).await?,
+            send: self.send_order(order_no).await?,
+            order: Some(order),
+        })
+    }
+
+    async fn locked_send_order(&mut self, order_no: &str) -> Result<Option<SendOrder>, StoreError> {
+        self.send_order(order_no).await
+    }
+
+    async fn codes_of_order(&mut self, order_no: &str) -> Result<Vec<String>, StoreError> {
+        Conn::codes_of_order(self, order_no).await
+    }
+
+    async fn code_merchant(&mut self, item_id: &str) -> Result<Option<AppRecord>, StoreError> {
+        match Conn::code_merchant(self, item_id).await? {
+            Some(app_id) => self.app(&app_id).await,
+            None => Ok(None),
+        }
+    }
+
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {
         let now = plan.now;
         for effect in &plan.effects {
@@ -335,6 +486,25 @@ impl LedgerTx for Conn<'_> {
                     {
                         return Err(StoreError::Conflict("orders.order_no"));
                     }
+                }
+                Effect::Refunded { voucher_id } => self.mark_refunded(voucher_id, now).await?,
+                Effect::Tickets(tickets) => {
+                    if self.insert_tickets(tickets, now).await?.len() != tickets.len() {
+                        return Err(StoreError::Conflict("tickets (order_no, code)"));
+                    }
+                }
+                Effect::SendOrder(send) => self.insert_send_order(send, now).await?,
+                Effect::Sent {
+                    send_order_no,
+                    count,
+                } => self.add_sent(send_order_no, *count, now).await?,
+                Effect::SendClosed {
+                    send_order_no,
+                    refunded,
+                    reason,
+                } => {
+                    self.close_send(send_order_no, *refunded, reason.as_deref(), now)
+                        .await?
                 }
             }
         }

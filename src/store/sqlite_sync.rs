@@ -20,12 +20,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::ledger::CallerFacts;
-use super::queries::{history, notifications, tenants, tickets};
-use super::{Conn, Effect, LedgerTx, Operation, Plan, StoreError};
+use super::queries::{codes, history, notifications, tenants, tickets};
+use super::{AppRecord, Conn, Effect, LedgerTx, Operation, Plan, StoreError};
 use crate::ledger::cancel::{CancelLoaded, CancelRequest};
+use crate::ledger::codes::SendOrder;
 use crate::ledger::delay::{DelayFacts, DelayRequest};
 use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::names::MerchantPid;
+use crate::ledger::order::OrderFacts;
 use crate::ledger::query::{QueryFacts, QueryRequest};
 use crate::ledger::use_::{UseFacts, UseRequest};
 use crate::ledger::{CodeType, Item, ShopFacts, Ticket, TicketView, Trans, UseOrder};
@@ -64,6 +66,15 @@ static USES_OF_ORDER: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{} WHERE use_order_id = $1 AND kind = 'USE' ORDER BY created_at, trans_id",
         Conn::TRANS_SELECT
+    )
+});
+static TRANS_BY_ID: LazyLock<String> = LazyLock::new(codes::trans_by_id_sql);
+static ORDER_TRANS: LazyLock<String> = LazyLock::new(codes::order_trans_sql);
+static TICKET_OF_VOUCHER: LazyLock<String> = LazyLock::new(codes::ticket_of_voucher_sql);
+static ORDER_TICKETS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM tickets WHERE order_no = $1 ORDER BY code",
+        tickets::TICKET_COLUMNS
     )
 });
 static CANCEL_OF_USE: LazyLock<String> =
@@ -314,7 +325,7 @@ impl SyncTx<'_> {
         )
     }
 
-    fn record(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+    fn load_record(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         self.one(
             history::SELECT_IDEMPOTENCY,
             params![
@@ -469,6 +480,75 @@ impl SyncTx<'_> {
                 params![order_no, merchant_pid, item_id, now],
                 "orders.order_no",
             ),
+            Effect::Refunded { voucher_id } => {
+                let done = self
+                    .conn
+                    .prepare_cached(codes::MARK_REFUNDED)?
+                    .execute(params![now, voucher_id])?;
+                assert_eq!(
+                    done, 1,
+                    "ticket {voucher_id} was loaded in this transaction"
+                );
+                Ok(())
+            }
+            Effect::Tickets(list) => {
+                let mut statement = self.conn.prepare_cached(tickets::INSERT_TICKET)?;
+                for t in list {
+                    let done = statement.execute(params![
+                        t.voucher_id,
+                        t.code,
+                        t.code_type.name(),
+                        t.order_no,
+                        t.merchant_pid,
+                        t.item_id,
+                        t.total_quantity,
+                        t.available_quantity,
+                        i64::from(t.refunded),
+                        t.effect_at,
+                        t.expire_at,
+                        now
+                    ])?;
+                    if done != 1 {
+                        return Err(StoreError::Conflict("tickets (order_no, code)"));
+                    }
+                }
+                Ok(())
+            }
+            Effect::SendOrder(o) => self.change(
+                codes::INSERT_SEND_ORDER,
+                params![
+                    o.send_order_no,
+                    o.order_no,
+                    o.merchant_pid,
+                    o.item_id,
+                    o.app_id,
+                    o.send_token,
+                    o.quantity,
+                    o.sent,
+                    o.refunded,
+                    o.closed_at,
+                    o.close_reason,
+                    now
+                ],
+                "send_orders.send_order_no",
+            ),
+            Effect::Sent {
+                send_order_no,
+                count,
+            } => self.change(
+                codes::ADD_SENT,
+                params![count, now, send_order_no],
+                "send_orders (open)",
+            ),
+            Effect::SendClosed {
+                send_order_no,
+                refunded,
+                reason,
+            } => self.change(
+                codes::CLOSE_SEND,
+                params![refunded, now, reason, send_order_no],
+                "send_orders (open)",
+            ),
             Effect::Notify(n) => self.change(
                 notifications::INSERT_NOTIFICATION,
                 params![
@@ -502,13 +582,13 @@ impl LedgerTx for SyncTx<'_> {
     ) -> Result<UseFacts, StoreError> {
         let Some(req) = req else {
             return Ok(UseFacts {
-                recorded: self.record(key)?,
+                recorded: self.load_record(key)?,
                 ..UseFacts::default()
             });
         };
         let order_no = req.order_no.as_ref().map(|o| o.as_str());
         let ticket = self.ticket(req.code_type, req.ticket_code.as_str(), order_no)?;
-        let recorded = self.record(key)?;
+        let recorded = self.load_record(key)?;
         if recorded.is_some() {
             return Ok(UseFacts {
                 recorded,
@@ -544,7 +624,7 @@ impl LedgerTx for SyncTx<'_> {
         let order_no = req.order_no.as_ref().map(|o| o.as_str());
         let mut loaded = CancelLoaded {
             ticket: self.ticket(req.code_type, req.ticket_code.as_str(), order_no)?,
-            recorded: self.record(key)?,
+            recorded: self.load_record(key)?,
             ..CancelLoaded::default()
         };
         if loaded.recorded.is_some() {
@@ -573,7 +653,7 @@ impl LedgerTx for SyncTx<'_> {
         let order_no = (req.code_type == CodeType::External).then(|| req.order_no.as_str());
         Ok(DelayFacts {
             ticket: self.ticket(req.code_type, req.ticket_code.as_str(), order_no)?,
-            recorded: self.record(key)?,
+            recorded: self.load_record(key)?,
         })
     }
 
@@ -655,6 +735,105 @@ impl LedgerTx for SyncTx<'_> {
             }
         }
         Ok(inserted)
+    }
+
+    async fn locked_ticket(
+        &mut self,
+        code_type: CodeType,
+        code: &str,
+        order_no: Option<&str>,
+    ) -> Result<Option<TicketView>, StoreError> {
+        self.ticket(code_type, code, order_no)
+    }
+
+    async fn locked_ticket_of_voucher(
+        &mut self,
+        voucher_id: &str,
+    ) -> Result<Option<TicketView>, StoreError> {
+        self.one(
+            &TICKET_OF_VOUCHER,
+            params![voucher_id],
+            tickets::ticket_view_from_rusqlite,
+        )
+    }
+
+    async fn record(&mut self, key: &Key) -> Result<Option<Record>, StoreError> {
+        self.load_record(key)
+    }
+
+    async fn trans_by_id(&mut self, trans_id: &str) -> Result<Option<Trans>, StoreError> {
+        self.one(
+            &TRANS_BY_ID,
+            params![trans_id],
+            history::trans_from_rusqlite,
+        )
+    }
+
+    async fn history(&mut self, voucher_id: &str) -> Result<Vec<Trans>, StoreError> {
+        self.trans_of(&TRANS_OF_TICKET, voucher_id)
+    }
+
+    async fn shop_facts(
+        &mut self,
+        merchant_pid: &str,
+        shop_id: &str,
+    ) -> Result<ShopFacts, StoreError> {
+        self.shop(merchant_pid, shop_id)
+    }
+
+    async fn order_facts(&mut self, order_no: &str) -> Result<OrderFacts, StoreError> {
+        let Some(order) = self.one(
+            codes::SELECT_ORDER,
+            params![order_no],
+            codes::order_from_rusqlite,
+        )?
+        else {
+            return Ok(OrderFacts::default());
+        };
+        Ok(OrderFacts {
+            item: self.one(
+                tickets::SELECT_ITEM,
+                params![order.item_id],
+                tickets::item_from_rusqlite,
+            )?,
+            tickets: self.all(
+                &ORDER_TICKETS,
+                params![order_no],
+                tickets::ticket_from_rusqlite,
+            )?,
+            trans: self.trans_of(&ORDER_TRANS, order_no)?,
+            send: self.one(
+                codes::SEND_ORDER_SELECT,
+                params![order_no],
+                codes::send_order_from_rusqlite,
+            )?,
+            order: Some(order),
+        })
+    }
+
+    async fn locked_send_order(&mut self, order_no: &str) -> Result<Option<SendOrder>, StoreError> {
+        self.one(
+            codes::SEND_ORDER_SELECT,
+            params![order_no],
+            codes::send_order_from_rusqlite,
+        )
+    }
+
+    async fn codes_of_order(&mut self, order_no: &str) -> Result<Vec<String>, StoreError> {
+        self.all(codes::CODES_OF_ORDER, params![order_no], |r| r.get(0))
+    }
+
+    async fn code_merchant(&mut self, item_id: &str) -> Result<Option<AppRecord>, StoreError> {
+        let Some(app_id) =
+            self.one::<String>(codes::SELECT_CODE_MERCHANT, params![item_id], |r| r.get(0))?
+        else {
+            return Ok(None);
+        };
+        self.one(
+            tenants::SELECT_APP,
+            params![app_id],
+            tenants::app_from_rusqlite,
+        )
     }
 
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ mod concurrency;
 mod delay;
 mod gateway;
 mod helpers;
+mod lifecycle;
 mod multinode;
 mod notify;
 mod pg;

@@ -16,7 +16,7 @@ use crate::receiver::*;
 
 const MIN: i64 = 60_000;
 
-fn deliverer(app: &TestApp, timeout_ms: u64) -> Deliverer {
+pub(crate) fn deliverer(app: &TestApp, timeout_ms: u64) -> Deliverer {
     Deliverer::new(
         app.store().clone(),
         app.app().platform_key.clone(),
@@ -28,7 +28,7 @@ fn deliverer(app: &TestApp, timeout_ms: u64) -> Deliverer {
 }
 
 /// Decodes a received form in `charset` and checks its signature with the platform key.
-fn verified_form(
+pub(crate) fn verified_form(
     app: &TestApp,
     received: &Received,
     charset: Charset,

@@ -147,6 +147,8 @@ pub struct NewItem {
     pub shops: Option<Vec<String>>,
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
+    /// The app of the code merchant (码商) that issues this item's codes.
+    pub code_merchant: Option<String>,
 }
 
 pub async fn add_item(svc: &Service, new: NewItem) -> Result<Value> {
@@ -209,9 +211,11 @@ pub async fn add_item(svc: &Service, new: NewItem) -> Result<Value> {
         valid_to,
     };
     let it = item.clone();
+    let code_merchant = new.code_merchant.clone();
     let outcome = store
         .write(move |c| {
             let it = it.clone();
+            let code_merchant = code_merchant.clone();
             Box::pin(async move {
                 if !c.merchant_exists(&it.merchant_pid).await? {
                     return Ok(Err(AdminError::NotFound(format!(
@@ -229,8 +233,18 @@ pub async fn add_item(svc: &Service, new: NewItem) -> Result<Value> {
                         }
                     }
                 }
+                if let Some(app_id) = &code_merchant
+                    && c.app(app_id).await?.is_none()
+                {
+                    return Ok(Err(AdminError::NotFound(format!(
+                        "app {app_id} (the code merchant)"
+                    ))));
+                }
                 if !c.insert_item(&it, now).await? {
                     return Ok(Err(AdminError::Duplicate(format!("item {}", it.item_id))));
+                }
+                if let Some(app_id) = &code_merchant {
+                    c.insert_code_merchant(&it.item_id, app_id, now).await?;
                 }
                 Ok(Ok(()))
             })

@@ -3,11 +3,14 @@
 use serde_json::{Map, Value, json};
 
 use super::{AdminError, Result, check_id, invalid};
+use crate::alipay::{Charset, SignType};
 use crate::ids;
+use crate::ledger::codes::SendOrder;
 use crate::ledger::fields::Biz;
 use crate::ledger::names::{AppId, MerchantPid};
 use crate::ledger::use_::UseCall;
 use crate::ledger::{Channel, CodeType, Ticket, Trans, TransKind, query};
+use crate::notify::{Target, message};
 use crate::operations::{Acting, CallContext, OpError, Service};
 use crate::store::{Effect, LedgerTx, Lock, Operation, Plan, Store, StoreError};
 
@@ -59,7 +62,10 @@ pub async fn issue_order(
         count,
         now,
     };
-    store.write_op(op).await?
+    let issued = store.write_op(op).await?;
+    // A code merchant's order may have queued its send notification.
+    svc.notify_wake.notify_waiters();
+    issued
 }
 
 /// Issuing an order on the ledger's path (on SQLite, the writer thread: a million tickets go
@@ -82,6 +88,19 @@ impl Operation for IssueOp {
         let Some(item) = item else {
             return Ok(Err(AdminError::NotFound(format!("item {}", self.item_id))));
         };
+        if let Some(app) = tx.code_merchant(&item.item_id).await? {
+            if self.external_codes.is_some() {
+                return Ok(Err(AdminError::Invalid(format!(
+                    "item {} is fulfilled by the code merchant app {}: its codes come through \
+                     koubei.trade.ticket.ticketcode.send",
+                    item.item_id, app.app_id
+                ))));
+            }
+            if order_item.is_some() {
+                return Ok(Err(AdminError::Duplicate(format!("order {order_no}"))));
+            }
+            return Ok(Ok(self.awaiting_codes(tx, &item, &app, order_no).await?));
+        }
         match order_item {
             Some(existing) if existing != item.item_id => {
                 return Ok(Err(AdminError::Duplicate(format!(
@@ -153,6 +172,66 @@ impl Operation for IssueOp {
     }
 }
 
+impl IssueOp {
+    /// An order of a code merchant's item: no tickets yet, a send order awaiting the codes,
+    /// and the send notification to the code merchant's app (when it has a notify address).
+    async fn awaiting_codes<T: LedgerTx>(
+        &self,
+        tx: &mut T,
+        item: &crate::ledger::Item,
+        app: &crate::store::AppRecord,
+        order_no: String,
+    ) -> std::result::Result<Value, StoreError> {
+        let now = self.now;
+        let send = SendOrder {
+            send_order_no: ids::dated(now, 14),
+            order_no: order_no.clone(),
+            merchant_pid: item.merchant_pid.clone(),
+            item_id: item.item_id.clone(),
+            app_id: app.app_id.clone(),
+            send_token: ids::hex(32),
+            quantity: self.count as i64,
+            sent: 0,
+            refunded: 0,
+            closed_at: None,
+            close_reason: None,
+            created_at: now,
+        };
+        let mut plan = Plan::new(now);
+        plan.push(Effect::Order {
+            order_no: order_no.clone(),
+            merchant_pid: item.merchant_pid.clone(),
+            item_id: item.item_id.clone(),
+        })
+        .push(Effect::SendOrder(send.clone()));
+        let target = app.notify_url.as_ref().map(|url| Target {
+            url: url.clone(),
+            app_id: app.app_id.clone(),
+            auth_app_id: None,
+            charset: Charset::parse(&app.charset).unwrap_or(Charset::Utf8),
+            sign_type: SignType::parse(&app.sign_type).unwrap_or(SignType::Rsa2),
+        });
+        if let Some(target) = &target {
+            plan.push(Effect::Notify(message::send_row(
+                ids::hex(32),
+                target,
+                &send,
+                now,
+            )));
+        }
+        tx.apply(&plan).await?;
+        Ok(json!({
+            "order_no": order_no,
+            "send_order_no": send.send_order_no,
+            "send_token": send.send_token,
+            "code_merchant": app.app_id,
+            "quantity": send.quantity.to_string(),
+            "send_notify": target.map(|t| t.url),
+            "tickets": [],
+        }))
+    }
+}
+
 fn code_type_of(order_no: &Option<String>) -> CodeType {
     if order_no.is_some() {
         CodeType::External
@@ -187,6 +266,17 @@ pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) ->
                 node["merchant_pid"] = view.ticket.merchant_pid.clone().into();
                 node["code_type"] = view.ticket.code_type.name().into();
                 node["refunded"] = view.ticket.refunded.into();
+                // What each transaction reverses or follows (a cancel, a refund after use).
+                for (line, tr) in node["ticket_trans_info_list"]
+                    .as_array_mut()
+                    .expect("a list")
+                    .iter_mut()
+                    .zip(&trans)
+                {
+                    if let Some(of) = &tr.reverses_trans_id {
+                        line["reverses_trans_id"] = of.clone().into();
+                    }
+                }
                 Ok(Ok(node))
             })
         })

@@ -7,7 +7,7 @@ use crate::ledger::idempotency::{Key, Outcome, Record};
 use crate::ledger::{CancelRecord, Channel, CodeType, Trans, TransKind, UseOrder};
 
 #[derive(FromRow)]
-struct TransRow {
+pub(in crate::store) struct TransRow {
     trans_id: String,
     voucher_id: String,
     kind: String,

@@ -23,6 +23,7 @@ macro_rules! execute {
     };
 }
 
+pub(super) mod codes;
 pub(super) mod history;
 pub(super) mod notifications;
 pub(super) mod tenants;

@@ -340,6 +340,24 @@ impl Conn<'_> {
         }))
     }
 
+    /// A ticket and its item by a statement of `TICKET_VIEW_SELECT` with one parameter.
+    pub(in crate::store) async fn ticket_view_by(
+        &mut self,
+        sql: &str,
+        param: &str,
+    ) -> Result<Option<TicketView>, StoreError> {
+        let sql = sql.to_string();
+        let row: Option<TicketViewRow> =
+            on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(param)
+                .fetch_optional(&mut **c)
+                .await)?;
+        Ok(row.map(|r| TicketView {
+            ticket: r.ticket.into(),
+            item: r.item.into(),
+        }))
+    }
+
     /// Tickets by voucher id, in id order (so that concurrent writers that lock them lock in
     /// the same order and cannot deadlock).
     pub async fn tickets_by_voucher(
