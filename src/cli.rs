@@ -232,7 +232,9 @@ pub enum ItemCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum OrderCommand {
-    /// Issue an order of tickets with generated 12-digit codes.
+    /// Issue an order of tickets with generated 12-digit codes. For a code merchant's item:
+    /// an order awaiting its codes (prints send_order_no and send_token; queues the send
+    /// notification to the code merchant's app).
     Issue {
         #[arg(long)]
         item: String,

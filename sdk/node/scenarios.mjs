@@ -10,6 +10,12 @@ const USE = 'koubei.trade.ticket.ticketcode.use';
 const CANCEL = 'koubei.trade.ticket.ticketcode.cancel';
 const QUERY = 'koubei.trade.ticket.ticketcode.query';
 const DELAY = 'koubei.trade.ticket.ticketcode.delay';
+const REFUND = 'koubei.trade.ticket.used.refund';
+const ORDER_QUERY = 'koubei.trade.order.query';
+const SEND = 'koubei.trade.ticket.ticketcode.send';
+const CHECK = 'koubei.trade.ticket.ticketcode.checkavailable';
+const SYNC = 'koubei.trade.ticket.ticketcode.sync';
+const SEND_CLOSE = 'koubei.trade.ticket.send.close';
 
 const [mode, path] = process.argv.slice(2);
 const data = JSON.parse(readFileSync(path, 'utf8'));
@@ -34,7 +40,7 @@ function expect(node, code, subCode, fields = {}) {
   if (node.code !== code) throw new Error(`code ${node.code}: ${JSON.stringify(node)}`);
   if (subCode && node.sub_code !== subCode) throw new Error(`sub_code ${node.sub_code}: ${JSON.stringify(node)}`);
   for (const [k, v] of Object.entries(fields)) {
-    if (node[k] !== v) throw new Error(`${k}=${node[k]}, want ${v}: ${JSON.stringify(node)}`);
+    if (JSON.stringify(node[k]) !== JSON.stringify(v)) throw new Error(`${k}=${node[k]}, want ${v}: ${JSON.stringify(node)}`);
   }
   return `${node.code} ${node.sub_code || node.biz_code || ''}`;
 }
@@ -45,6 +51,7 @@ function scenarios(combo, call, bad) {
   const use = { request_id: `${p}u1`, ticket_code: normal, shop_id: shop, ext: combo.ext };
   const cancel = { request_id: `${p}c1`, request_biz_no: `${p}u1`, ticket_code: normal };
   const delay = { request_id: `${p}d1`, order_no: combo.expired_order, ticket_code: combo.expired, end_date: '2099-01-01 00:00:00' };
+  const send = { order_no: combo.send_order, send_order_no: combo.send_order_no, send_token: combo.send_token };
   return [
     ['query', async () => expect(await call(QUERY, { ticket_code: normal, shop_id: shop }), '10000', null, { ticket_status: 'EFFECTIVE' })],
     ['use', async () => expect(await call(USE, use), '10000', null, { use_shop_id: shop })],
@@ -63,6 +70,20 @@ function scenarios(combo, call, bad) {
       return expect(await call(USE, { request_id: `${p}u4`, ticket_code: combo.expired, shop_id: shop }), '10000');
     }],
     ['replayed delay', async () => expect(await call(DELAY, delay), '10000', null, { biz_code: 'BIZ_ALREADY_SUCCESS' })],
+    ['refund after use', async () => {
+      const used = await call(USE, { request_id: `${p}u5`, ticket_code: combo.refund, shop_id: shop });
+      expect(used, '10000');
+      expect(await call(REFUND, { request_id: `${p}r1`, ticket_code: combo.refund, trans_id: used.ticket_trans_id }), '10000', null, { request_id: `${p}r1` });
+      return expect(await call(QUERY, { ticket_code: combo.refund, shop_id: shop }), '10000', null, { ticket_status: 'REFUNDED' });
+    }],
+    ['order query', async () => expect(await call(ORDER_QUERY, { order_no: combo.refund_order }), '10000', null, { status: 'FINISH' })],
+    ['send codes', async () => expect(await call(SEND, { ...send, request_id: `${p}s1`, isv_ma_list: [{ code: `${p}E1`, num: 1 }, { code: `${p}E2`, num: 3 }] }), '10000', null, { request_id: `${p}s1` })],
+    ['checkavailable', async () => expect(await call(CHECK, { ...send, request_id: `${p}k1`, ticket_code: `${p}E2`, shop_id: shop, quantity: '2' }), '10000')],
+    ['sync', async () => expect(await call(SYNC, { request_id: `${p}y1`, ticket_code: `${p}E2`, code_type: 'EXTERNAL_CODE', order_no: combo.send_order, quantity: '1', sync_shop_id: shop }), '10000', null, { request_id: [`${p}y1`], order_no: combo.send_order })],
+    ['send close', async () => {
+      expect(await call(SEND_CLOSE, { ...send, request_id: `${p}x1`, reason: '停止发码' }), '10000');
+      return expect(await call(SEND, { ...send, request_id: `${p}s2`, isv_ma_list: [{ code: `${p}E3`, num: 1 }] }), '40004', 'SEND_ORDER_CLOSED');
+    }],
   ];
 }
 

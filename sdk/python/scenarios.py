@@ -14,6 +14,12 @@ USE = "koubei.trade.ticket.ticketcode.use"
 CANCEL = "koubei.trade.ticket.ticketcode.cancel"
 QUERY = "koubei.trade.ticket.ticketcode.query"
 DELAY = "koubei.trade.ticket.ticketcode.delay"
+REFUND = "koubei.trade.ticket.used.refund"
+ORDER_QUERY = "koubei.trade.order.query"
+SEND = "koubei.trade.ticket.ticketcode.send"
+CHECK = "koubei.trade.ticket.ticketcode.checkavailable"
+SYNC = "koubei.trade.ticket.ticketcode.sync"
+SEND_CLOSE = "koubei.trade.ticket.send.close"
 
 
 def official_client(cfg, combo, private_key):
@@ -23,6 +29,13 @@ def official_client(cfg, combo, private_key):
     from alipay.aop.api.request.KoubeiTradeTicketTicketcodeDelayRequest import KoubeiTradeTicketTicketcodeDelayRequest
     from alipay.aop.api.request.KoubeiTradeTicketTicketcodeQueryRequest import KoubeiTradeTicketTicketcodeQueryRequest
     from alipay.aop.api.request.KoubeiTradeTicketTicketcodeUseRequest import KoubeiTradeTicketTicketcodeUseRequest
+    from alipay.aop.api.request.KoubeiTradeTicketUsedRefundRequest import KoubeiTradeTicketUsedRefundRequest
+    from alipay.aop.api.request.KoubeiTradeOrderQueryRequest import KoubeiTradeOrderQueryRequest
+    from alipay.aop.api.request.KoubeiTradeTicketTicketcodeSendRequest import KoubeiTradeTicketTicketcodeSendRequest
+    from alipay.aop.api.request.KoubeiTradeTicketTicketcodeCheckavailableRequest import \
+        KoubeiTradeTicketTicketcodeCheckavailableRequest
+    from alipay.aop.api.request.KoubeiTradeTicketTicketcodeSyncRequest import KoubeiTradeTicketTicketcodeSyncRequest
+    from alipay.aop.api.request.KoubeiTradeTicketSendCloseRequest import KoubeiTradeTicketSendCloseRequest
 
     config = AlipayClientConfig()
     config.server_url = cfg["gateway"]
@@ -33,10 +46,15 @@ def official_client(cfg, combo, private_key):
     config.charset = combo["charset"]
     client = DefaultAlipayClient(alipay_client_config=config)
     requests = {USE: KoubeiTradeTicketTicketcodeUseRequest, CANCEL: KoubeiTradeTicketTicketcodeCancelRequest,
-                QUERY: KoubeiTradeTicketTicketcodeQueryRequest, DELAY: KoubeiTradeTicketTicketcodeDelayRequest}
+                QUERY: KoubeiTradeTicketTicketcodeQueryRequest, DELAY: KoubeiTradeTicketTicketcodeDelayRequest,
+                REFUND: KoubeiTradeTicketUsedRefundRequest, ORDER_QUERY: KoubeiTradeOrderQueryRequest,
+                SEND: KoubeiTradeTicketTicketcodeSendRequest, CHECK: KoubeiTradeTicketTicketcodeCheckavailableRequest,
+                SYNC: KoubeiTradeTicketTicketcodeSyncRequest, SEND_CLOSE: KoubeiTradeTicketSendCloseRequest}
 
     def call(method, biz):
         request = requests[method]()
+        # The SDK's own class for the method: it names the method itself.
+        assert request.get_params()["method"] == method, (request.get_params()["method"], method)
         request.biz_content = biz
         if combo.get("token"):
             request.add_other_text_param("app_auth_token", combo["token"])
@@ -94,6 +112,7 @@ def scenarios(combo, call, bad):
     cancel = {"request_id": p + "c1", "request_biz_no": p + "u1", "ticket_code": normal}
     delay = {"request_id": p + "d1", "order_no": combo["expired_order"], "ticket_code": combo["expired"],
              "end_date": "2099-01-01 00:00:00"}
+    send = {"order_no": combo["send_order"], "send_order_no": combo["send_order_no"], "send_token": combo["send_token"]}
     return [
         ("query", lambda: expect(call(QUERY, {"ticket_code": normal, "shop_id": shop}), "10000",
                                  ticket_status="EFFECTIVE")),
@@ -113,7 +132,29 @@ def scenarios(combo, call, bad):
         ("delay an expired ticket, then use it", lambda: expect(call(DELAY, delay), "10000", request_id=delay["request_id"])
          and expect(call(USE, {"request_id": p + "u4", "ticket_code": combo["expired"], "shop_id": shop}), "10000")),
         ("replayed delay", lambda: expect(call(DELAY, delay), "10000", biz_code="BIZ_ALREADY_SUCCESS")),
+        ("refund after use", lambda: refund_after_use(combo, call)),
+        ("order query", lambda: expect(call(ORDER_QUERY, {"order_no": combo["refund_order"]}), "10000",
+                                       status="FINISH", partner_id=combo["merchant"])),
+        ("send codes", lambda: expect(call(SEND, dict(send, request_id=p + "s1", isv_ma_list=[
+            {"code": p + "E1", "num": 1}, {"code": p + "E2", "num": 3}])), "10000", request_id=p + "s1")),
+        ("checkavailable", lambda: expect(call(CHECK, dict(send, request_id=p + "k1", ticket_code=p + "E2",
+                                                           shop_id=shop, quantity="2")), "10000")),
+        ("sync", lambda: expect(call(SYNC, {"request_id": p + "y1", "ticket_code": p + "E2", "code_type": "EXTERNAL_CODE",
+                                            "order_no": combo["send_order"], "quantity": "1", "sync_shop_id": shop}),
+                                "10000", request_id=[p + "y1"], order_no=combo["send_order"])),
+        ("send close", lambda: expect(call(SEND_CLOSE, dict(send, request_id=p + "x1", reason="停止发码")), "10000")
+         and expect(call(SEND, dict(send, request_id=p + "s2", isv_ma_list=[{"code": p + "E3", "num": 1}])),
+                    "40004", "SEND_ORDER_CLOSED")),
     ]
+
+
+def refund_after_use(combo, call):
+    p, shop = combo["prefix"], combo["shop_id"]
+    used = call(USE, {"request_id": p + "u5", "ticket_code": combo["refund"], "shop_id": shop})
+    expect(used, "10000")
+    expect(call(REFUND, {"request_id": p + "r1", "ticket_code": combo["refund"], "trans_id": used["ticket_trans_id"]}),
+           "10000", request_id=p + "r1")
+    return expect(call(QUERY, {"ticket_code": combo["refund"], "shop_id": shop}), "10000", ticket_status="REFUNDED")
 
 
 def verify_notifications(forms):

@@ -21,7 +21,7 @@ const CHINESE_SHOP: &str = "门店{一}";
 const EXT: &str = "备注：{口碑}";
 
 /// Scenarios per combination in the call matrix (`scenarios` in the scripts).
-const SCENARIOS: usize = 11;
+const SCENARIOS: usize = 17;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +67,10 @@ async fn matrix_config(
         .unwrap()
         .to_string();
     let key_forms = |k: &PrivateKey| (bare(&k.to_pkcs1_pem()), k.to_pkcs1_pem());
+    // M1's items whose codes A1 and A3 issue as code merchants (A3 acts for M1 with its token).
+    for code_merchant in [A1, A3] {
+        add_code_merchant_item(app, &format!("{prefix}-cm-{code_merchant}"), code_merchant).await;
+    }
     let mut combos = Vec::new();
     for sign_type in sign_types {
         for charset in charsets {
@@ -79,6 +83,16 @@ async fn matrix_config(
                 let (b64, pem) = key_forms(key);
                 let n = combos.len();
                 let expired = app.issue_one(EXPIRED).await;
+                let refund = app.issue_one(NORMAL).await;
+                let awaiting = admin::issue_order(
+                    app.service(),
+                    &format!("{prefix}-cm-{app_id}"),
+                    2,
+                    None,
+                    None,
+                )
+                .await
+                .unwrap();
                 combos.push(json!({
                     "sign_type": sign_type,
                     "charset": charset,
@@ -93,6 +107,12 @@ async fn matrix_config(
                     "card": app.issue_one(CARD).await,
                     "expired": expired.clone(),
                     "expired_order": app.order_of(&expired).await,
+                    "merchant": M1,
+                    "refund": refund.clone(),
+                    "refund_order": app.order_of(&refund).await,
+                    "send_order": awaiting["order_no"],
+                    "send_order_no": awaiting["send_order_no"],
+                    "send_token": awaiting["send_token"],
                 }));
             }
         }
@@ -108,6 +128,28 @@ async fn matrix_config(
         "wrong_private_pkcs1_pem": wrong_pem,
         "combos": combos,
     })
+}
+
+/// An item of M1 whose codes `app_id` issues as a code merchant.
+async fn add_code_merchant_item(app: &TestApp, item_id: &str, app_id: &str) {
+    admin::add_item(
+        app.service(),
+        admin::NewItem {
+            merchant_pid: M1.into(),
+            item_id: item_id.into(),
+            name: "码商商品".into(),
+            price: "10.00".into(),
+            original_price: None,
+            alias: None,
+            times: None,
+            shops: None,
+            valid_from: None,
+            valid_to: None,
+            code_merchant: Some(app_id.into()),
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// Runs a scenario script and returns its rows.
