@@ -163,3 +163,135 @@ pub fn answer(
         vouchers,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::CodeType;
+
+    const M: &str = "2088000000000001";
+
+    fn ticket(id: &str, available: i64, refunded: bool, expire_at: i64) -> Ticket {
+        Ticket {
+            voucher_id: id.into(),
+            code: id.into(),
+            code_type: CodeType::Internal,
+            order_no: "O1".into(),
+            merchant_pid: M.into(),
+            item_id: "i1".into(),
+            total_quantity: 1,
+            available_quantity: available,
+            refunded,
+            effect_at: 0,
+            expire_at,
+        }
+    }
+
+    fn used(id: &str) -> Trans {
+        Trans {
+            trans_id: format!("u-{id}"),
+            voucher_id: id.into(),
+            kind: TransKind::Use,
+            quantity: 1,
+            use_order_id: None,
+            reverses_trans_id: None,
+            expire_change: None,
+            created_at: 5,
+        }
+    }
+
+    fn facts(tickets: Vec<Ticket>, trans: Vec<Trans>, send: Option<SendOrder>) -> OrderFacts {
+        OrderFacts {
+            order: Some(Order {
+                order_no: "O1".into(),
+                merchant_pid: M.into(),
+                item_id: "i1".into(),
+                created_at: 1,
+            }),
+            item: Some(Item {
+                item_id: "i1".into(),
+                merchant_pid: M.into(),
+                name: "n".into(),
+                alias: None,
+                original_price: Cents(1000),
+                price: Cents(800),
+                times: None,
+                shop_ids: None,
+                valid_from: None,
+                valid_to: None,
+            }),
+            tickets,
+            trans,
+            send,
+        }
+    }
+
+    fn status(f: &OrderFacts) -> &'static str {
+        answer(&MerchantPid::trusted(M), f, 10).unwrap().status
+    }
+
+    #[test]
+    fn the_status_follows_what_is_left() {
+        let live = ticket("a", 1, false, 100);
+        let spent = ticket("b", 0, false, 100);
+        let gone = ticket("c", 0, true, 100);
+        let lapsed = ticket("d", 1, false, 5);
+        assert_eq!(
+            status(&facts(
+                vec![live.clone(), spent.clone()],
+                vec![used("b")],
+                None
+            )),
+            "PAY"
+        );
+        assert_eq!(
+            status(&facts(
+                vec![spent.clone(), gone.clone()],
+                vec![used("b")],
+                None
+            )),
+            "FINISH"
+        );
+        assert_eq!(
+            status(&facts(vec![spent, lapsed.clone()], vec![used("b")], None)),
+            "FINISH"
+        );
+        assert_eq!(status(&facts(vec![gone.clone()], vec![], None)), "CLOSE");
+        assert_eq!(status(&facts(vec![lapsed], vec![], None)), "CLOSE");
+        // A code merchant's order: PAY while codes are awaited, CLOSE once closed unsent.
+        let send = |closed: bool| crate::ledger::codes::SendOrder {
+            send_order_no: "S1".into(),
+            order_no: "O1".into(),
+            merchant_pid: M.into(),
+            item_id: "i1".into(),
+            app_id: "a".into(),
+            send_token: "t".into(),
+            quantity: 2,
+            sent: 0,
+            refunded: if closed { 2 } else { 0 },
+            closed_at: closed.then_some(7),
+            close_reason: None,
+            created_at: 1,
+        };
+        let awaiting = facts(vec![], vec![], Some(send(false)));
+        assert_eq!(status(&awaiting), "PAY");
+        let answered = answer(&MerchantPid::trusted(M), &awaiting, 10).unwrap();
+        assert_eq!(answered.total_amount, "16.00", "two units at 8.00");
+        let closed = facts(vec![], vec![], Some(send(true)));
+        assert_eq!(status(&closed), "CLOSE");
+        assert_eq!(
+            answer(&MerchantPid::trusted(M), &closed, 10)
+                .unwrap()
+                .gmt_modified,
+            crate::alipay::time::format(7)
+        );
+        assert_eq!(
+            answer(&MerchantPid::trusted("2088000000000002"), &closed, 10),
+            Err(Refusal::NotSameMerchantPid)
+        );
+        assert_eq!(
+            answer(&MerchantPid::trusted(M), &OrderFacts::default(), 10),
+            Err(Refusal::OrderNotExist)
+        );
+    }
+}

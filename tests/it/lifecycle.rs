@@ -436,6 +436,34 @@ async fn a_code_merchant_receives_an_order_and_sends_its_codes() {
         "NOT_SAME_MERCHANT_PID",
     );
     assert_success(&app.call_as(CM, SYNC, sync("y4", "EXT002", "4")).await);
+    // Each sync that changed something sent what a use or a cancel sends, to the caller's app.
+    let d = deliverer(&app, 2000);
+    for (biz_type, request_id, quantity) in
+        [("TICKET_USE", "y1", "2"), ("TICKET_CANCEL", "y2", "1")]
+    {
+        let now = ticketgate::clock::system_now_ms();
+        assert!(matches!(
+            d.deliver_next(now).await.unwrap(),
+            Outcome::Delivered { .. }
+        ));
+        let form = verified_form(&app, &receiver.last(), Charset::Utf8, SignType::Rsa2);
+        assert_eq!(form["notify_type"], "koubei_ticket_openapi_use_notify");
+        assert_eq!(
+            (
+                form["biz_type"].as_str(),
+                form["request_id"].as_str(),
+                form["quantity"].as_str()
+            ),
+            (biz_type, request_id, quantity)
+        );
+        assert_eq!(form["ticket_code"], "EXT002");
+        assert_eq!(form["order_no"], order_no);
+    }
+    let now = ticketgate::clock::system_now_ms();
+    assert!(
+        matches!(d.deliver_next(now).await.unwrap(), Outcome::Idle { .. }),
+        "y4 changed nothing"
+    );
     let shown = app.assert_consistent_external("EXT002", &order_no).await;
     assert_eq!(shown["available_quantity"], "4");
     let kinds: Vec<Value> = shown["ticket_trans_info_list"]
