@@ -64,7 +64,14 @@ function scenarios(combo, call, bad) {
     ['conflicting cancel', async () => expect(await call(CANCEL, { ...cancel, request_biz_no: `${p}u2` }), '40004', 'REQUEST_ID_REPEAT')],
     ['repeat cancel', async () => expect(await call(CANCEL, { ...cancel, request_id: `${p}c2` }), '40004', 'REPEAT_CANCEL')],
     ['business refusal', async () => expect(await call(USE, { ...use, request_id: `${p}u3`, ticket_code: '000000000000' }), '40004', 'TICKET_NOT_EXIST')],
-    ['bad signature', async () => expect(await bad(QUERY, { ticket_code: normal, shop_id: shop }), '40002', 'isv.invalid-signature')],
+    ['bad signature, diagnosed', async () => {
+      // The signature doctor's finding follows production's text in sub_msg; the SDK parsed and
+      // verified the answer that carries it.
+      const node = await bad(QUERY, { ticket_code: normal, shop_id: shop });
+      expect(node, '40002', 'isv.invalid-signature');
+      if (!node.sub_msg.includes(' [WRONG_KEY] ')) throw new Error(`no diagnosis: ${node.sub_msg}`);
+      return '40002 [WRONG_KEY]';
+    }],
     ['delay an expired ticket, then use it', async () => {
       expect(await call(DELAY, delay), '10000', null, { request_id: delay.request_id });
       return expect(await call(USE, { request_id: `${p}u4`, ticket_code: combo.expired, shop_id: shop }), '10000');

@@ -35,9 +35,11 @@ pub enum GatewayError {
     InvalidMethod(String),
     InvalidFormat(String),
     InvalidSignType(String),
-    /// Carries the sign content the gateway built, shown to the developer.
+    /// Carries the sign content the gateway built, shown to the developer, and the signature
+    /// doctor's finding (`[CODE] 中文。English.`), appended after production's text.
     InvalidSignature {
         content: String,
+        diagnosis: Option<String>,
     },
     InvalidAppId(String),
     InvalidTimestamp(String),
@@ -122,13 +124,18 @@ impl GatewayError {
                 "isv.invalid-signature-type",
                 format!("无效的签名类型：{t}，仅支持RSA2和RSA"),
             ),
-            InvalidSignature { content } => (
+            InvalidSignature { content, diagnosis } => (
                 "40002",
                 "Invalid Arguments",
                 "isv.invalid-signature",
-                format!(
-                    "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
-                ),
+                match diagnosis {
+                    None => format!(
+                        "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
+                    ),
+                    Some(why) => format!(
+                        "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content} {why}"
+                    ),
+                },
             ),
             InvalidAppId(a) => (
                 "40002",

@@ -165,6 +165,23 @@ impl PublicKey {
         )
     }
 
+    /// The RSA public operation with PKCS#1 v1.5 type-1 padding: what a signature made with the
+    /// matching private key holds (a DigestInfo), or `None` when this key did not make it.
+    pub fn recover(&self, signature: &[u8]) -> Option<Vec<u8>> {
+        let rsa = self.0.rsa().ok()?;
+        let mut out = vec![0; rsa.size() as usize];
+        let n = rsa
+            .public_decrypt(signature, &mut out, openssl::rsa::Padding::PKCS1)
+            .ok()?;
+        out.truncate(n);
+        Some(out)
+    }
+
+    /// The key's size in bytes (a signature's length).
+    pub fn size(&self) -> usize {
+        self.0.size()
+    }
+
     /// Verifies a base64 signature over `data`. Malformed base64 is simply a bad signature.
     pub fn verify(&self, sign_type: SignType, data: &[u8], sign_b64: &str) -> bool {
         let Ok(signature) = B64.decode(sign_b64.trim()) else {

@@ -1,8 +1,10 @@
 //! The Alipay Open Platform wire protocol: form parsing, charsets, sign content, RSA keys,
-//! the signed response envelope and the gateway code table. Pure: no IO, no clock.
+//! the signed response envelope, the gateway code table and the signature doctor. Pure: no IO,
+//! no clock.
 
 pub mod charset;
 pub mod codes;
+pub mod doctor;
 pub mod envelope;
 pub mod form;
 pub mod keys;

@@ -2,6 +2,7 @@
 //! timestamp → version → charset → format → signature → method exists → app_auth_token.
 
 use crate::alipay::codes::GatewayError;
+use crate::alipay::doctor::{self, Finding, Signed};
 use crate::alipay::form::{self, Params, RawPair};
 use crate::alipay::sign::{self, REQUEST_WITH_EMPTIES, REQUEST_WITHOUT_EMPTIES};
 use crate::alipay::{Charset, PublicKey, SignType, time};
@@ -94,7 +95,7 @@ pub async fn check(
         Some(key) if ctx.method.is_some() => Err(GatewayError::InvalidParameter(format!(
             "参数 {key} 出现多次且取值不同"
         ))),
-        _ => check_params(svc, limits, keys, call_limit, &params, charset_error).await,
+        _ => check_params(svc, limits, keys, call_limit, &params, &all, charset_error).await,
     };
     (outcome, ctx)
 }
@@ -105,6 +106,7 @@ async fn check_params(
     keys: &KeyCache,
     call_limit: Option<&CallLimit>,
     params: &Params,
+    arrival: &[RawPair],
     charset_error: Option<String>,
 ) -> Result<Call, GatewayError> {
     let method = present(params, "method").ok_or(GatewayError::MissingMethod)?;
@@ -156,13 +158,19 @@ async fn check_params(
     if let Some(encrypt) = present(params, "encrypt_type") {
         return Err(GatewayError::InvalidEncryptType(encrypt.to_string()));
     }
-    verify(
-        &keys.get(&record.public_key_pem),
-        params,
-        sign_type,
-        charset,
-        sign,
-    )?;
+    let key = keys.get(&record.public_key_pem);
+    if let Err(GatewayError::InvalidSignature { content, .. }) =
+        verify(&key, params, sign_type, charset, sign)
+    {
+        let finding = diagnose(
+            svc, keys, &record, &key, params, arrival, sign_type, charset, sign,
+        )
+        .await;
+        return Err(GatewayError::InvalidSignature {
+            content,
+            diagnosis: Some(finding.sentence()),
+        });
+    }
     let entry =
         methods::find(method).ok_or_else(|| GatewayError::InvalidMethod(method.to_string()))?;
     // Only signed calls count against an app's limit: nobody else can spend it.
@@ -239,7 +247,76 @@ fn verify(
             return Ok(());
         }
     }
-    Err(GatewayError::InvalidSignature { content: without })
+    Err(GatewayError::InvalidSignature {
+        content: without,
+        diagnosis: None,
+    })
+}
+
+/// Why a signature did not verify: the doctor, given the merchant's other apps' keys when the
+/// app's own key did not make the signature. Bounded: one RSA public operation per key tried.
+#[allow(clippy::too_many_arguments)]
+async fn diagnose(
+    svc: &Service,
+    keys: &KeyCache,
+    record: &crate::store::AppRecord,
+    key: &PublicKey,
+    params: &Params,
+    arrival: &[RawPair],
+    sign_type: SignType,
+    charset: Charset,
+    sign: &str,
+) -> Finding {
+    let text = |b: &[u8]| {
+        charset
+            .decode(b)
+            .unwrap_or_else(|| String::from_utf8_lossy(b).into_owned())
+    };
+    let mut seen = std::collections::HashSet::new();
+    let arrival: Vec<(String, String)> = arrival
+        .iter()
+        .map(|(k, v)| (text(k), text(v)))
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect();
+    let signed = Signed {
+        params,
+        arrival: &arrival,
+        sign_type,
+        charset,
+        sign,
+    };
+    let finding = doctor::diagnose(&signed, key, &[]);
+    if finding != (Finding::WrongKey { signer: None }) {
+        return finding;
+    }
+    let lookup = MerchantApps {
+        merchant_pid: record.merchant_pid.clone(),
+    };
+    let Ok(apps) = svc.store.read_op(lookup).await else {
+        return finding;
+    };
+    let others: Vec<(String, PublicKey)> = apps
+        .into_iter()
+        .filter(|a| a.app_id != record.app_id)
+        .take(MAX_OTHER_KEYS)
+        .map(|a| (a.app_id, keys.get(&a.public_key_pem)))
+        .collect();
+    doctor::diagnose(&signed, key, &others)
+}
+
+/// Other keys tried when a signature was not made with the app's own.
+const MAX_OTHER_KEYS: usize = 8;
+
+struct MerchantApps {
+    merchant_pid: String,
+}
+
+impl Operation for MerchantApps {
+    type Output = Vec<crate::store::AppRecord>;
+
+    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+        tx.merchant_apps(&self.merchant_pid).await
+    }
 }
 
 /// The store read on the gateway path: the app and its token's grant. A failure is logged here

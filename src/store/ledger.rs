@@ -212,6 +212,12 @@ pub trait LedgerTx: Send {
         item_id: &str,
     ) -> impl Future<Output = Result<Option<AppRecord>, StoreError>> + Send;
 
+    /// A merchant's apps (a bounded few), for the signature doctor.
+    fn merchant_apps(
+        &mut self,
+        merchant_pid: &str,
+    ) -> impl Future<Output = Result<Vec<AppRecord>, StoreError>> + Send;
+
     /// Applies a plan's effects in order.
     fn apply(&mut self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -457,6 +463,10 @@ impl LedgerTx for Conn<'_> {
             Some(app_id) => self.app(&app_id).await,
             None => Ok(None),
         }
+    }
+
+    async fn merchant_apps(&mut self, merchant_pid: &str) -> Result<Vec<AppRecord>, StoreError> {
+        Conn::merchant_apps(self, merchant_pid).await
     }
 
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {

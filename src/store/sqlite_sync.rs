@@ -836,6 +836,14 @@ impl LedgerTx for SyncTx<'_> {
         )
     }
 
+    async fn merchant_apps(&mut self, merchant_pid: &str) -> Result<Vec<AppRecord>, StoreError> {
+        self.all(
+            tenants::SELECT_MERCHANT_APPS,
+            params![merchant_pid],
+            tenants::app_from_rusqlite,
+        )
+    }
+
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {
         for effect in &plan.effects {
             self.apply_effect(effect, plan.now)?;

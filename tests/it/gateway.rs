@@ -158,7 +158,10 @@ async fn a_bad_signature_shows_the_string_the_gateway_built() {
         &params,
         ticketgate::alipay::sign::REQUEST_WITHOUT_EMPTIES,
     );
-    assert!(sub_msg.ends_with(&content), "{sub_msg}");
+    // Production's text, the string, then the doctor's finding (A2 is another merchant's app).
+    let (shown, diagnosis) = sub_msg.split_once(" [").expect("a diagnosis follows");
+    assert!(shown.ends_with(&content), "{sub_msg}");
+    assert!(diagnosis.starts_with("WRONG_KEY] "), "{sub_msg}");
     assert!(content.contains(&format!("app_id={A1}")) && !content.contains("sign="));
 }
 

@@ -4,6 +4,7 @@ mod cancel;
 mod cli;
 mod concurrency;
 mod delay;
+mod doctor;
 mod gateway;
 mod helpers;
 mod lifecycle;

@@ -17,6 +17,8 @@ pub struct AppRecord {
 
 pub(in crate::store) const SELECT_APP: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url \
                    FROM apps WHERE app_id = $1";
+pub(in crate::store) const SELECT_MERCHANT_APPS: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url \
+                   FROM apps WHERE merchant_pid = $1 ORDER BY app_id LIMIT 16";
 pub(in crate::store) const SELECT_SHOP_NAME: &str =
     "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
 pub(in crate::store) const SELECT_TOKEN: &str =
@@ -108,6 +110,18 @@ impl Conn<'_> {
                 .bind(now)
         )?;
         Ok(done == 1)
+    }
+
+    /// A merchant's apps (at most 16), in id order.
+    pub async fn merchant_apps(
+        &mut self,
+        merchant_pid: &str,
+    ) -> Result<Vec<AppRecord>, StoreError> {
+        let sql = SELECT_MERCHANT_APPS;
+        Ok(on!(self, |c| sqlx::query_as(sql)
+            .bind(merchant_pid)
+            .fetch_all(&mut **c)
+            .await)?)
     }
 
     /// The name of the merchant's shop, if it has one with that id.
