@@ -180,6 +180,26 @@ pub enum AppCommand {
         #[arg(long)]
         notify_url: Option<String>,
     },
+    /// Show an app: its merchant, sign type, charset, notify address and public key.
+    Show {
+        #[arg(long)]
+        app_id: String,
+    },
+    /// The app's public key.
+    #[command(subcommand)]
+    Key(AppKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppKeyCommand {
+    /// Replace the app's public key (calls signed with the old key stop verifying at once).
+    Set {
+        #[arg(long)]
+        app_id: String,
+        /// The new RSA public key: PEM or bare base64, SPKI or PKCS#1.
+        #[arg(long)]
+        public_key: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,12 +336,14 @@ pub struct CallArgs {
     pub gateway: String,
     #[arg(long)]
     pub app_id: String,
-    /// The app's RSA private key (PEM or base64, PKCS#1 or PKCS#8).
-    #[arg(long)]
-    pub private_key: PathBuf,
-    /// The platform public key that responses are signed with.
-    #[arg(long)]
-    pub alipay_public_key: PathBuf,
+    /// The app's RSA private key: a file, or the key itself (PEM or bare base64, PKCS#1 or
+    /// PKCS#8).
+    #[arg(long, value_name = "FILE_OR_KEY", allow_hyphen_values = true)]
+    pub private_key: String,
+    /// The platform public key that responses are signed with: a file, or the key itself (PEM or
+    /// bare base64).
+    #[arg(long, value_name = "FILE_OR_KEY", allow_hyphen_values = true)]
+    pub alipay_public_key: String,
     #[arg(long, default_value = "RSA2", value_parser = ["RSA2", "RSA"])]
     pub sign_type: String,
     #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "gbk", "gb2312"])]
@@ -330,6 +352,9 @@ pub struct CallArgs {
     pub app_auth_token: Option<String>,
     #[arg(long)]
     pub notify_url: Option<String>,
+    /// Also print, on stderr, the string signed and the request sent.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub struct Reply {
     pub node: Value,
     /// The platform signature verified over the node's bytes.
     pub verified: bool,
+    /// The answer's `sign`, if it had one.
+    pub sign: Option<String>,
 }
 
 impl Reply {
@@ -93,6 +95,44 @@ impl Client {
         sign::sign_request(params, &self.private_key, self.sign_type, self.charset)
     }
 
+    /// Why an answer's signature did not verify with the platform key given, in one sentence.
+    pub fn why_unverified(&self, reply: &Reply) -> String {
+        let Some(sign) = &reply.sign else {
+            return "the answer carries no sign".into();
+        };
+        if self.alipay_public_key.to_pem() == self.private_key.public_key().to_pem() {
+            return "the key given as the platform (alipay) public key is your app's own public key: \
+                    answers are signed with the gateway's key (ticketgate writes it to \
+                    <data>/keys/alipay_public_key.pem and data/demo/alipay_public_key.pem)"
+                .into();
+        }
+        let Ok(signature) =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sign)
+        else {
+            return "the answer's sign is not base64".into();
+        };
+        match self.alipay_public_key.recover(&signature) {
+            None => "the answer was signed with another key than the platform public key given: \
+                     give this gateway's platform public key"
+                .into(),
+            Some(recovered) => match crate::alipay::doctor::digest_info(&recovered) {
+                Some((used, _)) if used != self.sign_type => format!(
+                    "the answer was signed with {} ({}), not the {} asked for",
+                    if used == SignType::Rsa {
+                        "SHA1"
+                    } else {
+                        "SHA256"
+                    },
+                    used.name(),
+                    self.sign_type.name()
+                ),
+                _ => "the key and the hash match, but the signed bytes differ from the node as \
+                      received: something between changed the body, or its charset"
+                    .into(),
+            },
+        }
+    }
+
     /// Signs and sends a call; `extra` adds common parameters (`notify_url`, `app_auth_token`).
     pub async fn call(
         &self,
@@ -147,6 +187,7 @@ impl Client {
             node_text,
             node,
             verified,
+            sign,
         })
     }
 }

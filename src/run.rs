@@ -1,13 +1,15 @@
 //! Carrying out a parsed command line.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
 use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
 use crate::cli::{
-    AdminCommand, AppCommand, AuthCommand, CallArgs, Cli, Command, ItemCommand, KeysCommand,
-    MerchantCommand, NotifyCommand, OrderCommand, ServeArgs, ShopCommand, TicketCommand,
+    AdminCommand, AppCommand, AppKeyCommand, AuthCommand, CallArgs, Cli, Command, ItemCommand,
+    KeysCommand, MerchantCommand, NotifyCommand, OrderCommand, ServeArgs, ShopCommand,
+    TicketCommand,
 };
 use crate::client::Client;
 use crate::config::StoreArgs;
@@ -118,6 +120,10 @@ async fn admin_command(
         AdminCommand::Merchant(MerchantCommand::Add { pid, name }) => {
             admin::add_merchant(svc, &pid, &name).await
         }
+        AdminCommand::App(AppCommand::Show { app_id }) => admin::show_app(svc, &app_id).await,
+        AdminCommand::App(AppCommand::Key(AppKeyCommand::Set { app_id, public_key })) => {
+            admin::set_app_key(svc, &app_id, &read_file(&public_key)?).await
+        }
         AdminCommand::App(AppCommand::Add {
             app_id,
             merchant,
@@ -220,8 +226,10 @@ async fn call(args: CallArgs) -> ExitCode {
 }
 
 async fn call_inner(args: CallArgs) -> anyhow::Result<ExitCode> {
-    let private_key = PrivateKey::from_text(&std::fs::read_to_string(&args.private_key)?)?;
-    let alipay_key = PublicKey::from_text(&std::fs::read_to_string(&args.alipay_public_key)?)?;
+    let private_key = PrivateKey::from_text(&file_or_text(&args.private_key)?)
+        .map_err(|e| anyhow::anyhow!("--private-key: {}", e.0))?;
+    let alipay_key = PublicKey::from_text(&file_or_text(&args.alipay_public_key)?)
+        .map_err(|e| anyhow::anyhow!("--alipay-public-key: {}", e.0))?;
     let sign_type = SignType::parse(&args.sign_type).expect("clap allows RSA2 and RSA only");
     let charset = Charset::parse(&args.charset).expect("clap allows known charsets only");
     serde_json::from_str::<serde_json::Map<String, Value>>(&args.biz_content)
@@ -241,14 +249,53 @@ async fn call_inner(args: CallArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.notify_url {
         extra.push(("notify_url", url.as_str()));
     }
-    let reply = client.call(&args.method, &args.biz_content, &extra).await?;
-    println!("{}", serde_json::to_string_pretty(&reply.node)?);
+    let params = client.sign(client.params(&args.method, &args.biz_content, &extra));
+    if args.verbose {
+        let signed =
+            crate::alipay::sign::content(&params, crate::alipay::sign::REQUEST_WITH_EMPTIES);
+        eprintln!(
+            "string signed ({}, {}):\n{signed}",
+            sign_type.name(),
+            charset.name()
+        );
+        eprintln!(
+            "request: POST {}\n{}",
+            args.gateway,
+            crate::alipay::sign::signed_form(&params, charset)
+        );
+    }
+    let reply = client.send(&args.method, &params).await?;
+    if args.verbose {
+        eprintln!("answer:\n{}", reply.body);
+    }
+    // `call … | head` closes the pipe early: that is not an error worth a panic.
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{}", serde_json::to_string_pretty(&reply.node)?)
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e.into());
+    }
     if reply.verified {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "ticketgate call: the response signature does NOT verify with the given platform public key"
+            "ticketgate call: the response signature does NOT verify with the given platform public key: {}",
+            client.why_unverified(&reply)
         );
         Ok(ExitCode::from(2))
     }
+}
+
+/// A key argument: the contents of the file it names, or else the text itself.
+fn file_or_text(arg: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(arg);
+    if path.is_file() {
+        return Ok(std::fs::read_to_string(path)?);
+    }
+    let text = arg.trim();
+    // A key in bare base64 is hundreds of characters with no space; a path is not.
+    if text.starts_with("-----BEGIN") || (text.len() > 200 && !text.contains(char::is_whitespace)) {
+        return Ok(arg.to_string());
+    }
+    anyhow::bail!("{arg}: no such file, and not a key in PEM or base64")
 }

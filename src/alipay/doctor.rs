@@ -174,8 +174,8 @@ fn unknown_en(why: &str) -> &'static str {
     }
 }
 
-/// What the signature holds: which hash, and the digest.
-fn digest_info(recovered: &[u8]) -> Option<(SignType, &[u8])> {
+/// What a recovered signature holds: which hash, and the digest.
+pub fn digest_info(recovered: &[u8]) -> Option<(SignType, &[u8])> {
     if recovered.len() == SHA256_PREFIX.len() + 32 && recovered.starts_with(&SHA256_PREFIX) {
         Some((SignType::Rsa2, &recovered[SHA256_PREFIX.len()..]))
     } else if recovered.len() == SHA1_PREFIX.len() + 20 && recovered.starts_with(&SHA1_PREFIX) {

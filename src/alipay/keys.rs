@@ -54,19 +54,14 @@ impl PrivateKey {
     /// Reads PEM (`RSA PRIVATE KEY` or `PRIVATE KEY`) or bare base64 DER (PKCS#1 or PKCS#8).
     pub fn from_text(text: &str) -> Result<PrivateKey, BadKey> {
         let text = text.trim();
-        let key = if text.starts_with("-----BEGIN") {
-            PKey::private_key_from_pem(text.as_bytes()).ok()
-        } else {
-            bare_der(text).and_then(|der| {
-                PKey::private_key_from_der(&der).ok().or_else(|| {
-                    Rsa::private_key_from_der(&der)
-                        .ok()
-                        .and_then(|r| PKey::from_rsa(r).ok())
-                })
-            })
+        let Some(key) = private_pkey(text) else {
+            if public_pkey(text).is_some() {
+                return Err(BadKey(
+                    "this is a public key, not a private key: give the app's private key".into(),
+                ));
+            }
+            return Err(BadKey("not an RSA private key in PEM or base64 DER".into()));
         };
-        let key =
-            key.ok_or_else(|| BadKey("not an RSA private key in PEM or base64 DER".into()))?;
         if key.rsa().is_err() {
             return Err(BadKey("the private key is not an RSA key".into()));
         }
@@ -110,6 +105,40 @@ impl PrivateKey {
     }
 }
 
+/// PEM (`RSA PRIVATE KEY` or `PRIVATE KEY`) or bare base64 DER (PKCS#1 or PKCS#8).
+fn private_pkey(text: &str) -> Option<PKey<Private>> {
+    if text.starts_with("-----BEGIN") {
+        PKey::private_key_from_pem(text.as_bytes()).ok()
+    } else {
+        bare_der(text).and_then(|der| {
+            PKey::private_key_from_der(&der).ok().or_else(|| {
+                Rsa::private_key_from_der(&der)
+                    .ok()
+                    .and_then(|r| PKey::from_rsa(r).ok())
+            })
+        })
+    }
+}
+
+/// PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`) or bare base64 DER (SPKI or PKCS#1).
+fn public_pkey(text: &str) -> Option<PKey<Public>> {
+    if text.starts_with("-----BEGIN RSA PUBLIC KEY") {
+        Rsa::public_key_from_pem_pkcs1(text.as_bytes())
+            .ok()
+            .and_then(|r| PKey::from_rsa(r).ok())
+    } else if text.starts_with("-----BEGIN") {
+        PKey::public_key_from_pem(text.as_bytes()).ok()
+    } else {
+        bare_der(text).and_then(|der| {
+            PKey::public_key_from_der(&der).ok().or_else(|| {
+                Rsa::public_key_from_der_pkcs1(&der)
+                    .ok()
+                    .and_then(|r| PKey::from_rsa(r).ok())
+            })
+        })
+    }
+}
+
 /// An RSA public key.
 #[derive(Clone)]
 pub struct PublicKey(PKey<Public>);
@@ -124,22 +153,16 @@ impl PublicKey {
     /// Reads PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`) or bare base64 DER (SPKI or PKCS#1).
     pub fn from_text(text: &str) -> Result<PublicKey, BadKey> {
         let text = text.trim();
-        let key = if text.starts_with("-----BEGIN RSA PUBLIC KEY") {
-            Rsa::public_key_from_pem_pkcs1(text.as_bytes())
-                .ok()
-                .and_then(|r| PKey::from_rsa(r).ok())
-        } else if text.starts_with("-----BEGIN") {
-            PKey::public_key_from_pem(text.as_bytes()).ok()
-        } else {
-            bare_der(text).and_then(|der| {
-                PKey::public_key_from_der(&der).ok().or_else(|| {
-                    Rsa::public_key_from_der_pkcs1(&der)
-                        .ok()
-                        .and_then(|r| PKey::from_rsa(r).ok())
-                })
-            })
+        let Some(key) = public_pkey(text) else {
+            if private_pkey(text).is_some() {
+                return Err(BadKey(
+                    "this is a private key, not a public key: give its public key (and keep the \
+                     private key to yourself)"
+                        .into(),
+                ));
+            }
+            return Err(BadKey("not an RSA public key in PEM or base64 DER".into()));
         };
-        let key = key.ok_or_else(|| BadKey("not an RSA public key in PEM or base64 DER".into()))?;
         if key.rsa().is_err() {
             return Err(BadKey("the public key is not an RSA key".into()));
         }

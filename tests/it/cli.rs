@@ -304,3 +304,181 @@ fn serve_creates_a_demo_tenant_that_call_can_use_and_stops_on_sigterm() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[test]
+fn call_says_why_an_answer_does_not_verify_and_takes_keys_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, demo) = serve(dir.path(), &[]);
+    let ticket = demo["tickets"]["normal"][0].as_str().unwrap();
+    let shop = demo["shop_id"].as_str().unwrap();
+    let biz = format!(r#"{{"ticket_code":"{ticket}","shop_id":"{shop}"}}"#);
+    let query = "koubei.trade.ticket.ticketcode.query";
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let run = |extra: &[&str], private: &str, alipay: &str| {
+        let s = |k: &str| demo[k].as_str().unwrap().to_string();
+        Command::new(BIN)
+            .args([
+                "call",
+                query,
+                &biz,
+                "--gateway",
+                &s("gateway"),
+                "--app-id",
+                &s("app_id"),
+            ])
+            .args(["--private-key", private, "--alipay-public-key", alipay])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let file = |k: &str| demo[k].as_str().unwrap().to_string();
+    let text = |k: &str| std::fs::read_to_string(file(k)).unwrap();
+
+    // The app's own public key given as the platform's.
+    let out = run(
+        &[],
+        &file("app_private_key_file"),
+        &file("app_public_key_file"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("your app's own public key"),
+        "{}",
+        stderr(&out)
+    );
+    // Some other key.
+    let stranger = ticketgate::alipay::PrivateKey::generate()
+        .public_key()
+        .to_pem();
+    let out = run(&[], &file("app_private_key_file"), &stranger);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("signed with another key"),
+        "{}",
+        stderr(&out)
+    );
+    // Keys inline: PEM, and bare base64 as the Java SDK takes them.
+    let bare = |pem: &str| {
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    };
+    let out = run(
+        &[],
+        &text("app_private_key_file"),
+        &text("alipay_public_key_file"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        &[],
+        &bare(&text("app_private_key_file")),
+        &bare(&text("alipay_public_key_file")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A public key where the private key goes is named as such.
+    let out = run(
+        &[],
+        &file("app_public_key_file"),
+        &file("alipay_public_key_file"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("this is a public key, not a private key"),
+        "{}",
+        stderr(&out)
+    );
+    // --verbose shows the string signed and the request.
+    let out = run(
+        &["--verbose"],
+        &file("app_private_key_file"),
+        &file("alipay_public_key_file"),
+    );
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("string signed (RSA2, utf-8):\napp_id="),
+        "{err}"
+    );
+    assert!(
+        err.contains("request: POST ") && err.contains("&sign="),
+        "{err}"
+    );
+    // A reader that goes away (`call … | head -0`) is not a panic.
+    let s = |k: &str| demo[k].as_str().unwrap().to_string();
+    let mut piped = Command::new(BIN)
+        .args([
+            "call",
+            query,
+            &biz,
+            "--gateway",
+            &s("gateway"),
+            "--app-id",
+            &s("app_id"),
+        ])
+        .args(["--private-key", &file("app_private_key_file")])
+        .args(["--alipay-public-key", &file("alipay_public_key_file")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(piped.stdout.take());
+    let out = piped.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_private_key_given_as_an_apps_public_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let key_file = data.join("private.pem");
+    std::fs::write(
+        &key_file,
+        ticketgate::alipay::PrivateKey::generate().to_pkcs1_pem(),
+    )
+    .unwrap();
+    json_of(&admin(data, "merchant add --pid 2088000000000099 --name M"));
+    let out = admin(
+        data,
+        &format!(
+            "app add --app-id 2021000000000099 --merchant 2088000000000099 --public-key {}",
+            key_file.to_str().unwrap()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("this is a private key, not a public key"),
+        "{err}"
+    );
+
+    // show, and a key replaced.
+    let public = data.join("public.pem");
+    let key = ticketgate::alipay::PrivateKey::generate();
+    std::fs::write(&public, key.public_key().to_pem()).unwrap();
+    let public = public.to_str().unwrap();
+    json_of(&admin(
+        data,
+        &format!(
+            "app add --app-id 2021000000000099 --merchant 2088000000000099 --public-key {public}"
+        ),
+    ));
+    let shown = json_of(&admin(data, "app show --app-id 2021000000000099"));
+    assert_eq!(shown["merchant_pid"], "2088000000000099");
+    assert_eq!(shown["public_key_base64"], key.public_key().to_base64());
+    assert_eq!(shown["public_key_bits"], 2048);
+    let next = ticketgate::alipay::PrivateKey::generate();
+    std::fs::write(data.join("next.pem"), next.public_key().to_pem()).unwrap();
+    let set = json_of(&admin(
+        data,
+        &format!(
+            "app key set --app-id 2021000000000099 --public-key {}",
+            data.join("next.pem").to_str().unwrap()
+        ),
+    ));
+    assert_eq!(set["public_key_base64"], next.public_key().to_base64());
+    let missing = admin(data, "app show --app-id 2021000000000098");
+    assert_eq!(missing.status.code(), Some(2));
+}

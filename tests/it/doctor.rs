@@ -218,3 +218,27 @@ async fn each_signing_mistake_is_named_in_the_sub_msg() {
     let reply = client.send(QUERY, &q).await.unwrap();
     assert_eq!(reply.sub_code(), "TICKET_NOT_EXIST", "{}", reply.body);
 }
+
+#[tokio::test]
+async fn a_replaced_app_key_takes_effect_at_once_and_the_old_one_is_diagnosed() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let next = PrivateKey::generate();
+    ticketgate::operations::admin::set_app_key(app.service(), A1, &next.public_key().to_pem())
+        .await
+        .unwrap();
+    let old = app.query(&code);
+    let old = old.await;
+    assert_diagnosis(&old, "WRONG_KEY");
+    let client = Client::new(
+        &app.gateway,
+        A1,
+        next,
+        app.platform_public_key(),
+        SignType::Rsa2,
+        Charset::Utf8,
+    );
+    let biz = json!({"ticket_code": code, "shop_id": SHOP}).to_string();
+    let reply = client.call(QUERY, &biz, &[]).await.unwrap();
+    assert_eq!(reply.field("ticket_status"), "EFFECTIVE", "{}", reply.body);
+}

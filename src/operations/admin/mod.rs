@@ -5,7 +5,9 @@ mod tenants;
 mod tickets;
 
 pub use notify::{notify_list, notify_resend};
-pub use tenants::{NewApp, NewItem, add_app, add_item, add_merchant, add_shop, grant_token};
+pub use tenants::{
+    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, grant_token, set_app_key, show_app,
+};
 pub use tickets::{MAX_TICKETS_PER_ORDER, issue_order, ticket_refund, ticket_show, ticket_use};
 
 use super::OpError;

@@ -36,6 +36,49 @@ pub struct NewApp {
     pub notify_url: Option<String>,
 }
 
+/// An app as the gateway sees it, with its public key in the forms the SDKs take.
+pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
+    let id = app_id.to_string();
+    let found = svc
+        .store
+        .read(move |c| {
+            let id = id.clone();
+            Box::pin(async move { c.app(&id).await })
+        })
+        .await?;
+    let app = found.ok_or_else(|| AdminError::NotFound(format!("app {app_id}")))?;
+    let key = PublicKey::from_text(&app.public_key_pem)
+        .map_err(|e| AdminError::Invalid(format!("stored public key: {e}")))?;
+    Ok(json!({
+        "app_id": app.app_id,
+        "merchant_pid": app.merchant_pid,
+        "sign_type": app.sign_type,
+        "charset": app.charset,
+        "notify_url": app.notify_url,
+        "public_key_pem": key.to_pem(),
+        "public_key_base64": key.to_base64(),
+        "public_key_bits": key.size() * 8,
+    }))
+}
+
+/// Replaces an app's public key.
+pub async fn set_app_key(svc: &Service, app_id: &str, public_key: &str) -> Result<Value> {
+    let key = PublicKey::from_text(public_key)
+        .map_err(|e| AdminError::Invalid(format!("public key: {e}")))?;
+    let (id, pem) = (app_id.to_string(), key.to_pem());
+    let changed = svc
+        .store
+        .write(move |c| {
+            let (id, pem) = (id.clone(), pem.clone());
+            Box::pin(async move { c.set_app_key(&id, &pem).await })
+        })
+        .await?;
+    if !changed {
+        return Err(AdminError::NotFound(format!("app {app_id}")));
+    }
+    show_app(svc, app_id).await
+}
+
 pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
     let (store, now) = (&svc.store, svc.now_ms());
     check_id("app id", &new.app_id, 32)?;

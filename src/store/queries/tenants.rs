@@ -112,6 +112,17 @@ impl Conn<'_> {
         Ok(done == 1)
     }
 
+    /// Replaces an app's public key; answers whether the app exists.
+    pub async fn set_app_key(
+        &mut self,
+        app_id: &str,
+        public_key_pem: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE apps SET public_key_pem = $1 WHERE app_id = $2";
+        let done = execute!(self, sqlx::query(sql).bind(public_key_pem).bind(app_id))?;
+        Ok(done == 1)
+    }
+
     /// A merchant's apps (at most 16), in id order.
     pub async fn merchant_apps(
         &mut self,
