@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// beyond it (default: no limit).
     #[arg(long, env = "TICKETGATE_CALL_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub call_limit: Option<u32>,
+    /// Calls kept in the request log (`admin log`), in the database, from every node; 0 turns
+    /// the log off.
+    #[arg(long, env = "TICKETGATE_REQUEST_LOG_SIZE", default_value_t = 10_000)]
+    pub request_log_size: usize,
     /// Most PostgreSQL connections this node opens.
     #[arg(long, env = "TICKETGATE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -138,6 +142,26 @@ pub enum AdminCommand {
     /// Notifications: see what is pending, delivered or parked; send one again.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// The request log: the latest gateway calls of every node, oldest first, one JSON object
+    /// a line (time, app, acting merchant, method, parameters with secrets redacted, the string
+    /// verified, the signature doctor's finding, the answer, the latency).
+    Log {
+        /// Only this app's calls.
+        #[arg(long)]
+        app: Option<String>,
+        /// Only calls of this method.
+        #[arg(long)]
+        method: Option<String>,
+        /// Only calls that were not answered 10000.
+        #[arg(long)]
+        failed: bool,
+        /// How many of the latest calls.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+        /// Keep printing calls as they come (until interrupted).
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,6 +45,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             timestamp_skew_ms: args.timestamp_skew.0,
             max_body_bytes: args.max_body_bytes,
             call_limit_per_second: args.call_limit,
+            request_log_size: args.request_log_size,
         },
         notify: crate::notify::worker::Settings {
             schedule_ms: args.notify_schedule,
@@ -94,6 +95,29 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+    if let AdminCommand::Log {
+        app,
+        method,
+        failed,
+        limit,
+        follow,
+    } = command
+    {
+        let filter = crate::store::LogFilter {
+            app_id: app,
+            method,
+            failed_only: failed,
+        };
+        let printed = admin::print_log(&svc, &filter, limit, follow).await;
+        svc.store.close().await;
+        return match printed {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ticketgate admin: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let outcome = admin_command(&svc, command).await;
     svc.store.close().await;
     match outcome {
@@ -117,6 +141,7 @@ async fn admin_command(
     command: AdminCommand,
 ) -> Result<Value, AdminError> {
     match command {
+        AdminCommand::Log { .. } => unreachable!("the log prints lines, handled above"),
         AdminCommand::Merchant(MerchantCommand::Add { pid, name }) => {
             admin::add_merchant(svc, &pid, &name).await
         }

@@ -20,6 +20,11 @@ pub fn format(epoch_ms: i64) -> String {
 }
 
 /// Formats epoch milliseconds as `yyyyMMddHHmmss` in GMT+8 (a prefix for generated ids).
+/// `yyyy-MM-dd HH:mm:ss.SSS` in GMT+8.
+pub fn format_ms(epoch_ms: i64) -> String {
+    format!("{}.{:03}", format(epoch_ms), epoch_ms.rem_euclid(1000))
+}
+
 pub fn compact(epoch_ms: i64) -> String {
     format(epoch_ms)
         .chars()

@@ -14,6 +14,7 @@ use crate::operations::{Acting, Service};
 use crate::store::{CallerFacts, LedgerTx, Operation, StoreError};
 
 use super::limit::CallLimit;
+use super::log::Facts;
 use super::{KeyCache, Limits};
 
 /// What the response needs to know about the request, whatever happened to it.
@@ -22,6 +23,8 @@ pub struct Context {
     pub method: Option<String>,
     pub sign_type: SignType,
     pub charset: Charset,
+    /// What the checks learned, for the request log (when it is on).
+    pub facts: Option<Box<Facts>>,
 }
 
 impl Context {
@@ -37,6 +40,7 @@ impl Context {
             charset: form::find_charset(query)
                 .and_then(|c| Charset::parse(&c))
                 .unwrap_or(Charset::Utf8),
+            facts: None,
         }
     }
 }
@@ -82,12 +86,18 @@ pub async fn check(
         Ok(params) => (params, None),
         Err(why) => (form::decode_lossy(&all), Some(why)),
     };
-    let ctx = Context {
+    let mut ctx = Context {
         method: present(&params, "method").map(str::to_string),
         sign_type: present(&params, "sign_type")
             .and_then(SignType::parse)
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
+        facts: (limits.request_log_size > 0).then(|| {
+            Box::new(Facts {
+                params: params.clone(),
+                ..Facts::default()
+            })
+        }),
     };
     let conflict = form::conflicting_key(&all);
     let outcome = match conflict {
@@ -95,136 +105,179 @@ pub async fn check(
         Some(key) if ctx.method.is_some() => Err(GatewayError::InvalidParameter(format!(
             "参数 {key} 出现多次且取值不同"
         ))),
-        _ => check_params(svc, limits, keys, call_limit, &params, &all, charset_error).await,
+        _ => {
+            let checking = Checking {
+                svc,
+                limits,
+                keys,
+                call_limit,
+            };
+            checking
+                .check_params(&params, &all, charset_error, ctx.facts.as_deref_mut())
+                .await
+        }
     };
     (outcome, ctx)
 }
 
-async fn check_params(
-    svc: &Service,
-    limits: &Limits,
-    keys: &KeyCache,
-    call_limit: Option<&CallLimit>,
-    params: &Params,
-    arrival: &[RawPair],
-    charset_error: Option<String>,
-) -> Result<Call, GatewayError> {
-    let method = present(params, "method").ok_or(GatewayError::MissingMethod)?;
-    let app_id = present(params, "app_id")
-        .ok_or(GatewayError::MissingAppId)?
-        .to_string();
-    let token = present(params, "app_auth_token");
-    // One read for the caller: the app, and the grant behind its token (judged in its turn).
-    let (record, grant) = read_caller(svc, &app_id, token).await?;
-    let record = record.ok_or_else(|| GatewayError::InvalidAppId(app_id.clone()))?;
-    let sign_type_text = present(params, "sign_type").ok_or(GatewayError::MissingSignType)?;
-    let sign_type = SignType::parse(sign_type_text)
-        .ok_or_else(|| GatewayError::InvalidSignType(sign_type_text.to_string()))?;
-    let sign = present(params, "sign").ok_or(GatewayError::MissingSignature)?;
-    let timestamp = present(params, "timestamp").ok_or(GatewayError::MissingTimestamp)?;
-    let at = time::parse(timestamp)
-        .filter(|_| timestamp.len() == 19)
-        .ok_or_else(|| {
-            GatewayError::InvalidTimestamp(format!("{timestamp}，格式应为 yyyy-MM-dd HH:mm:ss"))
-        })?;
-    if let Some(skew) = limits.timestamp_skew_ms {
-        // The caller's timestamp is compared with real time, whatever the ledger's clock says.
-        let now = crate::clock::system_now_ms();
-        if (now - at).abs() > skew {
-            return Err(GatewayError::InvalidTimestamp(format!(
-                "{timestamp} 与网关时间 {} (GMT+8) 相差超过 {} 秒",
-                time::format(now),
-                skew / 1000
+/// What the checks read from.
+struct Checking<'a> {
+    svc: &'a Service,
+    limits: &'a Limits,
+    keys: &'a KeyCache,
+    call_limit: Option<&'a CallLimit>,
+}
+
+impl Checking<'_> {
+    async fn check_params(
+        &self,
+        params: &Params,
+        arrival: &[RawPair],
+        charset_error: Option<String>,
+        mut facts: Option<&mut Facts>,
+    ) -> Result<Call, GatewayError> {
+        let Checking {
+            svc,
+            limits,
+            keys,
+            call_limit,
+        } = *self;
+        let method = present(params, "method").ok_or(GatewayError::MissingMethod)?;
+        let app_id = present(params, "app_id")
+            .ok_or(GatewayError::MissingAppId)?
+            .to_string();
+        let token = present(params, "app_auth_token");
+        // One read for the caller: the app, and the grant behind its token (judged in its turn).
+        let (record, grant) = read_caller(svc, &app_id, token).await?;
+        let record = record.ok_or_else(|| GatewayError::InvalidAppId(app_id.clone()))?;
+        if let Some(f) = facts.as_deref_mut() {
+            f.merchant_pid = Some(record.merchant_pid.clone());
+        }
+        let sign_type_text = present(params, "sign_type").ok_or(GatewayError::MissingSignType)?;
+        let sign_type = SignType::parse(sign_type_text)
+            .ok_or_else(|| GatewayError::InvalidSignType(sign_type_text.to_string()))?;
+        let sign = present(params, "sign").ok_or(GatewayError::MissingSignature)?;
+        let timestamp = present(params, "timestamp").ok_or(GatewayError::MissingTimestamp)?;
+        let at = time::parse(timestamp)
+            .filter(|_| timestamp.len() == 19)
+            .ok_or_else(|| {
+                GatewayError::InvalidTimestamp(format!("{timestamp}，格式应为 yyyy-MM-dd HH:mm:ss"))
+            })?;
+        if let Some(skew) = limits.timestamp_skew_ms {
+            // The caller's timestamp is compared with real time, whatever the ledger's clock says.
+            let now = crate::clock::system_now_ms();
+            if (now - at).abs() > skew {
+                return Err(GatewayError::InvalidTimestamp(format!(
+                    "{timestamp} 与网关时间 {} (GMT+8) 相差超过 {} 秒",
+                    time::format(now),
+                    skew / 1000
+                )));
+            }
+        }
+        let version = present(params, "version").ok_or(GatewayError::MissingVersion)?;
+        if version != "1.0" {
+            return Err(GatewayError::InvalidParameter(format!(
+                "version 只支持 1.0，收到 {version}"
             )));
         }
-    }
-    let version = present(params, "version").ok_or(GatewayError::MissingVersion)?;
-    if version != "1.0" {
-        return Err(GatewayError::InvalidParameter(format!(
-            "version 只支持 1.0，收到 {version}"
-        )));
-    }
-    if let Some(why) = charset_error {
-        return Err(GatewayError::InvalidCharset(why));
-    }
-    let charset = present(params, "charset")
-        .and_then(Charset::parse)
-        .unwrap_or(Charset::Utf8);
-    if let Some(format) = present(params, "format")
-        && !format.eq_ignore_ascii_case("json")
-    {
-        return Err(GatewayError::InvalidFormat(format.to_string()));
-    }
-    if let Some(encrypt) = present(params, "encrypt_type") {
-        return Err(GatewayError::InvalidEncryptType(encrypt.to_string()));
-    }
-    let key = keys.get(&record.public_key_pem);
-    if let Err(GatewayError::InvalidSignature { content, .. }) =
-        verify(&key, params, sign_type, charset, sign)
-    {
-        let finding = diagnose(
-            svc, keys, &record, &key, params, arrival, sign_type, charset, sign,
-        )
-        .await;
-        return Err(GatewayError::InvalidSignature {
-            content,
-            diagnosis: Some(finding.sentence()),
-        });
-    }
-    let entry =
-        methods::find(method).ok_or_else(|| GatewayError::InvalidMethod(method.to_string()))?;
-    // Only signed calls count against an app's limit: nobody else can spend it.
-    if let Some(limit) = call_limit
-        && !limit.admit(&app_id, std::time::Instant::now())
-    {
-        return Err(GatewayError::CallLimited {
-            per_second: limit.per_second(),
-        });
-    }
-    let who = match token {
-        None => Acting {
-            app_id: AppId::trusted(app_id.clone()),
-            merchant_pid: MerchantPid::trusted(record.merchant_pid.clone()),
-            via_token: false,
-        },
-        Some(_) => {
-            let (merchant, expires_at) = grant.ok_or(GatewayError::InvalidAppAuthToken)?;
-            if expires_at.is_some_and(|at| svc.now_ms() >= at) {
-                return Err(GatewayError::AppAuthTokenExpired);
-            }
-            Acting {
-                app_id: AppId::trusted(app_id.clone()),
-                merchant_pid: MerchantPid::trusted(merchant),
-                via_token: true,
-            }
+        if let Some(why) = charset_error {
+            return Err(GatewayError::InvalidCharset(why));
         }
-    };
-    let biz = match present(params, "biz_content") {
-        None => Biz::default(),
-        Some(text) => Biz::parse(text).map_err(GatewayError::InvalidParameter)?,
-    };
-    let given = present(params, "notify_url");
-    if let Some(url) = given
-        && let Err(why) = crate::notify::check_url(url)
-    {
-        return Err(GatewayError::InvalidParameter(format!("notify_url {why}")));
+        let charset = present(params, "charset")
+            .and_then(Charset::parse)
+            .unwrap_or(Charset::Utf8);
+        if let Some(format) = present(params, "format")
+            && !format.eq_ignore_ascii_case("json")
+        {
+            return Err(GatewayError::InvalidFormat(format.to_string()));
+        }
+        if let Some(encrypt) = present(params, "encrypt_type") {
+            return Err(GatewayError::InvalidEncryptType(encrypt.to_string()));
+        }
+        let key = keys.get(&record.public_key_pem);
+        match verify(&key, params, sign_type, charset, sign) {
+            Ok(content) => {
+                if let Some(f) = facts.as_deref_mut() {
+                    f.sign_string = Some(content);
+                    f.verified = Some(true);
+                }
+            }
+            Err(GatewayError::InvalidSignature { content, .. }) => {
+                let finding = diagnose(
+                    svc, keys, &record, &key, params, arrival, sign_type, charset, sign,
+                )
+                .await;
+                let diagnosis = finding.sentence();
+                if let Some(f) = facts.as_deref_mut() {
+                    f.sign_string = Some(content.clone());
+                    f.verified = Some(false);
+                    f.diagnosis = Some(diagnosis.clone());
+                }
+                return Err(GatewayError::InvalidSignature {
+                    content,
+                    diagnosis: Some(diagnosis),
+                });
+            }
+            Err(other) => return Err(other),
+        }
+        let entry =
+            methods::find(method).ok_or_else(|| GatewayError::InvalidMethod(method.to_string()))?;
+        // Only signed calls count against an app's limit: nobody else can spend it.
+        if let Some(limit) = call_limit
+            && !limit.admit(&app_id, std::time::Instant::now())
+        {
+            return Err(GatewayError::CallLimited {
+                per_second: limit.per_second(),
+            });
+        }
+        let who = match token {
+            None => Acting {
+                app_id: AppId::trusted(app_id.clone()),
+                merchant_pid: MerchantPid::trusted(record.merchant_pid.clone()),
+                via_token: false,
+            },
+            Some(_) => {
+                let (merchant, expires_at) = grant.ok_or(GatewayError::InvalidAppAuthToken)?;
+                if expires_at.is_some_and(|at| svc.now_ms() >= at) {
+                    return Err(GatewayError::AppAuthTokenExpired);
+                }
+                Acting {
+                    app_id: AppId::trusted(app_id.clone()),
+                    merchant_pid: MerchantPid::trusted(merchant),
+                    via_token: true,
+                }
+            }
+        };
+        let biz = match present(params, "biz_content") {
+            None => Biz::default(),
+            Some(text) => Biz::parse(text).map_err(GatewayError::InvalidParameter)?,
+        };
+        let given = present(params, "notify_url");
+        if let Some(url) = given
+            && let Err(why) = crate::notify::check_url(url)
+        {
+            return Err(GatewayError::InvalidParameter(format!("notify_url {why}")));
+        }
+        let notify = given
+            .map(str::to_string)
+            .or(record.notify_url.clone())
+            .map(|url| Target {
+                url,
+                app_id: app_id.clone(),
+                auth_app_id: who.via_token.then(|| who.merchant_pid.to_string()),
+                charset: Charset::parse(&record.charset).unwrap_or(Charset::Utf8),
+                sign_type: SignType::parse(&record.sign_type).unwrap_or(SignType::Rsa2),
+            });
+        if let Some(f) = facts {
+            f.merchant_pid = Some(who.merchant_pid.to_string());
+        }
+        Ok(Call {
+            method: entry,
+            who,
+            biz,
+            notify,
+        })
     }
-    let notify = given
-        .map(str::to_string)
-        .or(record.notify_url.clone())
-        .map(|url| Target {
-            url,
-            app_id: app_id.clone(),
-            auth_app_id: who.via_token.then(|| who.merchant_pid.to_string()),
-            charset: Charset::parse(&record.charset).unwrap_or(Charset::Utf8),
-            sign_type: SignType::parse(&record.sign_type).unwrap_or(SignType::Rsa2),
-        });
-    Ok(Call {
-        method: entry,
-        who,
-        biz,
-        notify,
-    })
 }
 
 /// Verifies without empty values first (as the Java client signs), then, if some value was
@@ -235,16 +288,16 @@ fn verify(
     sign_type: SignType,
     charset: Charset,
     sign: &str,
-) -> Result<(), GatewayError> {
+) -> Result<String, GatewayError> {
     let without = sign::content(params, REQUEST_WITHOUT_EMPTIES);
     if key.verify(sign_type, &charset.encode(&without), sign) {
-        return Ok(());
+        return Ok(without);
     }
     let has_empty = params.iter().any(|(k, v)| k != "sign" && v.is_empty());
     if has_empty {
         let with = sign::content(params, REQUEST_WITH_EMPTIES);
         if key.verify(sign_type, &charset.encode(&with), sign) {
-            return Ok(());
+            return Ok(with);
         }
     }
     Err(GatewayError::InvalidSignature {

@@ -3,6 +3,7 @@
 mod check;
 mod dispatch;
 mod limit;
+pub mod log;
 mod respond;
 
 use std::net::SocketAddr;
@@ -27,6 +28,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most calls per second per app on this node; `None` for no limit.
     pub call_limit_per_second: Option<u32>,
+    /// Calls kept in the request log (0: no log).
+    pub request_log_size: usize,
 }
 
 struct Gateway {
@@ -34,6 +37,7 @@ struct Gateway {
     limits: Limits,
     keys: KeyCache,
     call_limit: Option<limit::CallLimit>,
+    log: Option<log::RequestLog>,
 }
 
 /// Parsed app public keys by their PEM text. With OpenSSL 3, reading a PEM key costs more CPU
@@ -64,10 +68,13 @@ impl KeyCache {
 
 /// The HTTP routes: the gateway and a health check.
 pub fn router(svc: Service, limits: Limits) -> Router {
+    let log = (limits.request_log_size > 0)
+        .then(|| log::RequestLog::start(svc.store.clone(), limits.request_log_size));
     let state = Arc::new(Gateway {
         svc,
         keys: KeyCache::default(),
         call_limit: limits.call_limit_per_second.map(limit::CallLimit::new),
+        log,
         limits,
     });
     Router::new()
@@ -136,7 +143,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             (Err(dispatch::Failure::Gateway(e)), ctx)
         }
     };
-    respond::respond(&gw.svc, &ctx, node, started)
+    respond::respond(&gw.svc, ctx, node, started, gw.log.as_ref())
 }
 
 /// Binds `addr` and serves until `shutdown` resolves; in-flight requests are finished.

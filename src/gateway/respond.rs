@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::check::Context;
 use super::dispatch::Failure;
+use super::log::{Answered, RequestLog};
 use crate::alipay::codes;
 use crate::alipay::envelope;
 use crate::operations::{Service, methods};
@@ -48,9 +49,10 @@ struct StatusNode<'a> {
 /// request's sign type, and wraps them. HTTP 200 always.
 pub fn respond(
     svc: &Service,
-    ctx: &Context,
+    ctx: Context,
     outcome: Result<String, Failure>,
     started: Instant,
+    log: Option<&RequestLog>,
 ) -> Response {
     let name = match ctx
         .method
@@ -76,6 +78,17 @@ pub fn respond(
         Some(m) => methods::find(m).map_or("other", |entry| entry.name),
     };
     svc.metrics.call(method, code, sub_code, started.elapsed());
+    if let (Some(log), Some(facts)) = (log, ctx.facts) {
+        log.record(Answered {
+            at: crate::clock::system_now_ms(),
+            facts: *facts,
+            method: ctx.method.clone().unwrap_or_default(),
+            code: code.to_string(),
+            sub_code: sub_code.to_string(),
+            node: text,
+            latency: started.elapsed(),
+        });
+    }
     tracing::debug!(
         method,
         code,

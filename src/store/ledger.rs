@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use super::{AppRecord, Conn, Lock, NotificationRow, StoreError};
+use super::{AppRecord, Conn, Lock, LogRow, NotificationRow, StoreError};
 use crate::ledger::cancel::{CancelLoaded, CancelRequest};
 use crate::ledger::codes::SendOrder;
 use crate::ledger::delay::{DelayFacts, DelayRequest};
@@ -58,6 +58,13 @@ pub enum Effect {
     Sent {
         send_order_no: String,
         count: i64,
+    },
+    /// Entries of the request log.
+    Log(Vec<LogRow>),
+    /// Keeps the request log to its last `keep` entries (about: entries of one millisecond
+    /// at the boundary go or stay together).
+    TrimLog {
+        keep: i64,
     },
     /// An open send order closes; `refunded` tickets were never sent.
     SendClosed {
@@ -498,6 +505,12 @@ impl LedgerTx for Conn<'_> {
                     }
                 }
                 Effect::Refunded { voucher_id } => self.mark_refunded(voucher_id, now).await?,
+                Effect::Log(rows) => {
+                    for row in rows {
+                        self.insert_log(row).await?;
+                    }
+                }
+                Effect::TrimLog { keep } => self.trim_log(*keep).await?,
                 Effect::Tickets(tickets) => {
                     if self.insert_tickets(tickets, now).await?.len() != tickets.len() {
                         return Err(StoreError::Conflict("tickets (order_no, code)"));

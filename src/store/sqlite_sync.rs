@@ -514,6 +514,26 @@ impl SyncTx<'_> {
                 }
                 Ok(())
             }
+            Effect::Log(rows) => {
+                let mut statement = self.conn.prepare_cached(codes::INSERT_LOG)?;
+                for r in rows {
+                    statement.execute(params![
+                        r.id,
+                        r.at,
+                        r.app_id,
+                        r.method,
+                        i64::from(r.failed),
+                        r.entry
+                    ])?;
+                }
+                Ok(())
+            }
+            Effect::TrimLog { keep } => {
+                self.conn
+                    .prepare_cached(codes::TRIM_LOG)?
+                    .execute(params![keep])?;
+                Ok(())
+            }
             Effect::SendOrder(o) => self.change(
                 codes::INSERT_SEND_ORDER,
                 params![

@@ -193,6 +193,7 @@ async fn the_timestamp_skew_is_configurable() {
         timestamp_skew_ms: None,
         max_body_bytes: 1 << 20,
         call_limit_per_second: None,
+        request_log_size: 10_000,
     })
     .await;
     let code = app.issue_one(NORMAL).await;
@@ -298,6 +299,7 @@ async fn an_oversized_body_gets_a_clear_signed_error() {
         timestamp_skew_ms: Some(86_400_000),
         max_body_bytes: 2048,
         call_limit_per_second: None,
+        request_log_size: 10_000,
     })
     .await;
     let client = app.client();
@@ -536,6 +538,7 @@ async fn calls_beyond_the_call_limit_are_40005() {
         timestamp_skew_ms: Some(86_400_000),
         max_body_bytes: 1 << 20,
         call_limit_per_second: Some(3),
+        request_log_size: 10_000,
     })
     .await;
     let code = app.issue_one(NORMAL).await;

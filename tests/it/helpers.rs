@@ -115,6 +115,7 @@ impl TestApp {
             timestamp_skew_ms: Some(86_400_000),
             max_body_bytes: 1024 * 1024,
             call_limit_per_second: None,
+            request_log_size: 10_000,
         }
     }
 

@@ -8,6 +8,7 @@ mod doctor;
 mod gateway;
 mod helpers;
 mod lifecycle;
+mod log;
 mod multinode;
 mod notify;
 mod pg;

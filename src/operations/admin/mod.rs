@@ -4,7 +4,7 @@ mod notify;
 mod tenants;
 mod tickets;
 
-pub use notify::{notify_list, notify_resend};
+pub use notify::{notify_list, notify_resend, print_log};
 pub use tenants::{
     NewApp, NewItem, add_app, add_item, add_merchant, add_shop, grant_token, set_app_key, show_app,
 };

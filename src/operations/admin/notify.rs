@@ -64,3 +64,40 @@ pub async fn notify_resend(svc: &Service, notify_id: &str) -> Result<Value> {
     outcome?;
     Ok(json!({"notify_id": notify_id, "status": OutboxStatus::Pending.name()}))
 }
+
+/// Prints the newest `limit` log entries that pass `filter`, oldest first, one JSON object a
+/// line; with `follow`, keeps printing new ones as they are written (polling every 500 ms). A
+/// reader that goes away (`| head`) ends it quietly.
+pub async fn print_log(
+    svc: &Service,
+    filter: &crate::store::LogFilter,
+    limit: i64,
+    follow: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let mut cursor: Option<(i64, String)> = None;
+    loop {
+        let (f, after) = (filter.clone(), cursor.clone());
+        // The newest `limit` first; then, following, everything after the last one printed.
+        let page = if cursor.is_none() { limit } else { 1000 };
+        let rows = svc
+            .store
+            .read(move |c| {
+                let (f, after) = (f.clone(), after.clone());
+                Box::pin(async move { c.read_log(&f, after, page).await })
+            })
+            .await?;
+        let mut out = std::io::stdout().lock();
+        for (at, id, entry) in rows {
+            if writeln!(out, "{entry}").is_err() {
+                return Ok(());
+            }
+            cursor = Some((at, id));
+        }
+        if out.flush().is_err() || !follow {
+            return Ok(());
+        }
+        drop(out);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

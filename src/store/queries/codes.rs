@@ -3,6 +3,33 @@
 
 use sqlx::FromRow;
 
+/// One entry of the request log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    pub id: String,
+    pub at: i64,
+    pub app_id: String,
+    pub method: String,
+    pub failed: bool,
+    /// The whole entry, as JSON.
+    pub entry: String,
+}
+
+/// Which entries of the request log to read.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub app_id: Option<String>,
+    pub method: Option<String>,
+    pub failed_only: bool,
+}
+
+pub(in crate::store) const INSERT_LOG: &str = "INSERT INTO request_log (id, at, app_id, method, failed, entry) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT DO NOTHING";
+pub(in crate::store) const TRIM_LOG: &str = "DELETE FROM request_log WHERE at < \
+     (SELECT at FROM request_log ORDER BY at DESC LIMIT 1 OFFSET $1)";
+const LOG_FILTER: &str =
+    "($1 = '' OR app_id = $1) AND ($2 = '' OR method = $2) AND ($3 = 0 OR failed = 1)";
+
 use super::{Conn, StoreError, inserted};
 use crate::ledger::codes::SendOrder;
 use crate::ledger::order::Order;
@@ -114,6 +141,72 @@ pub(in crate::store) fn ticket_of_voucher_sql() -> String {
 }
 
 impl Conn<'_> {
+    pub async fn insert_log(&mut self, r: &LogRow) -> Result<(), StoreError> {
+        execute!(
+            self,
+            sqlx::query(INSERT_LOG)
+                .bind(&r.id)
+                .bind(r.at)
+                .bind(&r.app_id)
+                .bind(&r.method)
+                .bind(i64::from(r.failed))
+                .bind(&r.entry)
+        )?;
+        Ok(())
+    }
+
+    pub async fn trim_log(&mut self, keep: i64) -> Result<(), StoreError> {
+        execute!(self, sqlx::query(TRIM_LOG).bind(keep))?;
+        Ok(())
+    }
+
+    /// The newest `limit` entries that pass the filter, oldest first; or, after a cursor
+    /// `(at, id)`, the next ones in order.
+    pub async fn read_log(
+        &mut self,
+        filter: &LogFilter,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let app = filter.app_id.clone().unwrap_or_default();
+        let method = filter.method.clone().unwrap_or_default();
+        let failed = i64::from(filter.failed_only);
+        let rows: Vec<(i64, String, String)> = match after {
+            None => {
+                let sql = format!(
+                    "SELECT at, id, entry FROM request_log WHERE {LOG_FILTER} \
+                     ORDER BY at DESC, id DESC LIMIT $4"
+                );
+                let mut rows: Vec<(i64, String, String)> =
+                    on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(&app)
+                        .bind(&method)
+                        .bind(failed)
+                        .bind(limit)
+                        .fetch_all(&mut **c)
+                        .await)?;
+                rows.reverse();
+                rows
+            }
+            Some((at, id)) => {
+                let sql = format!(
+                    "SELECT at, id, entry FROM request_log WHERE {LOG_FILTER} \
+                     AND (at > $4 OR (at = $4 AND id > $5)) ORDER BY at, id LIMIT $6"
+                );
+                on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(&app)
+                    .bind(&method)
+                    .bind(failed)
+                    .bind(at)
+                    .bind(&id)
+                    .bind(limit)
+                    .fetch_all(&mut **c)
+                    .await)?
+            }
+        };
+        Ok(rows)
+    }
+
     /// The send order of an order, locked on PostgreSQL.
     pub async fn send_order(&mut self, order_no: &str) -> Result<Option<SendOrder>, StoreError> {
         let row: Option<SendOrderRow> = match self {

@@ -29,6 +29,7 @@ pub(super) mod notifications;
 pub(super) mod tenants;
 pub(super) mod tickets;
 
+pub use codes::{LogFilter, LogRow};
 pub use notifications::{NotificationRow, OutboxStatus};
 pub use tenants::AppRecord;
 pub use tickets::Lock;

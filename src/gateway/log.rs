@@ -1,0 +1,180 @@
+//! The request log: every gateway call — who, what, the parameters as decoded (secrets
+//! redacted), the string the gateway verified, the signature doctor's finding, the answer and
+//! the latency — kept in the database (the last `--request-log-size`) so that every node's calls
+//! can be read with `admin log`. Off the request path: a call hands its entry to a task that
+//! writes them in batches, one store operation per batch; a full queue drops entries rather
+//! than slow a call down.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::alipay::form::Params;
+use crate::alipay::time;
+use crate::ids;
+use crate::store::{Effect, LedgerTx, LogRow, Operation, Plan, Store, StoreError};
+
+/// Entries waiting to be written before new ones are dropped.
+const QUEUE: usize = 8192;
+/// Most entries written in one batch, and the longest an entry waits for its batch.
+const BATCH: usize = 512;
+const LINGER: Duration = Duration::from_millis(200);
+
+/// What the gateway's checks learned about a call, for its log entry.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    pub params: Params,
+    pub merchant_pid: Option<String>,
+    /// The string the signature was verified over.
+    pub sign_string: Option<String>,
+    pub verified: Option<bool>,
+    pub diagnosis: Option<String>,
+}
+
+/// One call, as `admin log` prints it.
+#[derive(Debug, Serialize)]
+struct Entry<'a> {
+    time: String,
+    app_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merchant_pid: Option<&'a str>,
+    method: &'a str,
+    params: Params,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign_string: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnosis: Option<&'a str>,
+    code: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    sub_code: &'a str,
+    latency_ms: f64,
+}
+
+/// A call as it was answered.
+pub struct Answered {
+    pub at: i64,
+    pub facts: Facts,
+    pub method: String,
+    pub code: String,
+    pub sub_code: String,
+    /// The answer's node, as sent (compact JSON).
+    pub node: String,
+    pub latency: Duration,
+}
+
+/// Parameters whose values are secrets: kept to their first characters.
+const SECRETS: [&str; 1] = ["app_auth_token"];
+
+fn redact(mut params: Params) -> Params {
+    for key in SECRETS {
+        if let Some(v) = params.get_mut(key)
+            && v.chars().count() > 6
+        {
+            *v = format!("{}…", v.chars().take(6).collect::<String>());
+        }
+    }
+    params
+}
+
+impl Answered {
+    fn row(self) -> LogRow {
+        let app_id = self.facts.params.get("app_id").cloned().unwrap_or_default();
+        let entry = Entry {
+            time: time::format_ms(self.at),
+            app_id: &app_id,
+            merchant_pid: self.facts.merchant_pid.as_deref(),
+            method: &self.method,
+            params: redact(self.facts.params.clone()),
+            sign_string: self.facts.sign_string.as_deref(),
+            verified: self.facts.verified,
+            diagnosis: self.facts.diagnosis.as_deref(),
+            code: &self.code,
+            sub_code: &self.sub_code,
+            latency_ms: (self.latency.as_micros() as f64) / 1000.0,
+        };
+        let mut json = serde_json::to_string(&entry).expect("a log entry serialises");
+        // The answer as it was sent, spliced in as JSON (it is one compact JSON object).
+        json.pop();
+        json.push_str(",\"answer\":");
+        json.push_str(&self.node);
+        json.push('}');
+        LogRow {
+            id: ids::dated(self.at, 8),
+            at: self.at,
+            app_id,
+            method: self.method,
+            failed: self.code != crate::alipay::codes::SUCCESS_CODE,
+            entry: json,
+        }
+    }
+}
+
+/// The handle calls write to.
+#[derive(Clone)]
+pub struct RequestLog {
+    queue: mpsc::Sender<Answered>,
+}
+
+impl RequestLog {
+    /// Starts the writer task, keeping the last `keep` calls.
+    pub fn start(store: Store, keep: usize) -> RequestLog {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(store, receiver, keep as i64));
+        RequestLog { queue }
+    }
+
+    /// Records a call; never waits (a full queue drops the entry).
+    pub fn record(&self, answered: Answered) {
+        if self.queue.try_send(answered).is_err() {
+            tracing::debug!("request log queue full: an entry was dropped");
+        }
+    }
+}
+
+async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Answered>, keep: i64) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut since_trim = 0usize;
+    while let Some(first) = receiver.recv().await {
+        batch.push(first.row());
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(next)) => batch.push(next.row()),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        since_trim += batch.len();
+        let trim = since_trim as i64 >= (keep / 10).max(1);
+        if trim {
+            since_trim = 0;
+        }
+        let op = LogOp {
+            rows: std::mem::take(&mut batch),
+            trim_to: trim.then_some(keep),
+        };
+        if let Err(e) = store.write_op(op).await {
+            tracing::warn!(error = %e, "request log batch not written");
+        }
+    }
+}
+
+struct LogOp {
+    rows: Vec<LogRow>,
+    trim_to: Option<i64>,
+}
+
+impl Operation for LogOp {
+    type Output = ();
+
+    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<(), StoreError> {
+        let mut plan = Plan::new(0);
+        plan.push(Effect::Log(self.rows.clone()));
+        if let Some(keep) = self.trim_to {
+            plan.push(Effect::TrimLog { keep });
+        }
+        tx.apply(&plan).await
+    }
+}
