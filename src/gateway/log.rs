@@ -65,8 +65,9 @@ pub struct Answered {
     pub latency: Duration,
 }
 
-/// Parameters whose values are secrets: kept to their first characters.
-const SECRETS: [&str; 1] = ["app_auth_token"];
+/// Parameters kept to their first characters: secrets, and the signature (long, and of no use
+/// once the verification result and the diagnosis are recorded).
+const SECRETS: [&str; 2] = ["app_auth_token", "sign"];
 
 fn redact(mut params: Params) -> Params {
     for key in SECRETS {
