@@ -252,3 +252,34 @@ async fn checks_run_in_the_published_order() {
     let reply = app.cancel(json!({"request_id": "c3", "request_biz_no": "u1", "ticket_code": code, "quantity": "5"})).await;
     assert_refused(&reply, "REPEAT_CANCEL");
 }
+
+#[tokio::test]
+async fn numeric_request_ids_beyond_two_to_the_64_stay_distinct() {
+    // Sent as JSON numbers, not strings: each keeps its exact digits, so two cancels whose ids
+    // differ only past 2^64 are two cancels, not a conflict.
+    let app = TestApp::spawn().await;
+    let codes = app.issue(NORMAL, 2).await;
+    for (i, code) in codes.iter().enumerate() {
+        assert_success(&app.use_code(&format!("u{i}"), code).await);
+    }
+    let body = |id: &str, i: usize| {
+        format!(
+            r#"{{"request_id":{id},"request_biz_no":"u{i}","ticket_code":"{}"}}"#,
+            codes[i]
+        )
+    };
+    let first = app
+        .client()
+        .call(CANCEL, &body("123456789012345678901", 0), &[])
+        .await
+        .unwrap();
+    assert_success(&first);
+    assert_eq!(first.field("request_id"), "123456789012345678901");
+    let second = app
+        .client()
+        .call(CANCEL, &body("123456789012345678902", 1), &[])
+        .await
+        .unwrap();
+    assert_success(&second);
+    assert_eq!(second.field("request_id"), "123456789012345678902");
+}
