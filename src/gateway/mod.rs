@@ -80,6 +80,7 @@ pub fn router(svc: Service, limits: Limits) -> Router {
     Router::new()
         .route("/gateway.do", any(gateway))
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .fallback(|| async {
             (
@@ -88,6 +89,43 @@ pub fn router(svc: Service, limits: Limits) -> Router {
             )
         })
         .with_state(state)
+}
+
+/// Readiness: the store takes a (empty) write and answers within a second — on SQLite that is
+/// the writer thread, on PostgreSQL a transaction. `/health` stays a liveness check.
+async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    let probe = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        gw.svc.store.write_op(Probe),
+    )
+    .await;
+    match probe {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the store failed: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the store did not answer within 1 s\n",
+        )
+            .into_response(),
+    }
+}
+
+/// A write that writes nothing.
+struct Probe;
+
+impl crate::store::Operation for Probe {
+    type Output = ();
+
+    async fn run<T: crate::store::LedgerTx>(
+        &self,
+        tx: &mut T,
+    ) -> Result<(), crate::store::StoreError> {
+        tx.apply(&crate::store::Plan::new(0)).await
+    }
 }
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {

@@ -837,3 +837,24 @@ async fn notify_urls_must_be_absolute_http_addresses() {
         .unwrap();
     assert_success(&reply);
 }
+
+#[tokio::test]
+async fn ready_asks_the_store_and_health_does_not() {
+    let app = TestApp::spawn().await;
+    let base = app.gateway.trim_end_matches("/gateway.do").to_string();
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/ready").await, (200, "ready\n".to_string()));
+    assert_eq!(get("/health").await.0, 200);
+    // The store goes away (as when the writer has stopped): not ready, still alive.
+    app.store().close().await;
+    let (status, text) = get("/ready").await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.starts_with("not ready: "), "{text}");
+    assert_eq!(get("/health").await.0, 200);
+}
