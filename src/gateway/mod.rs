@@ -155,7 +155,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
         } else {
             form::split(&bytes)
         }),
-        Err(_) => Err(gw.limits.max_body_bytes),
+        Err(e) => Err(body_error(&e, gw.limits.max_body_bytes)),
     };
     let (node, ctx) = match body {
         Ok(body) => {
@@ -173,15 +173,26 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
                 Err(e) => (Err(dispatch::Failure::Gateway(e)), ctx),
             }
         }
-        Err(limit) => {
+        Err(why) => {
             let ctx = check::Context::from_query(&query);
-            let e = crate::alipay::codes::GatewayError::InvalidParameter(format!(
-                "请求体超过 {limit} 字节上限"
-            ));
+            let e = crate::alipay::codes::GatewayError::InvalidParameter(why);
             (Err(dispatch::Failure::Gateway(e)), ctx)
         }
     };
     respond::respond(&gw.svc, ctx, node, started, gw.log.as_ref())
+}
+
+/// What went wrong reading a request body, in words: over the size limit, or not a whole body
+/// (a malformed chunk, a connection closed early).
+fn body_error(e: &axum::Error, limit: usize) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return format!("请求体超过 {limit} 字节上限");
+        }
+        source = err.source();
+    }
+    format!("请求体读取失败（分块编码有误或连接提前关闭）：{e}")
 }
 
 /// Binds `addr` and serves until `shutdown` resolves; in-flight requests are finished.

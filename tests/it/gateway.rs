@@ -858,3 +858,36 @@ async fn ready_asks_the_store_and_health_does_not() {
     assert!(text.starts_with("not ready: "), "{text}");
     assert_eq!(get("/health").await.0, 200);
 }
+
+/// Sends raw bytes on a fresh connection, half-closes if asked, and reads until the server
+/// closes or `wait` passes.
+async fn raw_exchange(app: &TestApp, bytes: &[u8], half_close: bool, wait: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app
+        .gateway
+        .trim_start_matches("http://")
+        .trim_end_matches("/gateway.do")
+        .to_string();
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(bytes).await.unwrap();
+    if half_close {
+        socket.shutdown().await.unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, socket.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_named_as_such_not_as_too_large() {
+    let app = TestApp::spawn().await;
+    let request = format!(
+        "POST /gateway.do?method={QUERY}&charset=utf-8 HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nnot a chunk\r\n0\r\n\r\n"
+    );
+    let answer = raw_exchange(&app, request.as_bytes(), false, std::time::Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("isv.invalid-parameter"), "{answer}");
+    assert!(answer.contains("请求体读取失败"), "{answer}");
+    assert!(!answer.contains("字节上限"), "{answer}");
+}
