@@ -60,6 +60,16 @@ pub struct ServeArgs {
     /// the log off.
     #[arg(long, env = "TICKETGATE_REQUEST_LOG_SIZE", default_value_t = 10_000)]
     pub request_log_size: usize,
+    /// Longest wait for a request's headers; also closes a keep-alive connection idle that long.
+    #[arg(long, env = "TICKETGATE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_read_timeout: std::time::Duration,
+    /// Longest wait for a request's body (answered `40002` when it does not arrive in time).
+    #[arg(long, env = "TICKETGATE_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub body_read_timeout: std::time::Duration,
+    /// Most client connections open at once; more wait in the listen backlog. Keep it under
+    /// the process's file-descriptor limit.
+    #[arg(long, env = "TICKETGATE_MAX_CONNECTIONS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Most PostgreSQL connections this node opens.
     #[arg(long, env = "TICKETGATE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

@@ -46,6 +46,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_body_bytes: args.max_body_bytes,
             call_limit_per_second: args.call_limit,
             request_log_size: args.request_log_size,
+            header_read_timeout: args.header_read_timeout,
+            body_read_timeout: args.body_read_timeout,
+            max_connections: args.max_connections as usize,
         },
         notify: crate::notify::worker::Settings {
             schedule_ms: args.notify_schedule,

@@ -92,9 +92,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let router = gateway::router(svc.clone(), config.limits.clone());
-    let task = tokio::spawn(gateway::serve(listener, router, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(gateway::serve(
+        listener,
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+        config.limits.clone(),
+    ));
     let (notify_stop, notify_stopped) = watch::channel(false);
     let notify_task = (config.notify.workers > 0).then(|| {
         let deliverer = Arc::new(Deliverer::with_metrics(

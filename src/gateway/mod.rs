@@ -6,7 +6,6 @@ mod limit;
 pub mod log;
 mod respond;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -30,6 +29,12 @@ pub struct Limits {
     pub call_limit_per_second: Option<u32>,
     /// Calls kept in the request log (0: no log).
     pub request_log_size: usize,
+    /// Longest wait for a request's headers (and for the next request on an idle connection).
+    pub header_read_timeout: std::time::Duration,
+    /// Longest wait for a request's body.
+    pub body_read_timeout: std::time::Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
 }
 
 struct Gateway {
@@ -149,13 +154,21 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"));
-    let body = match axum::body::to_bytes(body, gw.limits.max_body_bytes).await {
+    let read = axum::body::to_bytes(body, gw.limits.max_body_bytes);
+    let read = match tokio::time::timeout(gw.limits.body_read_timeout, read).await {
+        Ok(read) => read.map_err(|e| body_error(&e, gw.limits.max_body_bytes)),
+        Err(_) => Err(format!(
+            "请求体未在 {} 秒内读完",
+            gw.limits.body_read_timeout.as_secs_f64()
+        )),
+    };
+    let body = match read {
         Ok(bytes) => Ok(if is_multipart {
             Vec::new()
         } else {
             form::split(&bytes)
         }),
-        Err(e) => Err(body_error(&e, gw.limits.max_body_bytes)),
+        Err(why) => Err(why),
     };
     let (node, ctx) = match body {
         Ok(body) => {
@@ -195,16 +208,62 @@ fn body_error(e: &axum::Error, limit: usize) -> String {
     format!("请求体读取失败（分块编码有误或连接提前关闭）：{e}")
 }
 
-/// Binds `addr` and serves until `shutdown` resolves; in-flight requests are finished.
+/// Serves until `shutdown` resolves; in-flight requests are finished. Connections are bounded
+/// (`max_connections`; beyond it new ones wait in the listen backlog), a request's headers must
+/// arrive within `header_read_timeout` (which also closes a keep-alive connection idle that
+/// long), and a client that half-closes after its request still gets its answer.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: Limits,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let (closing, close) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let mut close = close.clone();
+        let header_timeout = limits.header_read_timeout;
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .half_close(true);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = close.changed() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = closing.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }

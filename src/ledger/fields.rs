@@ -135,12 +135,16 @@ mod tests {
             assert!(quantity(&Biz::parse(bad).unwrap()).is_err(), "{bad}");
         }
         // Numbers keep their exact text: beyond 2^64, and decimals as written.
-        let exact = Biz::parse(
-            r#"{"a":123456789012345678901,"b":123456789012345678902,"c":1.50}"#,
-        )
-        .unwrap();
-        assert_eq!(exact.text("a").unwrap().as_deref(), Some("123456789012345678901"));
-        assert_eq!(exact.text("b").unwrap().as_deref(), Some("123456789012345678902"));
+        let exact = Biz::parse(r#"{"a":123456789012345678901,"b":123456789012345678902,"c":1.50}"#)
+            .unwrap();
+        assert_eq!(
+            exact.text("a").unwrap().as_deref(),
+            Some("123456789012345678901")
+        );
+        assert_eq!(
+            exact.text("b").unwrap().as_deref(),
+            Some("123456789012345678902")
+        );
         assert_eq!(exact.text("c").unwrap().as_deref(), Some("1.50"));
         assert!(Biz::parse("[1]").is_err());
         assert!(Biz::parse("{").is_err());

@@ -194,6 +194,9 @@ async fn the_timestamp_skew_is_configurable() {
         max_body_bytes: 1 << 20,
         call_limit_per_second: None,
         request_log_size: 10_000,
+        header_read_timeout: std::time::Duration::from_secs(10),
+        body_read_timeout: std::time::Duration::from_secs(30),
+        max_connections: 1000,
     })
     .await;
     let code = app.issue_one(NORMAL).await;
@@ -300,6 +303,9 @@ async fn an_oversized_body_gets_a_clear_signed_error() {
         max_body_bytes: 2048,
         call_limit_per_second: None,
         request_log_size: 10_000,
+        header_read_timeout: std::time::Duration::from_secs(10),
+        body_read_timeout: std::time::Duration::from_secs(30),
+        max_connections: 1000,
     })
     .await;
     let client = app.client();
@@ -539,6 +545,9 @@ async fn calls_beyond_the_call_limit_are_40005() {
         max_body_bytes: 1 << 20,
         call_limit_per_second: Some(3),
         request_log_size: 10_000,
+        header_read_timeout: std::time::Duration::from_secs(10),
+        body_read_timeout: std::time::Duration::from_secs(30),
+        max_connections: 1000,
     })
     .await;
     let code = app.issue_one(NORMAL).await;
@@ -861,7 +870,12 @@ async fn ready_asks_the_store_and_health_does_not() {
 
 /// Sends raw bytes on a fresh connection, half-closes if asked, and reads until the server
 /// closes or `wait` passes.
-async fn raw_exchange(app: &TestApp, bytes: &[u8], half_close: bool, wait: std::time::Duration) -> String {
+async fn raw_exchange(
+    app: &TestApp,
+    bytes: &[u8],
+    half_close: bool,
+    wait: std::time::Duration,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = app
         .gateway
@@ -885,9 +899,95 @@ async fn a_malformed_body_is_named_as_such_not_as_too_large() {
         "POST /gateway.do?method={QUERY}&charset=utf-8 HTTP/1.1\r\nHost: x\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nnot a chunk\r\n0\r\n\r\n"
     );
-    let answer = raw_exchange(&app, request.as_bytes(), false, std::time::Duration::from_secs(5)).await;
+    let answer = raw_exchange(
+        &app,
+        request.as_bytes(),
+        false,
+        std::time::Duration::from_secs(5),
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("isv.invalid-parameter"), "{answer}");
     assert!(answer.contains("请求体读取失败"), "{answer}");
     assert!(!answer.contains("字节上限"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_request_followed_by_a_half_close_is_answered() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let client = app.client();
+    let params = client.sign(client.params(QUERY, &query_biz(&code), &[]));
+    let body = ticketgate::alipay::form::encode(&params, Charset::Utf8);
+    let request = format!(
+        "POST /gateway.do HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for _ in 0..15 {
+        let answer = raw_exchange(
+            &app,
+            request.as_bytes(),
+            true,
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(r#""code":"10000""#), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn slow_connections_are_closed_and_do_not_starve_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Limits {
+        header_read_timeout: std::time::Duration::from_secs(1),
+        body_read_timeout: std::time::Duration::from_secs(1),
+        max_connections: 4,
+        ..TestApp::default_limits()
+    })
+    .await;
+    let code = app.issue_one(NORMAL).await;
+    let addr = app
+        .gateway
+        .trim_start_matches("http://")
+        .trim_end_matches("/gateway.do")
+        .to_string();
+    // Every connection slot held by a client that never finishes its headers.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"POST /gateway.do HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let started = std::time::Instant::now();
+    let reply = app.query(&code).await;
+    assert_success(&reply);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The slow ones were closed.
+    for mut s in slow {
+        let mut buf = Vec::new();
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a slow connection stayed open");
+    }
+    // A body that never arrives in full is answered, not waited on for ever.
+    let request = "POST /gateway.do?method=koubei.trade.ticket.ticketcode.query HTTP/1.1\r\nHost: x\r\n\
+                   Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\napp_id=1";
+    let started = std::time::Instant::now();
+    let answer = raw_exchange(
+        &app,
+        request.as_bytes(),
+        false,
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.contains("请求体未在"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }

@@ -116,6 +116,9 @@ impl TestApp {
             max_body_bytes: 1024 * 1024,
             call_limit_per_second: None,
             request_log_size: 10_000,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            max_connections: 1000,
         }
     }
 

@@ -94,7 +94,11 @@ async fn every_call_is_logged_with_what_the_gateway_saw() {
             .starts_with(&format!("app_id={A1}&biz_content="))
     );
     assert_eq!(good["params"]["biz_content"], query_biz(&code));
-    assert_eq!(good["params"]["sign"].as_str().unwrap().chars().count(), 7, "cut short");
+    assert_eq!(
+        good["params"]["sign"].as_str().unwrap().chars().count(),
+        7,
+        "cut short"
+    );
     assert_eq!(good["answer"]["ticket_status"], "EFFECTIVE");
     assert!(good["latency_ms"].as_f64().unwrap() > 0.0);
     assert!(
