@@ -14,6 +14,11 @@ use crate::config::StoreArgs;
     propagate_version = true
 )]
 pub struct Cli {
+    /// How log lines on stderr are written: `text` for people, `json` (one object a line, every
+    /// field a key) for log collectors. Levels: RUST_LOG (default `info`; `debug` logs every
+    /// call with its app, method, code and latency).
+    #[arg(long, global = true, env = "TICKETGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -37,7 +37,12 @@ pub async fn ensure(svc: &Service, data: &Path, gateway: &str) -> anyhow::Result
         return Ok(None);
     }
     let demo: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    eprintln!("{}", call_line(&demo));
+    if crate::run::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        // Log collectors get one JSON line, with the command as a field.
+        tracing::info!(command = %call_line(&demo).lines().nth(1).unwrap_or_default().trim(), "demo tenant ready");
+    } else {
+        eprintln!("{}", call_line(&demo));
+    }
     Ok(Some(path))
 }
 

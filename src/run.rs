@@ -18,6 +18,10 @@ use crate::operations::admin::{self, AdminError};
 use crate::server::{self, ServeConfig};
 use crate::store::StoreLimits;
 
+/// Whether log lines on stderr are JSON (`--log-format json`): then nothing else is written there
+/// by a running server.
+pub static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Exit status for a bad argument, a duplicate or a refusal.
 const EXIT_REFUSED: u8 = 2;
 

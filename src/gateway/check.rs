@@ -21,6 +21,7 @@ use super::{KeyCache, Limits};
 #[derive(Debug, Clone)]
 pub struct Context {
     pub method: Option<String>,
+    pub app_id: Option<String>,
     pub sign_type: SignType,
     pub charset: Charset,
     /// What the checks learned, for the request log (when it is on).
@@ -33,6 +34,7 @@ impl Context {
         let params = form::decode_lossy(query);
         Context {
             method: params.get("method").filter(|m| !m.is_empty()).cloned(),
+            app_id: params.get("app_id").filter(|a| !a.is_empty()).cloned(),
             sign_type: params
                 .get("sign_type")
                 .and_then(|t| SignType::parse(t))
@@ -88,6 +90,7 @@ pub async fn check(
     };
     let mut ctx = Context {
         method: present(&params, "method").map(str::to_string),
+        app_id: present(&params, "app_id").map(str::to_string),
         sign_type: present(&params, "sign_type")
             .and_then(SignType::parse)
             .unwrap_or(SignType::Rsa2),

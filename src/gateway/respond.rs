@@ -45,6 +45,9 @@ struct StatusNode<'a> {
     sub_msg: &'a str,
 }
 
+/// A number for each answered call of this node, to tell log lines apart.
+static NEXT_REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Serialises the node once, signs exactly those bytes with the platform key in the
 /// request's sign type, and wraps them. HTTP 200 always.
 pub fn respond(
@@ -90,10 +93,12 @@ pub fn respond(
         });
     }
     tracing::debug!(
+        request = NEXT_REQUEST.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        app_id = ctx.app_id.as_deref().unwrap_or(""),
         method,
         code,
         sub_code,
-        ms = started.elapsed().as_millis() as u64,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "answered"
     );
     let mut response = (StatusCode::OK, body).into_response();

@@ -482,3 +482,68 @@ fn a_private_key_given_as_an_apps_public_key_is_named() {
     let missing = admin(data, "app show --app-id 2021000000000098");
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn json_logs_carry_each_calls_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(dir.path())
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .env("RUST_LOG", "info,ticketgate=debug,sqlx=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let demo_file = dir.path().join("demo/demo.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let demo = loop {
+        if let Ok(text) = std::fs::read_to_string(&demo_file)
+            && let Ok(demo) = serde_json::from_str::<Value>(&text)
+            && reqwest_blocking_ok(demo["gateway"].as_str().unwrap_or_default())
+            && !demo["gateway"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(":0/gateway.do")
+        {
+            break demo;
+        }
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ticket = demo["tickets"]["normal"][0].as_str().unwrap();
+    let shop = demo["shop_id"].as_str().unwrap();
+    let out = call(
+        &demo,
+        "koubei.trade.ticket.ticketcode.query",
+        &format!(r#"{{"ticket_code":"{ticket}","shop_id":"{shop}"}}"#),
+        demo["alipay_public_key_file"].as_str().unwrap(),
+    );
+    assert!(out.status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let answered = lines
+        .iter()
+        .find(|l| l["message"] == "answered")
+        .unwrap_or_else(|| panic!("no call logged: {text}"));
+    assert_eq!(answered["app_id"], demo["app_id"]);
+    assert_eq!(answered["method"], "koubei.trade.ticket.ticketcode.query");
+    assert_eq!(answered["code"], "10000");
+    assert!(answered["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(answered["request"].as_u64().is_some());
+    assert_eq!(answered["level"], "DEBUG");
+}
