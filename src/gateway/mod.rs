@@ -134,7 +134,48 @@ impl crate::store::Operation for Probe {
 }
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    let mut response = gw.svc.metrics.render().into_response();
+    let mut text = gw.svc.metrics.render();
+    let mut gauge = |name: &str, help: &str, labels: &str, value: f64| {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{labels} {value}\n"
+        ));
+    };
+    gauge(
+        "ticketgate_build_info",
+        "This node's version.",
+        &format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")),
+        1.0,
+    );
+    for (name, help, value) in gw.svc.store.gauges() {
+        gauge(name, help, "", value);
+    }
+    // The outbox, from the database: every node's notifications.
+    let summary = gw
+        .svc
+        .store
+        .read(|c| Box::pin(async move { c.outbox_summary().await }))
+        .await;
+    if let Ok(rows) = summary {
+        let now = gw.svc.now_ms();
+        let of = |status: &str| rows.iter().find(|r| r.0 == status);
+        for status in ["pending", "parked"] {
+            let count = of(status).map_or(0, |r| r.1);
+            gauge(
+                &format!("ticketgate_outbox_{status}"),
+                &format!("Notifications {status}, from every node."),
+                "",
+                count as f64,
+            );
+        }
+        let oldest = of("pending").map_or(0.0, |r| ((now - r.2).max(0) as f64) / 1000.0);
+        gauge(
+            "ticketgate_outbox_oldest_pending_seconds",
+            "Age of the oldest notification not yet delivered.",
+            "",
+            oldest,
+        );
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/plain; version=0.0.4"),

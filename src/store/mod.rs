@@ -159,6 +159,15 @@ const WRITE_ATTEMPTS: usize = 8;
 /// A writer's queue; `None` once it is closing.
 type WriterQueue<J> = std::sync::Mutex<Option<tokio::sync::mpsc::Sender<Box<J>>>>;
 
+/// How many jobs wait in a writer's queue.
+fn queue_depth<J: ?Sized>(queue: &WriterQueue<J>) -> usize {
+    queue
+        .lock()
+        .expect("queue lock")
+        .as_ref()
+        .map_or(0, |s| s.max_capacity() - s.capacity())
+}
+
 /// Hands a job to a writer and waits for its answer: one hand-off in, one answer out.
 async fn hand_over<J: ?Sized, R>(
     queue: &WriterQueue<J>,
@@ -237,6 +246,39 @@ impl Store {
             Backend::Sqlite(sqlite::Sqlite::open(url, limits.sqlite_batch_max.max(1)).await?)
         };
         Ok(Store { backend })
+    }
+
+    /// The store's gauges for `/metrics`: (name, help, value).
+    pub fn gauges(&self) -> Vec<(&'static str, &'static str, f64)> {
+        match &self.backend {
+            Backend::Sqlite(s) => vec![
+                (
+                    "ticketgate_sqlite_writer_queue",
+                    "Ledger operations waiting for the SQLite writer thread.",
+                    s.ledger.queue_depth() as f64,
+                ),
+                (
+                    "ticketgate_sqlite_admin_queue",
+                    "Other writes (outbox, operator) waiting for SQLite's second writer.",
+                    s.queue_depth() as f64,
+                ),
+            ],
+            Backend::Pg(p) => {
+                let (size, idle) = p.pool_state();
+                vec![
+                    (
+                        "ticketgate_db_pool_connections",
+                        "PostgreSQL connections open.",
+                        size as f64,
+                    ),
+                    (
+                        "ticketgate_db_pool_idle",
+                        "PostgreSQL connections open and idle.",
+                        idle as f64,
+                    ),
+                ]
+            }
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {

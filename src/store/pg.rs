@@ -18,6 +18,11 @@ pub struct Pg {
 }
 
 impl Pg {
+    /// Connections open, and of those idle.
+    pub fn pool_state(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub async fn open(url: &str, limits: &StoreLimits) -> Result<Pg, StoreError> {
         // Bound every wait on the server, so that a stuck database gives errors, not hangs.
         let options = PgConnectOptions::from_str(url)?.options([

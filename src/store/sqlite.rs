@@ -91,6 +91,15 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
 }
 
 impl Sqlite {
+    /// Writes waiting for this writer.
+    pub fn queue_depth(&self) -> usize {
+        self.queue
+            .lock()
+            .expect("queue lock")
+            .as_ref()
+            .map_or(0, |s| s.max_capacity() - s.capacity())
+    }
+
     pub async fn open(url: &str, batch_max: usize) -> Result<Sqlite, StoreError> {
         let opts = options(url)?;
         let mut writer =

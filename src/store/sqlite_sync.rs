@@ -219,6 +219,11 @@ impl SyncSqlite {
         result
     }
 
+    /// Operations waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        super::queue_depth(&self.queue)
+    }
+
     /// Stops taking writes, lets the writer finish what is queued, and waits for it.
     pub fn close(&self) {
         self.queue.lock().expect("queue lock").take();

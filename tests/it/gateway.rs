@@ -530,12 +530,38 @@ async fn metrics_count_calls_by_method_and_code_and_notification_outcomes() {
             .to_string(),
         "ticketgate_call_seconds_count 5".to_string(),
         "ticketgate_notification_attempts_total{outcome=\"delivered\"} 1".to_string(),
+        format!(
+            "ticketgate_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "ticketgate_outbox_pending 0".to_string(),
+        "ticketgate_outbox_parked 0".to_string(),
+        "ticketgate_outbox_oldest_pending_seconds 0".to_string(),
     ] {
         assert!(
             text.lines().any(|l| l == line),
             "missing {line:?} in:\n{text}"
         );
     }
+    let store_gauge = if app.database_url.is_some() {
+        "ticketgate_db_pool_connections "
+    } else {
+        "ticketgate_sqlite_writer_queue 0"
+    };
+    assert!(text.lines().any(|l| l.starts_with(store_gauge)), "{text}");
+    // A notification not yet delivered shows in the outbox gauges.
+    let code = app.issue_one(NORMAL).await;
+    assert_success(&app.use_notifying("u9", &code, "http://127.0.0.1:9/n").await);
+    let text = reqwest::get(app.gateway.replace("/gateway.do", "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l == "ticketgate_outbox_pending 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

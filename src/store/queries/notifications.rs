@@ -159,6 +159,14 @@ impl Conn<'_> {
     }
 
     /// When the next pending notification is due, if any.
+    /// Per outbox status: how many, and the oldest one's creation time.
+    pub async fn outbox_summary(&mut self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let sql = "SELECT status, COUNT(*), MIN(created_at) FROM notifications GROUP BY status";
+        Ok(on!(self, |c| sqlx::query_as(sql)
+            .fetch_all(&mut **c)
+            .await)?)
+    }
+
     pub async fn next_notification_due(&mut self) -> Result<Option<i64>, StoreError> {
         let sql = "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END) \
                    FROM notifications WHERE status = 'pending'";
