@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod delay;
 mod doctor;
+mod fuzz;
 mod gateway;
 mod helpers;
 mod lifecycle;
