@@ -78,6 +78,8 @@ pub enum StoreError {
     Closed,
     /// An operation panicked: a bug. Its transaction was rolled back; the store carries on.
     Panicked,
+    /// The database is unreachable and calls fail fast until a probe gets through.
+    Unavailable,
 }
 
 impl std::fmt::Display for StoreError {
@@ -90,6 +92,9 @@ impl std::fmt::Display for StoreError {
             StoreError::Contention => f.write_str("gave up after repeated write conflicts"),
             StoreError::BatchFailed(why) => write!(f, "the write batch was not committed: {why}"),
             StoreError::Closed => f.write_str("the store is shut down"),
+            StoreError::Unavailable => {
+                f.write_str("the database is unreachable (failing fast, probing every 250 ms)")
+            }
             StoreError::Panicked => {
                 f.write_str("an operation panicked (a bug); its writes were rolled back")
             }
@@ -116,6 +121,31 @@ impl From<sqlx::Error> for StoreError {
 impl StoreError {
     /// Worth running the whole transaction again: a lost race, a serialisation failure or a
     /// deadlock (SQLSTATE 40001 / 40P01), or a unique key taken by a concurrent writer.
+    /// Whether this failure says the database cannot be reached (rather than a refusal of one
+    /// statement).
+    fn unreachable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => matches!(
+                e,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            ),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::DatabaseCorrupt
+                    | rusqlite::ErrorCode::NotADatabase
+            ),
+            StoreError::Io(_) | StoreError::BatchFailed(_) => true,
+            _ => false,
+        }
+    }
+
     fn retryable(&self) -> bool {
         match self {
             StoreError::Conflict(_) => true,
@@ -207,6 +237,65 @@ where
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    breaker: std::sync::Arc<Breaker>,
+}
+
+/// Fail fast while the database is unreachable: after [`Breaker::TRIP_AFTER`] failures in a row
+/// that say so (a pool timeout, an I/O error, a batch SQLite could not commit), every call is
+/// refused at once with [`StoreError::Unavailable`]; a background probe tries the database every
+/// [`Breaker::PROBE_EVERY`] and its first success lets calls through again.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    state: std::sync::Mutex<BreakerState>,
+}
+
+#[derive(Debug, Default)]
+struct BreakerState {
+    failures: u32,
+    open: bool,
+}
+
+impl Breaker {
+    pub const TRIP_AFTER: u32 = 2;
+    pub const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+    fn admit(&self) -> Result<(), StoreError> {
+        if self.state.lock().expect("breaker lock").open {
+            return Err(StoreError::Unavailable);
+        }
+        Ok(())
+    }
+
+    /// Counts a call's outcome; answers whether this failure opened the breaker.
+    fn record(&self, failure: Option<&StoreError>) -> bool {
+        let mut state = self.state.lock().expect("breaker lock");
+        match failure {
+            Some(e) if e.unreachable() => {
+                state.failures += 1;
+                if state.failures >= Self::TRIP_AFTER && !state.open {
+                    tracing::warn!(error = %e, "the database is unreachable: failing fast");
+                    state.open = true;
+                    return true;
+                }
+            }
+            Some(StoreError::Unavailable) => {}
+            _ => state.failures = 0,
+        }
+        false
+    }
+
+    fn close(&self) {
+        let mut state = self.state.lock().expect("breaker lock");
+        if state.open {
+            tracing::info!("the database is reachable again");
+        }
+        *state = BreakerState::default();
+    }
+
+    /// Whether calls are being refused now.
+    pub fn is_open(&self) -> bool {
+        self.state.lock().expect("breaker lock").open
+    }
 }
 
 #[derive(Clone)]
@@ -245,7 +334,10 @@ impl Store {
         } else {
             Backend::Sqlite(sqlite::Sqlite::open(url, limits.sqlite_batch_max.max(1)).await?)
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            breaker: Default::default(),
+        })
     }
 
     /// The store's gauges for `/metrics`: (name, help, value).
@@ -288,29 +380,81 @@ impl Store {
         }
     }
 
+    /// Runs `run` unless the breaker is open, and tells the breaker how it went.
+    async fn guarded<R>(
+        &self,
+        run: impl Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        self.breaker.admit()?;
+        let outcome = run.await;
+        if self.breaker.record(outcome.as_ref().err()) {
+            let store = self.clone();
+            tokio::spawn(async move { store.probe_until_reachable().await });
+        }
+        outcome
+    }
+
+    /// While the breaker is open: try the database every [`Breaker::PROBE_EVERY`] (a bounded
+    /// empty write: the SQLite writer, or a PostgreSQL transaction) and close the breaker on the
+    /// first success.
+    async fn probe_until_reachable(&self) {
+        while self.breaker.is_open() {
+            tokio::time::sleep(Breaker::PROBE_EVERY).await;
+            let probe = tokio::time::timeout(Duration::from_secs(1), self.ping()).await;
+            if let Ok(Ok(())) = probe {
+                self.breaker.close();
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        struct Ping;
+        impl Operation for Ping {
+            type Output = ();
+            async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<(), StoreError> {
+                tx.apply(&Plan::new(0)).await
+            }
+        }
+        match &self.backend {
+            Backend::Sqlite(s) => s.ledger.write(std::sync::Arc::new(Ping)).await,
+            Backend::Pg(p) => p.ping().await,
+        }
+    }
+
+    /// The fail-fast breaker in front of the database.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
     /// Runs one of the ledger's operations in a write transaction; its result comes back once
     /// it is durably committed.
     pub async fn write_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
         let op = std::sync::Arc::new(op);
-        if let Backend::Sqlite(s) = &self.backend {
-            return with_retries(|_| s.ledger.write(op.clone())).await;
-        }
-        self.write(move |c| {
-            let op = op.clone();
-            Box::pin(async move { op.run(c).await })
+        self.guarded(async {
+            if let Backend::Sqlite(s) = &self.backend {
+                return with_retries(|_| s.ledger.write(op.clone())).await;
+            }
+            self.write_unguarded(move |c| {
+                let op = op.clone();
+                Box::pin(async move { op.run(c).await })
+            })
+            .await
         })
         .await
     }
 
     /// Runs one of the ledger's read-only operations in a snapshot.
     pub async fn read_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
-        if let Backend::Sqlite(s) = &self.backend {
-            return s.ledger.read(&op);
-        }
-        let op = std::sync::Arc::new(op);
-        self.read(move |c| {
-            let op = op.clone();
-            Box::pin(async move { op.run(c).await })
+        self.guarded(async {
+            if let Backend::Sqlite(s) = &self.backend {
+                return s.ledger.read(&op);
+            }
+            let op = std::sync::Arc::new(op);
+            self.read_unguarded(move |c| {
+                let op = op.clone();
+                Box::pin(async move { op.run(c).await })
+            })
+            .await
         })
         .await
     }
@@ -318,6 +462,14 @@ impl Store {
     /// Runs `op` in a write transaction and returns its result once it is durably committed.
     /// `op` may run more than once (after a conflict), so it must only touch the database.
     pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: Op<R>,
+    {
+        self.guarded(self.write_unguarded(op)).await
+    }
+
+    async fn write_unguarded<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: Op<R>,
@@ -330,6 +482,14 @@ impl Store {
 
     /// Runs `op` in a read-only snapshot.
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: Op<R>,
+    {
+        self.guarded(self.read_unguarded(op)).await
+    }
+
+    async fn read_unguarded<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: Op<R>,

@@ -18,6 +18,12 @@ pub struct Pg {
 }
 
 impl Pg {
+    /// One round trip on a fresh or pooled connection.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Connections open, and of those idle.
     pub fn pool_state(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())

@@ -206,3 +206,72 @@ async fn a_database_that_goes_away_gives_clean_errors_and_the_node_recovers() {
     app.assert_consistent(&codes[0]).await;
     app.assert_consistent(&codes[1]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_fails_fast_and_the_node_recovers_within_a_second() {
+    let cluster = crate::pg::Cluster::start();
+    let url = crate::pg::fresh_database(&cluster.url()).await;
+    let mut app = TestApp {
+        pool: ticketgate::store::StoreLimits {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
+        ..TestApp::spawn_on(
+            TestApp::default_limits(),
+            tempfile::tempdir().unwrap(),
+            Some(url),
+        )
+        .await
+    };
+    app.restart().await;
+    let codes = app.issue(NORMAL, 2).await;
+    assert_success(&app.query(&codes[0]).await);
+    cluster.stop_server();
+    // The first calls find out (each within the pool's acquire timeout); then the breaker is
+    // open and every call is answered at once.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let started = Instant::now();
+        let reply = app.query(&codes[0]).await;
+        assert_eq!(reply.code(), "20000", "{}", reply.node_text);
+        if started.elapsed() < Duration::from_millis(100) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never failed fast");
+    }
+    // One client (making one sets up TLS), so that the time measured is the call's.
+    let client = app.client();
+    let mut slowest = Duration::ZERO;
+    for i in 0..30 {
+        let biz = json!({"request_id": format!("d{i}"), "ticket_code": codes[1], "shop_id": SHOP});
+        let started = Instant::now();
+        let reply = client.call(USE, &biz.to_string(), &[]).await.unwrap();
+        let took = started.elapsed();
+        assert!(reply.verified);
+        assert_eq!(reply.code(), "20000", "{}", reply.node_text);
+        slowest = slowest.max(took);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("slowest answer with the database down: {slowest:?}");
+    assert!(slowest < Duration::from_millis(100), "{slowest:?}");
+    cluster.start_server();
+    let back = Instant::now();
+    loop {
+        let reply = app.query(&codes[0]).await;
+        if reply.code() == "10000" {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "no recovery");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("recovered {:?} after the database was back", back.elapsed());
+    assert!(
+        back.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        back.elapsed()
+    );
+    // Nothing was half-done.
+    assert_success(&app.use_code("u1", &codes[1]).await);
+    app.assert_consistent(&codes[1]).await;
+}
