@@ -1017,3 +1017,32 @@ async fn slow_connections_are_closed_and_do_not_starve_others() {
     assert!(answer.contains("请求体未在"), "{answer}");
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }
+
+#[tokio::test]
+async fn an_oversized_request_line_or_header_gets_an_answer_not_a_silent_close() {
+    let app = TestApp::spawn().await;
+    let huge = "A".repeat(2 << 20);
+    for request in [
+        format!("GET /gateway.do?method={QUERY}&sign={huge} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        format!(
+            "POST /gateway.do HTTP/1.1\r\nHost: x\r\nX-Token: {huge}\r\nContent-Length: 0\r\n\r\n"
+        ),
+    ] {
+        let answer = raw_exchange(
+            &app,
+            request.as_bytes(),
+            false,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+        let status = answer.lines().next().unwrap_or_default().to_string();
+        assert!(
+            status.starts_with("HTTP/1.1 431")
+                || status.starts_with("HTTP/1.1 414")
+                || status.starts_with("HTTP/1.1 413"),
+            "an HTTP status, not a silent close: {:?}",
+            &answer[..answer.len().min(200)]
+        );
+    }
+    assert_success(&app.query(&app.issue_one(NORMAL).await).await);
+}
