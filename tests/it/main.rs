@@ -3,6 +3,7 @@
 mod cancel;
 mod cli;
 mod concurrency;
+mod crash;
 mod delay;
 mod doctor;
 mod fuzz;
