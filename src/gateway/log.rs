@@ -69,27 +69,53 @@ pub struct Answered {
 /// once the verification result and the diagnosis are recorded).
 const SECRETS: [&str; 2] = ["app_auth_token", "sign"];
 
-fn redact(mut params: Params) -> Params {
-    for key in SECRETS {
-        if let Some(v) = params.get_mut(key)
-            && v.chars().count() > 6
-        {
-            *v = format!("{}…", v.chars().take(6).collect::<String>());
-        }
+/// Longest parameter value, answer and method kept in an entry: anyone can send a megabyte of
+/// junk, and the log must stay small whatever arrives.
+const MAX_VALUE: usize = 2048;
+const MAX_ANSWER: usize = 16 * 1024;
+const MAX_METHOD: usize = 128;
+
+/// The first `max` characters, and how much was cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}…({} bytes)", &text[..at], text.len()),
     }
+}
+
+fn redact(params: &Params) -> Params {
     params
+        .iter()
+        .map(|(k, v)| {
+            let v = if SECRETS.contains(&k.as_str()) && v.chars().count() > 6 {
+                format!("{}…", v.chars().take(6).collect::<String>())
+            } else {
+                cut(v, MAX_VALUE)
+            };
+            (cut(k, MAX_METHOD), v)
+        })
+        .collect()
 }
 
 impl Answered {
     fn row(self) -> LogRow {
-        let app_id = self.facts.params.get("app_id").cloned().unwrap_or_default();
+        let app_id = cut(
+            self.facts.params.get("app_id").map_or("", String::as_str),
+            MAX_METHOD,
+        );
+        let method = cut(&self.method, MAX_METHOD);
+        let sign_string = self
+            .facts
+            .sign_string
+            .as_deref()
+            .map(|s| cut(s, MAX_ANSWER));
         let entry = Entry {
             time: time::format_ms(self.at),
             app_id: &app_id,
             merchant_pid: self.facts.merchant_pid.as_deref(),
-            method: &self.method,
-            params: redact(self.facts.params.clone()),
-            sign_string: self.facts.sign_string.as_deref(),
+            method: &method,
+            params: redact(&self.facts.params),
+            sign_string: sign_string.as_deref(),
             verified: self.facts.verified,
             diagnosis: self.facts.diagnosis.as_deref(),
             code: &self.code,
@@ -97,16 +123,21 @@ impl Answered {
             latency_ms: (self.latency.as_micros() as f64) / 1000.0,
         };
         let mut json = serde_json::to_string(&entry).expect("a log entry serialises");
-        // The answer as it was sent, spliced in as JSON (it is one compact JSON object).
+        // The answer as it was sent, spliced in as JSON (it is one compact JSON object); a very
+        // long one is kept as the text of its beginning.
         json.pop();
         json.push_str(",\"answer\":");
-        json.push_str(&self.node);
+        if self.node.len() <= MAX_ANSWER {
+            json.push_str(&self.node);
+        } else {
+            json.push_str(&serde_json::to_string(&cut(&self.node, MAX_ANSWER)).expect("a string"));
+        }
         json.push('}');
         LogRow {
             id: ids::dated(self.at, 8),
             at: self.at,
             app_id,
-            method: self.method,
+            method,
             failed: self.code != crate::alipay::codes::SUCCESS_CODE,
             entry: json,
         }

@@ -103,7 +103,7 @@ async fn nothing_acknowledged_is_lost_or_applied_twice_across_kill_9_under_load(
     }
     // After the last restart: every acknowledged effect is there, once.
     let client = client_of(&demo);
-    let acked = acked.lock().unwrap();
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(!acked.uses.is_empty(), "the load acknowledged some uses");
     for code in &all {
         let q = json!({"ticket_code": code, "shop_id": shop});

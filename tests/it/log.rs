@@ -239,3 +239,53 @@ async fn the_log_keeps_its_size() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The process's resident memory in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn megabytes_of_junk_leave_the_log_and_the_metrics_small() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let junk = "m".repeat(300 * 1024);
+    let before = rss_kib();
+    for i in 0..60 {
+        let body = format!("method={junk}{i}&app_id={junk}&biz_content={junk}");
+        let response = http
+            .post(&app.gateway)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let logged = entries(&app, LogFilter::default(), 60).await;
+    assert_eq!(logged.len(), 60);
+    for entry in &logged {
+        let size = entry.to_string().len();
+        assert!(size < 40 * 1024, "an entry of {size} bytes");
+    }
+    let metrics = reqwest::get(app.gateway.replace("/gateway.do", "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.len() < 64 * 1024,
+        "{} bytes of metrics",
+        metrics.len()
+    );
+    // 60 requests of 900 KiB went through; what stays is bounded (the allocator may keep some).
+    let grown = rss_kib().saturating_sub(before);
+    eprintln!("RSS grew by {grown} KiB");
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+}
