@@ -1,11 +1,10 @@
 //! `koubei.trade.ticket.ticketcode.cancel` (the seed): reading the request and deciding a
 //! cancel of one use order.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::fields::{self, Biz};
-use super::idempotency::{BIZ_ALREADY_SUCCESS, Record, Replayable};
+use super::idempotency::Record;
 use super::names::{MerchantPid, OrderNo, RequestId, TicketCode};
 use super::{Channel, CodeType, Refusal, Ticket, TicketStatus, TicketView, UseOrder};
 
@@ -56,18 +55,7 @@ impl CancelRequest {
 }
 
 /// The answer: `request_id`, and `biz_code=BIZ_ALREADY_SUCCESS` on a replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CancelAnswer {
-    pub request_id: RequestId,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub biz_code: Option<String>,
-}
-
-impl Replayable for CancelAnswer {
-    fn mark_replayed(&mut self) {
-        self.biz_code = Some(BIZ_ALREADY_SUCCESS.into());
-    }
-}
+pub type CancelAnswer = super::idempotency::Acknowledged;
 
 /// A cancel whose `request_id` was seen before: a replay, or a conflict.
 pub fn replay(done: &Record, req: &CancelRequest) -> Result<CancelAnswer, Refusal> {

@@ -237,28 +237,8 @@ pub fn decide_send<'a>(
     Ok(send)
 }
 
-/// The answer of `send` and of `send.close`: `request_id`, and `biz_code` on a replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SendAnswer {
-    pub request_id: RequestId,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub biz_code: Option<String>,
-}
-
-impl Replayable for SendAnswer {
-    fn mark_replayed(&mut self) {
-        self.biz_code = Some(BIZ_ALREADY_SUCCESS.into());
-    }
-}
-
-impl SendAnswer {
-    pub fn new(request_id: &RequestId) -> SendAnswer {
-        SendAnswer {
-            request_id: request_id.clone(),
-            biz_code: None,
-        }
-    }
-}
+/// The answer: `request_id`, and `biz_code=BIZ_ALREADY_SUCCESS` on a replay.
+pub type SendAnswer = super::idempotency::Acknowledged;
 
 // ---- checkavailable ------------------------------------------------------------------------
 

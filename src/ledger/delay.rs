@@ -1,11 +1,10 @@
 //! `koubei.trade.ticket.ticketcode.delay` (延期): reading the request and deciding a new
 //! expiry date. The change is a `DELAY` transaction recording the old and the new date.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::fields::{self, Biz};
-use super::idempotency::{BIZ_ALREADY_SUCCESS, Record, Replayable};
+use super::idempotency::Record;
 use super::names::{MerchantPid, OrderNo, RequestId, TicketCode};
 use super::{CodeType, Refusal, TicketStatus, TicketView};
 use crate::alipay::time;
@@ -124,18 +123,7 @@ pub fn decide(
 }
 
 /// The answer: `request_id`, and `biz_code=BIZ_ALREADY_SUCCESS` on a replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DelayAnswer {
-    pub request_id: RequestId,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub biz_code: Option<String>,
-}
-
-impl Replayable for DelayAnswer {
-    fn mark_replayed(&mut self) {
-        self.biz_code = Some(BIZ_ALREADY_SUCCESS.into());
-    }
-}
+pub type DelayAnswer = super::idempotency::Acknowledged;
 
 pub fn answer(req: &DelayRequest) -> DelayAnswer {
     DelayAnswer {

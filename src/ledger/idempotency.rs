@@ -60,6 +60,30 @@ impl Record {
 }
 
 /// A typed answer that can be answered again.
+/// The answer of the writes that answer only their `request_id` (and `biz_code` on a replay):
+/// cancel, delay, refund after use, send and send.close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Acknowledged {
+    pub request_id: super::names::RequestId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub biz_code: Option<String>,
+}
+
+impl Acknowledged {
+    pub fn new(request_id: &super::names::RequestId) -> Acknowledged {
+        Acknowledged {
+            request_id: request_id.clone(),
+            biz_code: None,
+        }
+    }
+}
+
+impl Replayable for Acknowledged {
+    fn mark_replayed(&mut self) {
+        self.biz_code = Some(BIZ_ALREADY_SUCCESS.into());
+    }
+}
+
 pub trait Replayable: Serialize + DeserializeOwned {
     /// Marks the answer as a replay (`biz_code=BIZ_ALREADY_SUCCESS`).
     fn mark_replayed(&mut self);

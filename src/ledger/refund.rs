@@ -2,11 +2,10 @@
 //! at one use of the ticket; the used units are not given back. A normal ticket becomes
 //! `REFUNDED`; a times card keeps its remaining uses. A refunded use can no longer be cancelled.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::fields::Biz;
-use super::idempotency::{BIZ_ALREADY_SUCCESS, Record, Replayable};
+use super::idempotency::Record;
 use super::names::{MerchantPid, RequestId, TicketCode};
 use super::{Refusal, TicketView, Trans, TransKind};
 
@@ -103,18 +102,7 @@ pub fn decide(
 }
 
 /// The answer: `request_id`, and `biz_code=BIZ_ALREADY_SUCCESS` on a replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundAnswer {
-    pub request_id: RequestId,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub biz_code: Option<String>,
-}
-
-impl Replayable for RefundAnswer {
-    fn mark_replayed(&mut self) {
-        self.biz_code = Some(BIZ_ALREADY_SUCCESS.into());
-    }
-}
+pub type RefundAnswer = super::idempotency::Acknowledged;
 
 pub fn answer(req: &RefundRequest) -> RefundAnswer {
     RefundAnswer {

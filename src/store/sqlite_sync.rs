@@ -407,6 +407,33 @@ impl SyncTx<'_> {
             .collect()
     }
 
+    /// Inserts tickets with one prepared statement (no round trip to save here); answers the
+    /// codes inserted (a taken code or id is skipped).
+    fn insert_ticket_rows(&self, tickets: &[Ticket], now: i64) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.conn.prepare_cached(tickets::INSERT_TICKET)?;
+        let mut inserted = Vec::with_capacity(tickets.len());
+        for t in tickets {
+            let done = statement.execute(params![
+                t.voucher_id,
+                t.code,
+                t.code_type.name(),
+                t.order_no,
+                t.merchant_pid,
+                t.item_id,
+                t.total_quantity,
+                t.available_quantity,
+                i64::from(t.refunded),
+                t.effect_at,
+                t.expire_at,
+                now
+            ])?;
+            if done == 1 {
+                inserted.push(t.code.clone());
+            }
+        }
+        Ok(inserted)
+    }
+
     fn apply_effect(&self, effect: &Effect, now: i64) -> Result<(), StoreError> {
         match effect {
             Effect::UseOrder(o) => self.change(
@@ -497,25 +524,8 @@ impl SyncTx<'_> {
                 Ok(())
             }
             Effect::Tickets(list) => {
-                let mut statement = self.conn.prepare_cached(tickets::INSERT_TICKET)?;
-                for t in list {
-                    let done = statement.execute(params![
-                        t.voucher_id,
-                        t.code,
-                        t.code_type.name(),
-                        t.order_no,
-                        t.merchant_pid,
-                        t.item_id,
-                        t.total_quantity,
-                        t.available_quantity,
-                        i64::from(t.refunded),
-                        t.effect_at,
-                        t.expire_at,
-                        now
-                    ])?;
-                    if done != 1 {
-                        return Err(StoreError::Conflict("tickets (order_no, code)"));
-                    }
+                if self.insert_ticket_rows(list, now)?.len() != list.len() {
+                    return Err(StoreError::Conflict("tickets (order_no, code)"));
                 }
                 Ok(())
             }
@@ -737,29 +747,7 @@ impl LedgerTx for SyncTx<'_> {
         tickets: &[Ticket],
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
-        // One prepared statement, executed per ticket: no round trip to save here.
-        let mut statement = self.conn.prepare_cached(tickets::INSERT_TICKET)?;
-        let mut inserted = Vec::with_capacity(tickets.len());
-        for t in tickets {
-            let done = statement.execute(params![
-                t.voucher_id,
-                t.code,
-                t.code_type.name(),
-                t.order_no,
-                t.merchant_pid,
-                t.item_id,
-                t.total_quantity,
-                t.available_quantity,
-                i64::from(t.refunded),
-                t.effect_at,
-                t.expire_at,
-                now
-            ])?;
-            if done == 1 {
-                inserted.push(t.code.clone());
-            }
-        }
-        Ok(inserted)
+        self.insert_ticket_rows(tickets, now)
     }
 
     async fn locked_ticket(
