@@ -4,7 +4,8 @@
 //! server must stay up; every ticket's quantity must still agree with its transactions.
 //!
 //!   FUZZ_CASES=3000 (the default, what CI runs), FUZZ_SEED=1 (fixed): reproducible.
-//!   FUZZ_CASES=1000000 cargo nextest run --release --test it fuzz   the long run.
+//!   FUZZ_CASES=1000000 cargo test --release --test it fuzz -- --nocapture   the long run
+//!   (libtest: nextest stops a test after 300 s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
