@@ -1,0 +1,338 @@
+use super::*;
+use crate::alipay::money::Cents;
+use crate::ledger::{Item, Ticket};
+
+const M: &str = "2088000000000001";
+const CM: &str = "2021000000000009";
+
+fn send_order(closed: bool, sent: i64) -> SendOrder {
+    SendOrder {
+        send_order_no: "S1".into(),
+        order_no: "O1".into(),
+        merchant_pid: M.into(),
+        item_id: "i1".into(),
+        app_id: CM.into(),
+        send_token: "T".into(),
+        quantity: 3,
+        sent,
+        refunded: 0,
+        closed_at: closed.then_some(1),
+        close_reason: None,
+        created_at: 0,
+    }
+}
+
+fn biz(v: Value) -> Biz {
+    Biz::parse(&v.to_string()).unwrap()
+}
+
+fn send_req(order: &str, send_no: &str, token: &str, list: Value) -> SendRequest {
+    parse_send(&biz(
+        json!({"request_id": "s1", "order_no": order, "send_order_no": send_no,
+                           "send_token": token, "isv_ma_list": list}),
+    ))
+    .unwrap()
+}
+
+fn code(c: &str) -> Value {
+    json!([{ "code": c, "num": 1 }])
+}
+
+#[test]
+fn send_refusals_in_their_order() {
+    let cm = AppId::trusted(CM);
+    let other = AppId::trusted("2021000000000001");
+    let open = send_order(false, 0);
+    let closed = send_order(true, 0);
+    let full = send_order(false, 3);
+    let good = send_req("O1", "S1", "T", code("A1"));
+    let sub = |r: Result<&SendOrder, Refusal>| r.map(|_| ()).map_err(|e| e.sub_code().to_string());
+    let err = |s: &str| Err(s.to_string());
+    assert_eq!(
+        sub(decide_send(&cm, &good, None, &[])),
+        err("ORDER_NOT_EXIST")
+    );
+    let elsewhere = send_req("O1", "S2", "T", code("A1"));
+    assert_eq!(
+        sub(decide_send(&cm, &elsewhere, Some(&open), &[])),
+        err("ORDER_NOT_EXIST")
+    );
+    assert_eq!(
+        sub(decide_send(&other, &good, Some(&open), &[])),
+        err("NOT_SAME_MERCHANT_PID")
+    );
+    let token = send_req("O1", "S1", "X", code("A1"));
+    // The app is checked before the token; the token before the state.
+    assert_eq!(
+        sub(decide_send(&other, &token, Some(&closed), &[])),
+        err("NOT_SAME_MERCHANT_PID")
+    );
+    assert_eq!(
+        sub(decide_send(&cm, &token, Some(&closed), &[])),
+        err("INVALID_PARAMETER")
+    );
+    assert_eq!(
+        sub(decide_send(&cm, &good, Some(&closed), &[])),
+        err("SEND_ORDER_CLOSED")
+    );
+    assert_eq!(
+        sub(decide_send(&cm, &good, Some(&open), &["A1".to_string()])),
+        err("INVALID_PARAMETER")
+    );
+    assert_eq!(
+        sub(decide_send(&cm, &good, Some(&full), &[])),
+        err("INVALID_PARAMETER")
+    );
+    assert_eq!(sub(decide_send(&cm, &good, Some(&open), &[])), Ok(()));
+}
+
+#[test]
+fn isv_code_lists_are_read_strictly() {
+    let read = |list: Value| {
+        parse_send(&biz(
+            json!({"request_id": "s1", "order_no": "O1", "send_order_no": "S1",
+                               "send_token": "T", "isv_ma_list": list}),
+        ))
+    };
+    let ok = read(json!([{"code": "A1", "num": "2"}, {"code": "B2", "num": 1}])).unwrap();
+    assert_eq!(
+        ok.codes,
+        [
+            IsvCode {
+                code: "A1".into(),
+                num: 2
+            },
+            IsvCode {
+                code: "B2".into(),
+                num: 1
+            }
+        ]
+    );
+    // A list sent as JSON text reads the same.
+    let text = read(json!(r#"[{"code":"A1","num":2},{"code":"B2","num":1}]"#)).unwrap();
+    assert_eq!(text.fingerprint(), ok.fingerprint());
+    for bad in [
+        json!([]),
+        json!({}),
+        json!([{"code": "A1"}]),
+        json!([{"code": "A1", "num": 0}]),
+        json!([{"code": "A1", "num": 10000}]),
+        json!([{"code": "", "num": 1}]),
+        json!([{"code": "A-1", "num": 1}]),
+        json!([{"code": "A1", "num": 1}, {"code": "A1", "num": 1}]),
+        json!(["A1"]),
+    ] {
+        assert!(
+            matches!(read(bad.clone()), Err(Refusal::InvalidParameter(_))),
+            "{bad}"
+        );
+    }
+    let late = parse_send(&biz(
+        json!({"request_id": "s1", "order_no": "O1", "send_order_no": "S1",
+        "send_token": "T", "isv_ma_list": [{"code": "A1", "num": 1}],
+        "valid_start": "2030-01-02 00:00:00", "valid_end": "2030-01-01 00:00:00"}),
+    ));
+    assert!(matches!(late, Err(Refusal::InvalidParameter(_))));
+}
+
+fn view(total: i64, available: i64, refunded: bool) -> TicketView {
+    TicketView {
+        ticket: Ticket {
+            voucher_id: "v1".into(),
+            code: "A1".into(),
+            code_type: CodeType::External,
+            order_no: "O1".into(),
+            merchant_pid: M.into(),
+            item_id: "i1".into(),
+            total_quantity: total,
+            available_quantity: available,
+            refunded,
+            effect_at: 0,
+            expire_at: i64::MAX,
+        },
+        item: Item {
+            item_id: "i1".into(),
+            merchant_pid: M.into(),
+            name: "n".into(),
+            alias: None,
+            original_price: Cents(100),
+            price: Cents(100),
+            times: None,
+            shop_ids: None,
+            valid_from: None,
+            valid_to: None,
+        },
+    }
+}
+
+fn sync_req(q: &str) -> SyncRequest {
+    parse_sync(&biz(
+        json!({"request_id": "y1", "ticket_code": "A1", "code_type": "EXTERNAL_CODE",
+                           "order_no": "O1", "quantity": q}),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_sync_becomes_the_difference_as_use_or_cancel() {
+    let cm = AppId::trusted(CM);
+    let send = send_order(false, 1);
+    let card = view(5, 5, false);
+    let known = ShopFacts {
+        shop_id: "s".into(),
+        known: true,
+        name: None,
+    };
+    let unknown = ShopFacts {
+        shop_id: "x".into(),
+        known: false,
+        name: None,
+    };
+    let sync = |req: &SyncRequest,
+                v: Option<&TicketView>,
+                app: &AppId,
+                shop: Option<&ShopFacts>,
+                h: &[Trans]| { decide_sync(app, req, v, Some(&send), shop, h) };
+    assert_eq!(
+        sync(&sync_req("3"), Some(&card), &cm, Some(&known), &[]),
+        Ok(SyncChange::Use(2))
+    );
+    assert_eq!(
+        sync(&sync_req("5"), Some(&card), &cm, None, &[]),
+        Ok(SyncChange::None)
+    );
+    let part = view(5, 2, false);
+    assert_eq!(
+        sync(&sync_req("4"), Some(&part), &cm, None, &[]),
+        Ok(SyncChange::Cancel(2))
+    );
+    // Refusals, in order.
+    assert_eq!(
+        sync(&sync_req("3"), None, &cm, None, &[]),
+        Err(Refusal::TicketNotExist)
+    );
+    let other = AppId::trusted("2021000000000001");
+    assert_eq!(
+        sync(&sync_req("3"), Some(&card), &other, None, &[]),
+        Err(Refusal::NotSameMerchantPid)
+    );
+    assert_eq!(
+        decide_sync(&cm, &sync_req("3"), Some(&card), None, None, &[]),
+        Err(Refusal::NotSameMerchantPid),
+        "not an order of a code merchant"
+    );
+    let refunded = view(1, 0, true);
+    assert!(matches!(
+        sync(&sync_req("1"), Some(&refunded), &cm, None, &[]),
+        Err(Refusal::TicketStatusIllegal(TicketStatus::Refunded))
+    ));
+    assert!(matches!(
+        sync(&sync_req("3"), Some(&card), &cm, Some(&unknown), &[]),
+        Err(Refusal::ShopNotMatch(_))
+    ));
+    assert!(matches!(
+        sync(&sync_req("6"), Some(&card), &cm, None, &[]),
+        Err(Refusal::InvalidParameter(_))
+    ));
+    // Units refunded after use cannot come back.
+    let after_use = Trans {
+        trans_id: "f1".into(),
+        voucher_id: "v1".into(),
+        kind: TransKind::Refund,
+        quantity: 2,
+        use_order_id: None,
+        reverses_trans_id: Some("u1".into()),
+        expire_change: None,
+        created_at: 0,
+    };
+    let used = view(5, 1, false);
+    assert_eq!(
+        sync(
+            &sync_req("3"),
+            Some(&used),
+            &cm,
+            None,
+            std::slice::from_ref(&after_use)
+        ),
+        Ok(SyncChange::Cancel(2))
+    );
+    assert!(matches!(
+        sync(&sync_req("4"), Some(&used), &cm, None, &[after_use]),
+        Err(Refusal::InvalidParameter(_))
+    ));
+    for bad in ["-1", "1.5", "x", ""] {
+        let parsed = parse_sync(&biz(
+            json!({"request_id": "y1", "ticket_code": "A1", "quantity": bad}),
+        ));
+        assert!(matches!(parsed, Err(Refusal::InvalidParameter(_))), "{bad}");
+    }
+    assert_eq!(sync_req("0").quantity, 0, "zero is a quantity here");
+}
+
+#[test]
+fn checks_and_closes() {
+    let cm = AppId::trusted(CM);
+    let open = send_order(false, 1);
+    let req = |code: &str, q: Option<&str>| {
+        let mut b = json!({"order_no": "O1", "send_order_no": "S1", "send_token": "T",
+                           "ticket_code": code, "shop_id": "s"});
+        if let Some(q) = q {
+            b["quantity"] = q.into();
+        }
+        parse_check(&biz(b)).unwrap()
+    };
+    let shop = ShopFacts {
+        shop_id: "s".into(),
+        known: true,
+        name: None,
+    };
+    let card = view(5, 2, false);
+    let normal = view(1, 1, false);
+    let used = view(1, 0, false);
+    let check = |r: &CheckRequest, v: Option<&TicketView>| {
+        decide_check(&cm, r, Some(&open), v, &shop, 10).map_err(|e| e.sub_code().to_string())
+    };
+    assert_eq!(check(&req("A1", Some("2")), Some(&card)), Ok(()));
+    assert_eq!(
+        check(&req("A1", Some("3")), Some(&card)),
+        Err("QUANTITY_NOT_ENOUGH".into())
+    );
+    assert_eq!(check(&req("A1", None), Some(&normal)), Ok(()));
+    assert_eq!(
+        check(&req("A1", Some("2")), Some(&normal)),
+        Err("INVALID_PARAMETER".into())
+    );
+    assert_eq!(
+        check(&req("A1", None), Some(&used)),
+        Err("TICKET_STATUS_ILLEGAL".into())
+    );
+    assert_eq!(
+        check(&req("A1", None), None),
+        Err("TICKET_NOT_EXIST".into())
+    );
+    assert_eq!(
+        decide_check(&cm, &req("A1", None), None, Some(&normal), &shop, 10)
+            .map_err(|e| e.sub_code().to_string()),
+        Err("ORDER_NOT_EXIST".into())
+    );
+
+    let close = parse_close(&biz(
+        json!({"request_id": "x1", "order_no": "O1", "send_order_no": "S1",
+                                         "send_token": "T", "reason": "r"}),
+    ))
+    .unwrap();
+    assert_eq!(
+        decide_close(&cm, &close, Some(&open)),
+        Ok(2),
+        "two tickets never sent"
+    );
+    assert_eq!(
+        decide_close(&cm, &close, Some(&send_order(true, 1))),
+        Err(Refusal::SendOrderClosed)
+    );
+    assert_eq!(decide_close(&cm, &close, None), Err(Refusal::OrderNotExist));
+    assert_eq!(
+        decide_close(&AppId::trusted("2021000000000001"), &close, Some(&open)),
+        Err(Refusal::NotSameMerchantPid)
+    );
+}

@@ -1,0 +1,278 @@
+//! SQLite without a thread hop per statement. One writer thread owns the write connection
+//! (rusqlite, bundled SQLite, prepared-statement cache) and runs whole operations
+//! synchronously inside group-committed batches: a caller hands its operation over once and is
+//! answered once, after the batch's COMMIT. Reads run on read-only connections in the caller's
+//! own thread: a WAL snapshot read takes microseconds and never waits for the writer.
+//!
+//! The operations are the same `store::Operation` values the PostgreSQL backend runs: they are
+//! written against `LedgerTx`, whose methods here do their work at once, so an operation's
+//! future completes in a single poll.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::ledger::CallerFacts;
+use super::queries::{codes, history, notifications, tenants, tickets};
+use super::{AppRecord, Conn, Effect, LedgerTx, Operation, Plan, StoreError};
+use crate::ledger::cancel::{CancelLoaded, CancelRequest};
+use crate::ledger::codes::SendOrder;
+use crate::ledger::delay::{DelayFacts, DelayRequest};
+use crate::ledger::idempotency::{Key, Record};
+use crate::ledger::names::MerchantPid;
+use crate::ledger::order::OrderFacts;
+use crate::ledger::query::{QueryFacts, QueryRequest};
+use crate::ledger::use_::{UseFacts, UseRequest};
+use crate::ledger::{CodeType, Item, ShopFacts, Ticket, TicketView, Trans, UseOrder};
+
+mod ledger_tx;
+mod tx;
+
+pub use tx::SyncTx;
+
+/// Operations waiting for the writer before callers wait for room.
+const QUEUE_MAX: usize = 1024;
+/// Read-only connections kept for reuse.
+const READERS_KEPT: usize = 8;
+/// Prepared statements cached per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// Statements built from shared fragments, built once rather than on every call.
+static TICKET_BY_CODE: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [CodeType::Internal, CodeType::External].map(|t| {
+        format!(
+            "{} WHERE {}",
+            tickets::TICKET_VIEW_SELECT,
+            tickets::ticket_filter(t)
+        )
+    })
+});
+static TICKET_BY_VOUCHER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM tickets WHERE voucher_id = $1",
+        tickets::TICKET_COLUMNS
+    )
+});
+static SIBLINGS: LazyLock<String> = LazyLock::new(tickets::siblings_sql);
+static TRANS_OF_TICKET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE voucher_id = $1 ORDER BY created_at, trans_id",
+        Conn::TRANS_SELECT
+    )
+});
+static USES_OF_ORDER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE use_order_id = $1 AND kind = 'USE' ORDER BY created_at, trans_id",
+        Conn::TRANS_SELECT
+    )
+});
+static TRANS_BY_ID: LazyLock<String> = LazyLock::new(codes::trans_by_id_sql);
+static ORDER_TRANS: LazyLock<String> = LazyLock::new(codes::order_trans_sql);
+static TICKET_OF_VOUCHER: LazyLock<String> = LazyLock::new(codes::ticket_of_voucher_sql);
+static ORDER_TICKETS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM tickets WHERE order_no = $1 ORDER BY code",
+        tickets::TICKET_COLUMNS
+    )
+});
+static CANCEL_OF_USE: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE use_order_id = $1", Conn::CANCEL_SELECT));
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// The writer thread and the read-only connections of one SQLite file.
+pub struct SyncSqlite {
+    queue: super::WriterQueue<dyn Job>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// `None` once closed: reads stop too.
+    readers: Mutex<Option<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+/// A queued write: run inside the batch, then told whether the batch committed.
+trait Job: Send {
+    fn run(&mut self, tx: &mut SyncTx<'_>) -> bool;
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Pending<O: Operation> {
+    op: Arc<O>,
+    result: Option<Result<O::Output, StoreError>>,
+    reply: oneshot::Sender<Result<O::Output, StoreError>>,
+}
+
+impl<O: Operation> Job for Pending<O> {
+    fn run(&mut self, tx: &mut SyncTx<'_>) -> bool {
+        let result = run_now(&*self.op, tx);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (_, None) => Err(StoreError::Closed),
+            (Err(why), Some(_)) => Err(StoreError::BatchFailed(why)),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs an operation on a synchronous transaction: its future completes in one poll. A panic
+/// inside it costs this one operation (its savepoint is rolled back), not the writer.
+fn run_now<O: Operation>(op: &O, tx: &mut SyncTx<'_>) -> Result<O::Output, StoreError> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut future = pin!(op.run(tx));
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(result) => result,
+            Poll::Pending => unreachable!("an operation on a synchronous transaction never waits"),
+        }
+    }));
+    outcome.unwrap_or_else(|_| {
+        tracing::error!("a store operation panicked; it is answered as a failure");
+        Err(StoreError::Panicked)
+    })
+}
+
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+impl SyncSqlite {
+    /// Starts the writer thread on an existing, migrated database file.
+    pub fn start(path: &Path, batch_max: usize) -> Result<SyncSqlite, StoreError> {
+        let conn = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // A 64 MiB page cache: the ticket indexes are written at random places (codes are
+        // random), and a large table otherwise reads its index pages back from the file.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -65536;",
+        )?;
+        let (sender, receiver) = mpsc::channel(QUEUE_MAX);
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(conn, receiver, batch_max.max(1)))
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(SyncSqlite {
+            queue: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(Some(Vec::new())),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Runs `op` in the writer's next batch; answers after that batch's COMMIT.
+    pub async fn write<O: Operation>(&self, op: Arc<O>) -> Result<O::Output, StoreError> {
+        super::hand_over(&self.queue, move |reply| {
+            Box::new(Pending {
+                op,
+                result: None,
+                reply,
+            }) as Box<dyn Job>
+        })
+        .await
+    }
+
+    /// Runs `op` in a read-only snapshot, here and now.
+    pub fn read<O: Operation>(&self, op: &O) -> Result<O::Output, StoreError> {
+        let kept = {
+            let mut readers = self.readers.lock().expect("readers lock");
+            readers.as_mut().ok_or(StoreError::Closed)?.pop()
+        };
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => {
+                let conn = open(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                // 16 MiB of pages each: lookups in a large ticket table stay in memory.
+                conn.execute_batch("PRAGMA cache_size = -16384;")?;
+                conn
+            }
+        };
+        conn.execute_batch("BEGIN")?;
+        let result = run_now(op, &mut SyncTx { conn: &mut conn });
+        let ended = conn.execute_batch("ROLLBACK");
+        if ended.is_ok()
+            && let Some(readers) = self.readers.lock().expect("readers lock").as_mut()
+            && readers.len() < READERS_KEPT
+        {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// Operations waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        super::queue_depth(&self.queue)
+    }
+
+    /// Stops taking writes, lets the writer finish what is queued, and waits for it.
+    pub fn close(&self) {
+        self.queue.lock().expect("queue lock").take();
+        if let Some(writer) = self.writer.lock().expect("writer lock").take() {
+            let _ = writer.join();
+        }
+        self.readers.lock().expect("readers lock").take();
+    }
+}
+
+fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, batch_max: usize) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        // Group commit: whatever queued up while the last batch was committing goes in too.
+        while batch.len() < batch_max {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&mut conn, &mut batch);
+        if let Err(why) = &committed {
+            tracing::error!(error = %why, jobs = batch.len(), "write batch failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        // Only now, after COMMIT, are the callers answered.
+        for job in batch.drain(..) {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let exec = |conn: &Connection, sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
+    exec(conn, "BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        exec(conn, "SAVEPOINT job")?;
+        if job.run(&mut SyncTx { conn }) {
+            exec(conn, "RELEASE job")?;
+        } else {
+            exec(conn, "ROLLBACK TO job")?;
+            exec(conn, "RELEASE job")?;
+        }
+    }
+    exec(conn, "COMMIT")
+}
