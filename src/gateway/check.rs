@@ -95,12 +95,7 @@ pub async fn check(
             .and_then(SignType::parse)
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
-        facts: (limits.request_log_size > 0).then(|| {
-            Box::new(Facts {
-                params: params.clone(),
-                ..Facts::default()
-            })
-        }),
+        facts: (limits.request_log_size > 0).then(Box::<Facts>::default),
     };
     let conflict = form::conflicting_key(&all);
     let outcome = match conflict {
@@ -120,6 +115,10 @@ pub async fn check(
                 .await
         }
     };
+    // The parameters go to the request log as they are: moved, not copied.
+    if let Some(facts) = ctx.facts.as_deref_mut() {
+        facts.params = params;
+    }
     (outcome, ctx)
 }
 

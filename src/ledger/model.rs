@@ -129,14 +129,21 @@ impl TicketView {
 
     /// The ticket's state as seen from `shop_id` at `now` (`None` when no shop is in view).
     pub fn status(&self, shop: Option<&ShopFacts>, now: i64) -> TicketStatus {
-        let t = &self.ticket;
+        self.ticket.status(&self.item, shop, now)
+    }
+}
+
+impl Ticket {
+    /// The ticket's state as seen from `shop_id` at `now`, given its item.
+    pub fn status(&self, item: &Item, shop: Option<&ShopFacts>, now: i64) -> TicketStatus {
+        let t = self;
         if t.refunded {
             TicketStatus::Refunded
         } else if t.available_quantity == 0 {
             TicketStatus::Used
         } else if now < t.effect_at
             || now > t.expire_at
-            || shop.is_some_and(|s| !s.known || !self.item.usable_at(&s.shop_id))
+            || shop.is_some_and(|s| !s.known || !item.usable_at(&s.shop_id))
         {
             TicketStatus::UnEffective
         } else {

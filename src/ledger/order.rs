@@ -1,11 +1,13 @@
 //! `koubei.trade.order.query`: an order with its vouchers and their counts.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::codes::SendOrder;
 use super::fields::Biz;
 use super::names::{MerchantPid, OrderNo};
-use super::{Item, Refusal, Ticket, TicketStatus, TicketView, Trans, TransKind};
+use super::{Item, Refusal, Ticket, TicketStatus, Trans, TransKind};
 use crate::alipay::money::Cents;
 use crate::alipay::time;
 
@@ -73,19 +75,20 @@ pub struct OrderAnswer {
     pub vouchers: Vec<Voucher>,
 }
 
-/// Units of one ticket: used (net of cancels) and refunded (before or after use).
-fn counts(ticket: &Ticket, trans: &[Trans]) -> (i64, i64) {
-    let mut used = 0;
-    let mut refunded = 0;
-    for tr in trans.iter().filter(|tr| tr.voucher_id == ticket.voucher_id) {
+/// Units of each ticket, by voucher id: used (net of cancels) and refunded (before or after
+/// use). One pass over the order's transactions, however many tickets it has.
+fn counts(trans: &[Trans]) -> HashMap<&str, (i64, i64)> {
+    let mut counts: HashMap<&str, (i64, i64)> = HashMap::new();
+    for tr in trans {
+        let (used, refunded) = counts.entry(tr.voucher_id.as_str()).or_default();
         match tr.kind {
-            TransKind::Use => used += tr.quantity,
-            TransKind::Cancel => used -= tr.quantity,
-            TransKind::Refund => refunded += tr.quantity,
+            TransKind::Use => *used += tr.quantity,
+            TransKind::Cancel => *used -= tr.quantity,
+            TransKind::Refund => *refunded += tr.quantity,
             TransKind::Delay => {}
         }
     }
-    (used, refunded)
+    counts
 }
 
 /// Decides and renders: the order exists → it is the acting merchant's.
@@ -106,15 +109,15 @@ pub fn answer(
         .item
         .as_ref()
         .expect("an order's item exists (foreign key)");
+    let counts = counts(&facts.trans);
     let mut vouchers = Vec::with_capacity(facts.tickets.len());
     let (mut usable, mut used_any) = (false, false);
     for t in &facts.tickets {
-        let view = TicketView {
-            ticket: t.clone(),
-            item: item.clone(),
-        };
-        let status = view.status(None, now);
-        let (used, refunded) = counts(t, &facts.trans);
+        let status = t.status(item, None, now);
+        let (used, refunded) = counts
+            .get(t.voucher_id.as_str())
+            .copied()
+            .unwrap_or_default();
         usable |= !t.refunded && t.available_quantity > 0 && now <= t.expire_at;
         used_any |= used > 0;
         vouchers.push(Voucher {

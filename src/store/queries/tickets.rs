@@ -131,18 +131,24 @@ pub(in crate::store) fn siblings_sql() -> String {
 
 /// An item from a row of `SELECT_ITEM`, read by the synchronous SQLite path.
 pub(in crate::store) fn item_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<Item> {
-    Ok(Item::from(ItemRow {
-        item_id: row.get("item_id")?,
-        merchant_pid: row.get("merchant_pid")?,
-        name: row.get("name")?,
-        alias: row.get("alias")?,
-        original_price_cents: row.get("original_price_cents")?,
-        price_cents: row.get("price_cents")?,
-        times: row.get("times")?,
-        shop_ids: row.get("shop_ids")?,
-        valid_from: row.get("valid_from")?,
-        valid_to: row.get("valid_to")?,
-    }))
+    ItemRow::from_rusqlite(row).map(Item::from)
+}
+
+impl ItemRow {
+    fn from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<ItemRow> {
+        Ok(ItemRow {
+            item_id: row.get("item_id")?,
+            merchant_pid: row.get("merchant_pid")?,
+            name: row.get("name")?,
+            alias: row.get("alias")?,
+            original_price_cents: row.get("original_price_cents")?,
+            price_cents: row.get("price_cents")?,
+            times: row.get("times")?,
+            shop_ids: row.get("shop_ids")?,
+            valid_from: row.get("valid_from")?,
+            valid_to: row.get("valid_to")?,
+        })
+    }
 }
 
 impl TicketRow {
@@ -172,21 +178,9 @@ pub(in crate::store) fn ticket_from_rusqlite(row: &rusqlite::Row) -> rusqlite::R
 pub(in crate::store) fn ticket_view_from_rusqlite(
     row: &rusqlite::Row,
 ) -> rusqlite::Result<TicketView> {
-    let item = ItemRow {
-        item_id: row.get("item_id")?,
-        merchant_pid: row.get("merchant_pid")?,
-        name: row.get("name")?,
-        alias: row.get("alias")?,
-        original_price_cents: row.get("original_price_cents")?,
-        price_cents: row.get("price_cents")?,
-        times: row.get("times")?,
-        shop_ids: row.get("shop_ids")?,
-        valid_from: row.get("valid_from")?,
-        valid_to: row.get("valid_to")?,
-    };
     Ok(TicketView {
         ticket: TicketRow::from_rusqlite(row)?.into(),
-        item: item.into(),
+        item: ItemRow::from_rusqlite(row)?.into(),
     })
 }
 
