@@ -135,41 +135,22 @@ pub fn answer(req: &DelayRequest) -> DelayAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alipay::money::Cents;
-    use crate::ledger::{Item, Ticket};
+    use crate::ledger::Ticket;
+    use crate::ledger::fixtures::{self, M, NOW};
 
-    const NOW: i64 = 1_800_000_000_000;
     const DAY: i64 = 86_400_000;
-    const M: &str = "2088000000000001";
 
     fn view(available: i64, refunded: bool, expire_at: i64) -> TicketView {
-        TicketView {
-            ticket: Ticket {
+        fixtures::view(
+            Ticket {
                 voucher_id: "v1".into(),
-                code: "123456789012".into(),
-                code_type: CodeType::Internal,
-                order_no: "o1".into(),
-                merchant_pid: M.into(),
-                item_id: "i1".into(),
-                total_quantity: 1,
-                available_quantity: available,
                 refunded,
                 effect_at: NOW - 10 * DAY,
                 expire_at,
+                ..fixtures::ticket("123456789012", 1, available)
             },
-            item: Item {
-                item_id: "i1".into(),
-                merchant_pid: M.into(),
-                name: "n".into(),
-                alias: None,
-                original_price: Cents(100),
-                price: Cents(100),
-                times: None,
-                shop_ids: None,
-                valid_from: None,
-                valid_to: None,
-            },
-        }
+            fixtures::item(None, None),
+        )
     }
 
     fn request(biz: &str) -> Result<DelayRequest, Refusal> {

@@ -18,4 +18,6 @@ pub use model::*;
 pub use refusal::Refusal;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

@@ -170,23 +170,16 @@ pub fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::CodeType;
-
-    const M: &str = "2088000000000001";
+    use crate::ledger::fixtures::{self, M};
 
     fn ticket(id: &str, available: i64, refunded: bool, expire_at: i64) -> Ticket {
         Ticket {
             voucher_id: id.into(),
-            code: id.into(),
-            code_type: CodeType::Internal,
             order_no: "O1".into(),
-            merchant_pid: M.into(),
-            item_id: "i1".into(),
-            total_quantity: 1,
-            available_quantity: available,
             refunded,
             effect_at: 0,
             expire_at,
+            ..fixtures::ticket(id, 1, available)
         }
     }
 
@@ -212,16 +205,8 @@ mod tests {
                 created_at: 1,
             }),
             item: Some(Item {
-                item_id: "i1".into(),
-                merchant_pid: M.into(),
-                name: "n".into(),
-                alias: None,
-                original_price: Cents(1000),
                 price: Cents(800),
-                times: None,
-                shop_ids: None,
-                valid_from: None,
-                valid_to: None,
+                ..fixtures::item(None, None)
             }),
             tickets,
             trans,

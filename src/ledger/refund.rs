@@ -114,39 +114,17 @@ pub fn answer(req: &RefundRequest) -> RefundAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alipay::money::Cents;
-    use crate::ledger::{CodeType, Item, Ticket};
-
-    const M: &str = "2088000000000001";
+    use crate::ledger::Ticket;
+    use crate::ledger::fixtures::{self, M};
 
     fn view(times: Option<i64>) -> TicketView {
-        TicketView {
-            ticket: Ticket {
+        fixtures::view(
+            Ticket {
                 voucher_id: "v1".into(),
-                code: "123456789012".into(),
-                code_type: CodeType::Internal,
-                order_no: "o1".into(),
-                merchant_pid: M.into(),
-                item_id: "i1".into(),
-                total_quantity: times.unwrap_or(1),
-                available_quantity: 0,
-                refunded: false,
-                effect_at: 0,
-                expire_at: i64::MAX,
+                ..fixtures::ticket("123456789012", times.unwrap_or(1), 0)
             },
-            item: Item {
-                item_id: "i1".into(),
-                merchant_pid: M.into(),
-                name: "n".into(),
-                alias: None,
-                original_price: Cents(100),
-                price: Cents(100),
-                times,
-                shop_ids: None,
-                valid_from: None,
-                valid_to: None,
-            },
-        }
+            fixtures::item(times, None),
+        )
     }
 
     fn tr(id: &str, kind: TransKind, quantity: i64, reverses: Option<&str>) -> Trans {

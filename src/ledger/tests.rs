@@ -7,44 +7,11 @@
 use super::cancel::{self, CancelFacts};
 use super::fields::Biz;
 use super::*;
-use crate::alipay::money::Cents;
 
-const NOW: i64 = 1_800_000_000_000;
-const M: &str = "2088000000000001";
+use super::fixtures::{M, NOW, item, ticket};
 
 fn m() -> names::MerchantPid {
     names::MerchantPid::trusted(M)
-}
-
-fn item(times: Option<i64>, shops: Option<Vec<&str>>) -> Item {
-    Item {
-        item_id: "i1".into(),
-        merchant_pid: M.into(),
-        name: "n".into(),
-        alias: None,
-        original_price: Cents(12800),
-        price: Cents(8800),
-        times,
-        shop_ids: shops.map(|s| s.into_iter().map(String::from).collect()),
-        valid_from: None,
-        valid_to: None,
-    }
-}
-
-fn ticket(code: &str, total: i64, available: i64) -> Ticket {
-    Ticket {
-        voucher_id: format!("v{code}"),
-        code: code.into(),
-        code_type: CodeType::Internal,
-        order_no: "o1".into(),
-        merchant_pid: M.into(),
-        item_id: "i1".into(),
-        total_quantity: total,
-        available_quantity: available,
-        refunded: false,
-        effect_at: NOW - 1000,
-        expire_at: NOW + 1000,
-    }
 }
 
 fn shop(known: bool) -> ShopFacts {

@@ -1,8 +1,6 @@
 use super::*;
-use crate::alipay::money::Cents;
-use crate::ledger::{Item, Ticket};
-
-const M: &str = "2088000000000001";
+use crate::ledger::Ticket;
+use crate::ledger::fixtures::{self, M};
 const CM: &str = "2021000000000009";
 
 fn send_order(closed: bool, sent: i64) -> SendOrder {
@@ -136,33 +134,18 @@ fn isv_code_lists_are_read_strictly() {
 }
 
 fn view(total: i64, available: i64, refunded: bool) -> TicketView {
-    TicketView {
-        ticket: Ticket {
+    fixtures::view(
+        Ticket {
             voucher_id: "v1".into(),
-            code: "A1".into(),
             code_type: CodeType::External,
             order_no: "O1".into(),
-            merchant_pid: M.into(),
-            item_id: "i1".into(),
-            total_quantity: total,
-            available_quantity: available,
             refunded,
             effect_at: 0,
             expire_at: i64::MAX,
+            ..fixtures::ticket("A1", total, available)
         },
-        item: Item {
-            item_id: "i1".into(),
-            merchant_pid: M.into(),
-            name: "n".into(),
-            alias: None,
-            original_price: Cents(100),
-            price: Cents(100),
-            times: None,
-            shop_ids: None,
-            valid_from: None,
-            valid_to: None,
-        },
-    }
+        fixtures::item(None, None),
+    )
 }
 
 fn sync_req(q: &str) -> SyncRequest {
