@@ -246,6 +246,40 @@ pub fn diagnose(s: &Signed, key: &PublicKey, others: &[(String, PublicKey)]) -> 
     let sorted = || s.params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     let cs = s.charset;
 
+    // The value encodings clients apply by mistake, each computed once: every non-alphanumeric
+    // byte, the form encoding in the declared charset, and Python's quote_plus (letters, digits
+    // and `_.-~` kept, a space as `+`).
+    const PLUS_SAFE: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'~')
+        .remove(b' ');
+    let encoded_with = |encode: &dyn Fn(&str) -> String| -> Vec<(String, String)> {
+        s.params
+            .iter()
+            .map(|(k, v)| (k.clone(), encode(v)))
+            .collect()
+    };
+    let encodings = [
+        encoded_with(&|v| utf8_percent_encode(v, NON_ALPHANUMERIC).to_string()),
+        encoded_with(&|v| super::form::encode_value(v, cs)),
+        encoded_with(&|v| {
+            percent_encoding::percent_encode(&cs.encode(v), PLUS_SAFE)
+                .to_string()
+                .replace(' ', "+")
+        }),
+    ];
+    // `sign` kept in the string with the empty value it had before signing.
+    let empty_sign = join(
+        sorted().map(|(k, v)| if k == "sign" { (k, "") } else { (k, v) }),
+        true,
+        true,
+    );
+    if matches(&empty_sign, cs) {
+        return Finding::SignIncluded;
+    }
+
     for keep_empty in [false, true] {
         let without_type = join(
             sorted().filter(|(k, _)| *k != "sign_type"),
@@ -255,54 +289,10 @@ pub fn diagnose(s: &Signed, key: &PublicKey, others: &[(String, PublicKey)]) -> 
         if matches(&without_type, cs) {
             return Finding::SignTypeOmitted;
         }
-        let with_sign = join(sorted(), keep_empty, true);
-        let empty_sign = join(
-            sorted().map(|(k, v)| if k == "sign" { (k, "") } else { (k, v) }),
-            true,
-            true,
-        );
-        if matches(&with_sign, cs) || matches(&empty_sign, cs) {
+        if matches(&join(sorted(), keep_empty, true), cs) {
             return Finding::SignIncluded;
         }
-        let encoded: Vec<(String, String)> = s
-            .params
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    utf8_percent_encode(v, NON_ALPHANUMERIC).to_string(),
-                )
-            })
-            .collect();
-        let charset_encoded: Vec<(String, String)> = s
-            .params
-            .iter()
-            .map(|(k, v)| {
-                let form = super::form::encode(&Params::from([(k.clone(), v.clone())]), cs);
-                (
-                    k.clone(),
-                    form.split_once('=')
-                        .map_or(String::new(), |p| p.1.to_string()),
-                )
-            })
-            .collect();
-        // Python's quote_plus: letters, digits and `_.-~` kept, a space as `+`.
-        const PLUS_SAFE: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
-            .remove(b'_')
-            .remove(b'.')
-            .remove(b'-')
-            .remove(b'~')
-            .remove(b' ');
-        let plus_encoded: Vec<(String, String)> = s
-            .params
-            .iter()
-            .map(|(k, v)| {
-                let encoded =
-                    percent_encoding::percent_encode(&cs.encode(v), PLUS_SAFE).to_string();
-                (k.clone(), encoded.replace(' ', "+"))
-            })
-            .collect();
-        for list in [&encoded, &charset_encoded, &plus_encoded] {
+        for list in &encodings {
             let text = join(
                 list.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 keep_empty,

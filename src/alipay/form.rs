@@ -97,6 +97,11 @@ const FORM_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'*');
 
+/// One key or value as a form body writes it: its bytes in `charset`, percent-encoded.
+pub fn encode_value(text: &str, charset: Charset) -> String {
+    percent_encode(&charset.encode(text), FORM_VALUE).to_string()
+}
+
 /// Encodes parameters as a form body in `charset` (spaces as `%20`, which every server reads).
 pub fn encode(params: &Params, charset: Charset) -> String {
     let mut out = String::new();
@@ -104,9 +109,9 @@ pub fn encode(params: &Params, charset: Charset) -> String {
         if !out.is_empty() {
             out.push('&');
         }
-        out.extend(percent_encode(&charset.encode(key), FORM_VALUE));
+        out.push_str(&encode_value(key, charset));
         out.push('=');
-        out.extend(percent_encode(&charset.encode(value), FORM_VALUE));
+        out.push_str(&encode_value(value, charset));
     }
     out
 }

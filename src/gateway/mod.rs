@@ -96,14 +96,10 @@ pub fn router(svc: Service, limits: Limits) -> Router {
         .with_state(state)
 }
 
-/// Readiness: the store takes a (empty) write and answers within a second — on SQLite that is
-/// the writer thread, on PostgreSQL a transaction. `/health` stays a liveness check.
+/// Readiness: the store answers an empty write within a second — on SQLite that is the writer
+/// thread, on PostgreSQL a round trip. `/health` stays a liveness check.
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
-    let probe = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        gw.svc.store.write_op(Probe),
-    )
-    .await;
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(1), gw.svc.store.ping()).await;
     match probe {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => (
@@ -116,20 +112,6 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
             "not ready: the store did not answer within 1 s\n",
         )
             .into_response(),
-    }
-}
-
-/// A write that writes nothing.
-struct Probe;
-
-impl crate::store::Operation for Probe {
-    type Output = ();
-
-    async fn run<T: crate::store::LedgerTx>(
-        &self,
-        tx: &mut T,
-    ) -> Result<(), crate::store::StoreError> {
-        tx.apply(&crate::store::Plan::new(0)).await
     }
 }
 

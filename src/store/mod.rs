@@ -407,7 +407,9 @@ impl Store {
         }
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
+    /// The database answers: an empty write through the SQLite writer thread, or a round trip
+    /// to PostgreSQL. Bypasses the breaker (the breaker's probe, and `/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
         struct Ping;
         impl Operation for Ping {
             type Output = ();
