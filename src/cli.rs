@@ -34,6 +34,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Receive notifications: print each as a JSON line on stdout, verify its signature with
+    /// the platform public key (and say why when it does not verify), and answer `success` —
+    /// or fail as told, to watch the retry schedule, duplicates and parking. Runs until
+    /// interrupted.
+    Receive(ReceiveArgs),
     /// Sign and send one call to a gateway, print the response node, and check its signature
     /// (exit status 2 if it does not verify).
     Call(CallArgs),
@@ -157,6 +162,27 @@ pub enum AdminCommand {
     /// Notifications: see what is pending, delivered or parked; send one again.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Load merchants, apps, shops, items and orders from a JSON file (see README, "Testing
+    /// your integration"); entries that exist already are left alone, so loading twice is safe.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+    /// Delete every merchant, app, shop, item, order, ticket, notification, logged call, clock
+    /// and fault. The platform key stays; the next `serve` creates the demo tenant again
+    /// (unless --no-demo).
+    Reset {
+        /// Yes, delete it all.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Test clocks: move a merchant's time forward (validity, expiry, delay, transaction times
+    /// and its notifications' schedule follow it; the request timestamp check stays on real
+    /// time). Every running node obeys a change by the time the command returns.
+    #[command(subcommand)]
+    Clock(ClockCommand),
+    /// Injected faults: make gateway calls fail (before or after their operation commits) or
+    /// slow, on every node, until cleared or spent. None is ever active unless added here.
+    #[command(subcommand)]
+    Fault(FaultCommand),
     /// The request log: the latest gateway calls of every node, oldest first, one JSON object
     /// a line (time, app, acting merchant, method, parameters with secrets redacted, the string
     /// verified, the signature doctor's finding, the answer, the latency).
@@ -180,6 +206,93 @@ pub enum AdminCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Load a fixtures file. Apps without a public_key get a generated key pair; their private
+    /// keys are written to DATA/keys/apps/.
+    Load { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// Move a merchant's clock forward by a duration (`30d`, `2h`, `90s`, …). Notifications
+    /// that fall due meanwhile are attempted at once, as if on schedule (advancing 25h takes a
+    /// failing one through all its attempts to parked).
+    Advance {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long, value_parser = parse_forward)]
+        by: i64,
+    },
+    /// Set a merchant's clock to a time (`yyyy-MM-dd HH:mm:ss`, GMT+8), no earlier than it reads.
+    Set {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        at: String,
+    },
+    /// What a merchant's clock reads (or, without --merchant, every test clock).
+    Show {
+        #[arg(long)]
+        merchant: Option<String>,
+    },
+    /// Put a merchant back on real time (the one way a clock goes back).
+    Reset {
+        #[arg(long)]
+        merchant: String,
+    },
+}
+
+fn parse_forward(text: &str) -> Result<i64, String> {
+    match crate::config::parse_duration_ms(text)? {
+        Some(ms) if ms > 0 => Ok(ms),
+        _ => Err("a positive duration such as 30d, 2h or 90s: clocks only move forward".into()),
+    }
+}
+
+fn parse_latency(text: &str) -> Result<i64, String> {
+    match crate::config::parse_duration_ms(text)? {
+        Some(ms) if (0..=60_000).contains(&ms) => Ok(ms),
+        _ => Err("a duration up to 60s, such as 2s or 500ms".into()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FaultCommand {
+    /// Add a fault. The first fault (oldest) that matches a call applies: the call is answered
+    /// with it and nothing is written; with --after-commit the operation runs and commits and
+    /// then the answer is lost (`20000 isp.unknow-error` unless --answer says otherwise), which
+    /// a retry with the same request_id recovers from (`BIZ_ALREADY_SUCCESS`).
+    Add {
+        /// The gateway method, e.g. koubei.trade.ticket.ticketcode.use.
+        #[arg(long)]
+        method: String,
+        /// Only this app's calls.
+        #[arg(long)]
+        app: Option<String>,
+        /// Only calls naming this ticket_code.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// `SUB_CODE` (a business refusal: 40004), `20000` (isp.unknow-error) or
+        /// `CODE:SUB_CODE`, e.g. `40004:SYSTEM_ERROR`, `20001:aop.invalid-app-auth-token`.
+        #[arg(long)]
+        answer: Option<String>,
+        /// Apply to this many calls, then stop (default: until cleared).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        times: Option<i64>,
+        /// Run and commit the operation first, then answer the fault.
+        #[arg(long)]
+        after_commit: bool,
+        /// Wait this long before answering (`2s`, `500ms`; at most 60s).
+        #[arg(long, value_parser = parse_latency, default_value = "0s")]
+        latency: i64,
+    },
+    /// Every fault, spent ones too, with how many calls each answered.
+    List,
+    /// Remove one fault, or (without an id) all of them.
+    Clear { fault_id: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum NotifyCommand {
     /// List notifications, oldest first.
     List {
@@ -192,6 +305,8 @@ pub enum NotifyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum MerchantCommand {
+    /// Every merchant.
+    List,
     Add {
         #[arg(long)]
         pid: String,
@@ -202,6 +317,11 @@ pub enum MerchantCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
+    /// Apps, of one merchant or all.
+    List {
+        #[arg(long)]
+        merchant: Option<String>,
+    },
     Add {
         #[arg(long)]
         app_id: String,
@@ -243,6 +363,11 @@ pub enum AppKeyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ShopCommand {
+    /// Shops, of one merchant or all.
+    List {
+        #[arg(long)]
+        merchant: Option<String>,
+    },
     Add {
         #[arg(long)]
         merchant: String,
@@ -254,7 +379,13 @@ pub enum ShopCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum ItemCommand {
+    /// Items, of one merchant or all, with the code merchant app of those it has one for.
+    List {
+        #[arg(long)]
+        merchant: Option<String>,
+    },
     Add {
         #[arg(long)]
         merchant: String,
@@ -291,13 +422,21 @@ pub enum ItemCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum OrderCommand {
+    /// The newest orders (of one item, or all), with how many tickets each has.
+    List {
+        #[arg(long)]
+        item: Option<String>,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        limit: i64,
+    },
     /// Issue an order of tickets with generated 12-digit codes. For a code merchant's item:
     /// an order awaiting its codes (prints send_order_no and send_token; queues the send
     /// notification to the code merchant's app).
     Issue {
         #[arg(long)]
         item: String,
-        /// How many tickets, 1 to 1,000,000 (one transaction; a million take a few seconds).
+        /// How many tickets, 1 to 1,000,000: the bound keeps one order one transaction (a
+        /// million take a few seconds); more tickets are more orders (`admin fixtures load`).
         #[arg(long, default_value_t = 1)]
         tickets: usize,
         #[arg(long)]
@@ -331,6 +470,13 @@ pub enum AuthCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TicketCommand {
+    /// An order's tickets, by code: quantities, validity, refunded or not.
+    List {
+        #[arg(long)]
+        order: String,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+        limit: i64,
+    },
     /// Show a ticket, its status and its transactions.
     Show {
         code: String,
@@ -362,6 +508,44 @@ pub enum TicketCommand {
 pub enum KeysCommand {
     /// Print the platform public key (PEM).
     Show,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReceiveArgs {
+    /// Address and port to listen on; point notify_url (or the app's notify address) here.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// The platform public key notifications are signed with: a file, or the key itself
+    /// (`ticketgate admin keys show`, or DATA/keys/alipay_public_key.pem).
+    #[arg(long, value_name = "FILE_OR_KEY", allow_hyphen_values = true)]
+    pub platform_public_key: String,
+    /// Answer `fail` to the first N notifications.
+    #[arg(long, default_value_t = 0)]
+    pub fail: u64,
+    /// Answer `fail` to each notification with this probability, 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fail_rate: f64,
+    /// Wait this long before answering (past the sender's timeout, 10s by default, it counts
+    /// as a failed attempt).
+    #[arg(long, default_value = "0s", value_parser = parse_delay)]
+    pub delay: std::time::Duration,
+    /// Answer this instead of `success` (anything else is a failed attempt to the sender).
+    #[arg(long, default_value = "success")]
+    pub answer: String,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err("a probability from 0 to 1, such as 0.3".into()),
+    }
+}
+
+fn parse_delay(text: &str) -> Result<std::time::Duration, String> {
+    match crate::config::parse_duration_ms(text)? {
+        Some(ms) if ms >= 0 => Ok(std::time::Duration::from_millis(ms as u64)),
+        _ => Err("a duration such as 2s".into()),
+    }
 }
 
 #[derive(Debug, clap::Args)]

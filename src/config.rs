@@ -71,7 +71,9 @@ pub fn parse_duration_ms(text: &str) -> Result<Option<i64>, String> {
         "d" => 86_400_000,
         _ => return Err(format!("unknown unit in {text:?} (use ms, s, m, h or d)")),
     };
-    Ok(Some(n * unit_ms))
+    n.checked_mul(unit_ms)
+        .map(Some)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Writes `text` to `path`, readable by the owner only when `private`.

@@ -25,8 +25,12 @@ pub mod metrics;
 pub mod notify;
 /// One file per operation: a transaction around a ledger decision.
 pub mod operations;
+/// `ticketgate receive`: a notification receiver that prints and verifies what it gets.
+pub mod receive;
 /// Carrying out a command line.
 pub mod run;
+/// Test clocks and injected faults, as every node sees them.
+pub mod sandbox;
 /// Starting and stopping a node.
 pub mod server;
 /// The only SQL: SQLite and PostgreSQL behind one API.

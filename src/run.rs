@@ -7,14 +7,14 @@ use serde_json::{Value, json};
 
 use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
 use crate::cli::{
-    AdminCommand, AppCommand, AppKeyCommand, AuthCommand, CallArgs, Cli, Command, ItemCommand,
-    KeysCommand, MerchantCommand, NotifyCommand, OrderCommand, ServeArgs, ShopCommand,
-    TicketCommand,
+    AdminCommand, AppCommand, AppKeyCommand, AuthCommand, CallArgs, Cli, ClockCommand, Command,
+    FaultCommand, FixturesCommand, ItemCommand, KeysCommand, MerchantCommand, NotifyCommand,
+    OrderCommand, ReceiveArgs, ServeArgs, ShopCommand, TicketCommand,
 };
 use crate::client::Client;
 use crate::config::StoreArgs;
 use crate::gateway::Limits;
-use crate::operations::admin::{self, AdminError};
+use crate::operations::admin::{self, AdminError, Listing};
 use crate::server::{self, ServeConfig};
 use crate::store::StoreLimits;
 
@@ -36,6 +36,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Admin { store, command } => admin(store, command).await,
         Command::Call(args) => call(args).await,
+        Command::Receive(args) => match receive(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ticketgate receive: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -125,7 +132,16 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
             }
         };
     }
-    let outcome = admin_command(&svc, command).await;
+    let outcome = match command {
+        AdminCommand::Fixtures(FixturesCommand::Load { file }) => match read_file(&file) {
+            Ok(text) => {
+                let keys = store_args.data.join("keys").join("apps");
+                admin::fixtures_load(&svc, &text, &keys).await
+            }
+            Err(e) => Err(e),
+        },
+        command => admin_command(&svc, command).await,
+    };
     svc.store.close().await;
     match outcome {
         Ok(value) => {
@@ -149,6 +165,26 @@ async fn admin_command(
 ) -> Result<Value, AdminError> {
     match command {
         AdminCommand::Log { .. } => unreachable!("the log prints lines, handled above"),
+        AdminCommand::Fixtures(_) => unreachable!("fixtures need the data folder, handled above"),
+        AdminCommand::Reset { yes } => admin::reset(svc, yes).await,
+        AdminCommand::Merchant(MerchantCommand::List) => {
+            admin::list(svc, Listing::Merchants, None, 0).await
+        }
+        AdminCommand::App(AppCommand::List { merchant }) => {
+            admin::list(svc, Listing::Apps, merchant, 0).await
+        }
+        AdminCommand::Shop(ShopCommand::List { merchant }) => {
+            admin::list(svc, Listing::Shops, merchant, 0).await
+        }
+        AdminCommand::Item(ItemCommand::List { merchant }) => {
+            admin::list(svc, Listing::Items, merchant, 0).await
+        }
+        AdminCommand::Order(OrderCommand::List { item, limit }) => {
+            admin::list(svc, Listing::Orders, item, limit).await
+        }
+        AdminCommand::Ticket(TicketCommand::List { order, limit }) => {
+            admin::list(svc, Listing::Tickets, Some(order), limit).await
+        }
         AdminCommand::Merchant(MerchantCommand::Add { pid, name }) => {
             admin::add_merchant(svc, &pid, &name).await
         }
@@ -241,10 +277,58 @@ async fn admin_command(
         AdminCommand::Notify(NotifyCommand::Resend { notify_id }) => {
             admin::notify_resend(svc, &notify_id).await
         }
+        AdminCommand::Clock(ClockCommand::Advance { merchant, by }) => {
+            admin::clock_advance(svc, &merchant, by).await
+        }
+        AdminCommand::Clock(ClockCommand::Set { merchant, at }) => {
+            admin::clock_set(svc, &merchant, &at).await
+        }
+        AdminCommand::Clock(ClockCommand::Show { merchant }) => {
+            admin::clock_show(svc, merchant.as_deref()).await
+        }
+        AdminCommand::Clock(ClockCommand::Reset { merchant }) => {
+            admin::clock_reset(svc, &merchant).await
+        }
+        AdminCommand::Fault(FaultCommand::Add {
+            method,
+            app,
+            ticket,
+            answer,
+            times,
+            after_commit,
+            latency,
+        }) => {
+            let new = admin::NewFault {
+                method,
+                app_id: app,
+                ticket_code: ticket,
+                answer,
+                times,
+                after_commit,
+                latency_ms: latency,
+            };
+            admin::fault_add(svc, new).await
+        }
+        AdminCommand::Fault(FaultCommand::List) => admin::fault_list(svc).await,
+        AdminCommand::Fault(FaultCommand::Clear { fault_id }) => {
+            admin::fault_clear(svc, fault_id.as_deref()).await
+        }
         AdminCommand::Keys(KeysCommand::Show) => Ok(json!({
             "alipay_public_key": svc.platform_key.public_key().to_pem(),
         })),
     }
+}
+
+async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {
+    let key = PublicKey::from_text(&file_or_text(&args.platform_public_key)?)
+        .map_err(|e| anyhow::anyhow!("--platform-public-key: {}", e.0))?;
+    let behaviour = crate::receive::Behaviour {
+        fail_first: args.fail,
+        fail_rate: args.fail_rate,
+        delay: args.delay,
+        answer: args.answer,
+    };
+    crate::receive::run(&args.listen, key, behaviour).await
 }
 
 async fn call(args: CallArgs) -> ExitCode {

@@ -69,12 +69,15 @@ pub async fn open_service(
         )?;
         write_file(&public_path, &public_pem, false)?;
     }
+    let sandbox = Arc::new(crate::sandbox::Sandbox::default());
+    sandbox.refresh(&store).await?;
     Ok(Service {
         store,
         clock,
         platform_key,
         notify_wake: Default::default(),
         metrics: Default::default(),
+        sandbox,
     })
 }
 
@@ -101,13 +104,21 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         config.limits.clone(),
     ));
     let (notify_stop, notify_stopped) = watch::channel(false);
+    tokio::spawn(
+        svc.sandbox
+            .clone()
+            .keep_fresh(svc.store.clone(), notify_stopped.clone()),
+    );
     let notify_task = (config.notify.workers > 0).then(|| {
-        let deliverer = Arc::new(Deliverer::with_metrics(
-            svc.store.clone(),
-            svc.platform_key.clone(),
-            config.notify.clone(),
-            svc.metrics.clone(),
-        ));
+        let deliverer = Arc::new(
+            Deliverer::with_metrics(
+                svc.store.clone(),
+                svc.platform_key.clone(),
+                config.notify.clone(),
+                svc.metrics.clone(),
+            )
+            .with_sandbox(svc.sandbox.clone()),
+        );
         tokio::spawn(deliverer.run(svc.clock.clone(), svc.notify_wake.clone(), notify_stopped))
     });
     tracing::info!(%addr, backend = svc.store.backend_name(), "ticketgate is serving /gateway.do");

@@ -267,6 +267,7 @@ impl Checking<'_> {
                 url,
                 app_id: app_id.clone(),
                 auth_app_id: who.via_token.then(|| who.merchant_pid.to_string()),
+                merchant_pid: who.merchant_pid.to_string(),
                 charset: Charset::parse(&record.charset).unwrap_or(Charset::Utf8),
                 sign_type: SignType::parse(&record.sign_type).unwrap_or(SignType::Rsa2),
             });

@@ -5,7 +5,7 @@ use super::check::Call;
 use crate::alipay::codes::{self, GatewayError, Status};
 use crate::ledger::{Channel, Refusal};
 use crate::operations::{CallContext, OpError, Service};
-use crate::store::StoreError;
+use crate::store::{FaultRow, StoreError};
 
 /// Why a call did not succeed.
 #[derive(Debug)]
@@ -16,6 +16,8 @@ pub enum Failure {
     Refused(Refusal),
     /// The store failed: logged where it is answered, sent as `20000`.
     Store(StoreError),
+    /// An injected fault (`admin fault add`) answered instead.
+    Injected(Status),
 }
 
 impl From<OpError> for Failure {
@@ -39,18 +41,48 @@ impl Failure {
                 sub_msg: r.sub_msg(),
             },
             Failure::Store(_) => GatewayError::Unavailable.status(),
+            Failure::Injected(status) => status.clone(),
         }
     }
 }
 
-/// Runs a checked call; answers the success node's fields as compact JSON.
-pub async fn dispatch(svc: &Service, call: Call) -> Result<String, Failure> {
+/// Runs a checked call; answers the success node's fields as compact JSON. An injected fault
+/// delays it, answers instead of it, or (`after_commit`) answers after it committed.
+pub async fn dispatch(
+    svc: &Service,
+    call: Call,
+    fault: Option<FaultRow>,
+) -> Result<String, Failure> {
     let ctx = CallContext {
         who: call.who,
         channel: Channel::OpenPlatform,
         notify: call.notify,
     };
+    let (status, latency, after_commit) = match &fault {
+        None => (None, std::time::Duration::ZERO, false),
+        Some(f) => (
+            crate::sandbox::fault_status(f),
+            std::time::Duration::from_millis(f.latency_ms.max(0) as u64),
+            f.after_commit == 1,
+        ),
+    };
+    if !after_commit {
+        tokio::time::sleep(latency).await;
+        if let Some(status) = status {
+            return Err(Failure::Injected(status));
+        }
+    }
     let outcome = call.method.call(svc, &ctx, &call.biz).await;
+    if after_commit {
+        if outcome.is_ok() && call.method.writes && ctx.notify.is_some() {
+            svc.notify_wake.notify_waiters();
+        }
+        tokio::time::sleep(latency).await;
+        if let Some(status) = status {
+            // The operation's effect is committed; its answer is lost.
+            return Err(Failure::Injected(status));
+        }
+    }
     if outcome.is_ok() && call.method.writes && ctx.notify.is_some() {
         // A notification may have been queued: let this node's delivery loop look now.
         svc.notify_wake.notify_waiters();

@@ -30,6 +30,8 @@ pub struct Facts {
     pub sign_string: Option<String>,
     pub verified: Option<bool>,
     pub diagnosis: Option<String>,
+    /// The injected fault that answered the call (`admin fault add`).
+    pub fault: Option<String>,
 }
 
 /// One call, as `admin log` prints it.
@@ -47,6 +49,8 @@ struct Entry<'a> {
     verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnosis: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault: Option<&'a str>,
     code: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     sub_code: &'a str,
@@ -118,6 +122,7 @@ impl Answered {
             sign_string: sign_string.as_deref(),
             verified: self.facts.verified,
             diagnosis: self.facts.diagnosis.as_deref(),
+            fault: self.facts.fault.as_deref(),
             code: &self.code,
             sub_code: &self.sub_code,
             latency_ms: (self.latency.as_micros() as f64) / 1000.0,

@@ -205,7 +205,14 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             )
             .await;
             match outcome {
-                Ok(call) => (dispatch::dispatch(&gw.svc, call).await, ctx),
+                Ok(call) => {
+                    let mut ctx = ctx;
+                    let fault = injected_fault(&gw.svc, &call).await;
+                    if let (Some(f), Some(facts)) = (&fault, ctx.facts.as_deref_mut()) {
+                        facts.fault = Some(f.fault_id.clone());
+                    }
+                    (dispatch::dispatch(&gw.svc, call, fault).await, ctx)
+                }
                 Err(e) => (Err(dispatch::Failure::Gateway(e)), ctx),
             }
         }
@@ -216,6 +223,34 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
         }
     };
     respond::respond(&gw.svc, ctx, node, started, gw.log.as_ref())
+}
+
+/// The fault that applies to a call, with one of its calls spent (none are set unless an
+/// operator added them: then this is a read lock and an empty list).
+async fn injected_fault(svc: &Service, call: &check::Call) -> Option<crate::store::FaultRow> {
+    let fault = svc
+        .sandbox
+        .fault_for(call.method.name, call.who.app_id.as_str(), &call.biz)?;
+    let id = fault.fault_id.clone();
+    let spent = svc
+        .store
+        .write(move |c| {
+            let id = id.clone();
+            Box::pin(async move { c.hit_fault(&id).await })
+        })
+        .await;
+    match spent {
+        Ok(true) => Some(fault),
+        // Its last call was taken (perhaps on another node): re-read, and run the call.
+        Ok(false) => {
+            let _ = svc.sandbox.refresh(&svc.store).await;
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, fault_id = %fault.fault_id, "could not record a fault's use; not applying it");
+            None
+        }
+    }
 }
 
 /// What went wrong reading a request body, in words: over the size limit, or not a whole body

@@ -68,6 +68,7 @@ fn outbox_row(
         claimed_until: 0,
         claim_token: None,
         created_at: now,
+        merchant_pid: Some(target.merchant_pid.clone()),
     }
 }
 
@@ -151,6 +152,7 @@ mod tests {
             url: "http://127.0.0.1:9/n".into(),
             app_id: "2021000000000001".into(),
             auth_app_id: None,
+            merchant_pid: "2088000000000001".into(),
             charset: Charset::Gbk,
             sign_type: SignType::Rsa,
         };

@@ -13,6 +13,8 @@ pub struct Target {
     pub app_id: String,
     /// For an ISV call: the merchant the app acted for.
     pub auth_app_id: Option<String>,
+    /// The merchant whose ledger it reports: its test clock, if it has one, schedules it.
+    pub merchant_pid: String,
     pub charset: Charset,
     pub sign_type: SignType,
 }

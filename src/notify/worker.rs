@@ -72,6 +72,7 @@ pub struct Deliverer {
     http: reqwest::Client,
     settings: Settings,
     metrics: Option<Arc<Metrics>>,
+    sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 impl Deliverer {
@@ -88,6 +89,7 @@ impl Deliverer {
             http,
             settings,
             metrics: None,
+            sandbox: None,
         }
     }
 
@@ -104,8 +106,19 @@ impl Deliverer {
         }
     }
 
+    /// A deliverer that schedules each merchant's notifications by its test clock.
+    pub fn with_sandbox(mut self, sandbox: Arc<crate::sandbox::Sandbox>) -> Deliverer {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
     /// Claims the most overdue notification at `now`, attempts it once and records the result.
+    ///
+    /// A notification of a merchant with a test clock is due by that clock, and is attempted
+    /// as if on schedule: its next attempt is timed from when this one was due, not from now,
+    /// so advancing the clock by a day makes a day's attempts at once.
     pub async fn deliver_next(&self, now: i64) -> Result<Outcome, StoreError> {
+        let max_offset = self.sandbox.as_ref().map_or(0, |s| s.max_offset());
         let token = ids::hex(24);
         // The lease outlives the attempt (and the write that records it), so that no other node
         // starts the same one meanwhile; if this node dies mid-attempt, the lease runs out and
@@ -116,7 +129,10 @@ impl Deliverer {
             .store
             .write(move |c| {
                 let token = claim_token.clone();
-                Box::pin(async move { c.claim_notification(now, lease_until, &token).await })
+                Box::pin(async move {
+                    c.claim_notification(now, lease_until, &token, max_offset)
+                        .await
+                })
             })
             .await?;
         let Some(row) = claimed else {
@@ -126,12 +142,23 @@ impl Deliverer {
                 .await?;
             return Ok(Outcome::Idle { next_due });
         };
-        let error = self.attempt(&row, now).await.err();
+        let offset = match (&self.sandbox, &row.merchant_pid) {
+            (Some(sandbox), Some(pid)) => sandbox.offset(pid),
+            _ => 0,
+        };
+        // The attempt's time by the merchant's clock, and when it counts as made.
+        let merchant_now = now + offset;
+        let made_at = if offset > 0 {
+            row.next_attempt_at.min(merchant_now)
+        } else {
+            now
+        };
+        let error = self.attempt(&row, merchant_now).await.err();
         let attempt = row.attempts as usize; // 0 for the first attempt
         let (status, next_attempt_at) = match (&error, self.settings.schedule_ms.get(attempt)) {
-            (None, _) => (OutboxStatus::Delivered, now),
-            (Some(_), Some(wait)) => (OutboxStatus::Pending, now + wait),
-            (Some(_), None) => (OutboxStatus::Parked, now),
+            (None, _) => (OutboxStatus::Delivered, merchant_now),
+            (Some(_), Some(wait)) => (OutboxStatus::Pending, made_at + wait),
+            (Some(_), None) => (OutboxStatus::Parked, merchant_now),
         };
         let notify_id = row.notify_id.clone();
         let last_error = error.clone();

@@ -38,7 +38,7 @@ impl Method for Cancel {
             },
             req,
             notify: ctx.notify.clone(),
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.write_op(op).await)
     }

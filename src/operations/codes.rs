@@ -57,7 +57,7 @@ impl Method for Send {
             key: key(ctx, codes::SEND, &req.request_id),
             caller: ctx.who.app_id.clone(),
             req,
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.write_op(op).await)
     }
@@ -153,7 +153,7 @@ impl Method for CheckAvailable {
         let op = CheckOp {
             caller: ctx.who.app_id.clone(),
             req,
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.read_op(op).await)
     }
@@ -219,7 +219,7 @@ impl Method for Sync {
             caller: ctx.who.app_id.clone(),
             notify: ctx.notify.clone(),
             req,
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.write_op(op).await)
     }
@@ -352,7 +352,7 @@ impl Method for SendClose {
             key: key(ctx, codes::CLOSE, &req.request_id),
             caller: ctx.who.app_id.clone(),
             req,
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.write_op(op).await)
     }

@@ -35,7 +35,7 @@ impl Method for Delay {
                 request_id: req.request_id.clone(),
             },
             req,
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.write_op(op).await)
     }

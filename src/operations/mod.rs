@@ -33,12 +33,20 @@ pub struct Service {
     pub notify_wake: Arc<Notify>,
     /// This node's counters.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Merchants' test clocks and injected faults (re-read from the store while serving).
+    pub sandbox: Arc<crate::sandbox::Sandbox>,
 }
 
 impl Service {
-    /// Now, by this service's clock.
+    /// Now, by this service's clock: real time, for what is not a merchant's (the request
+    /// timestamp check, tokens, the outbox's leases).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Now for a merchant's ledger and notifications: its test clock, if it has one.
+    pub fn now_for(&self, merchant_pid: &str) -> i64 {
+        self.clock.now_ms() + self.sandbox.offset(merchant_pid)
     }
 }
 

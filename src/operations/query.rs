@@ -29,7 +29,7 @@ impl Method for Query {
         let op = QueryOp {
             merchant_pid: ctx.who.merchant_pid.clone(),
             req,
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.read_op(op).await)
     }

@@ -36,7 +36,7 @@ impl Method for UsedRefund {
                 request_id: req.request_id.clone(),
             },
             req,
-            now: svc.now_ms(),
+            now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
         settle(svc.store.write_op(op).await)
     }

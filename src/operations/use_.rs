@@ -43,7 +43,7 @@ pub async fn run(svc: &Service, ctx: &CallContext, call: UseCall) -> Result<UseA
         call,
         channel: ctx.channel,
         notify: ctx.notify.clone(),
-        now: svc.now_ms(),
+        now: svc.now_for(ctx.who.merchant_pid.as_str()),
     };
     settle(svc.store.write_op(op).await)
 }

@@ -20,7 +20,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
 pub use ledger::{CallerFacts, Effect, LedgerTx, Plan};
-pub use queries::{AppRecord, Lock, LogFilter, LogRow, NotificationRow, OutboxStatus};
+pub use queries::{
+    AppRecord, ClockRow, FaultRow, Lock, LogFilter, LogRow, NotificationRow, OutboxStatus,
+};
 
 /// A boxed, sendable future borrowing from `'a`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -1,10 +1,16 @@
 //! The operator's commands: tenants, keys, items, orders, tokens and console actions on
 
+mod fixtures;
 mod notify;
+mod sandbox;
 mod tenants;
 mod tickets;
 
+pub use fixtures::{Fixtures, Listing, fixtures_load, list, reset};
 pub use notify::{notify_list, notify_resend, print_log};
+pub use sandbox::{
+    NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add, fault_clear, fault_list,
+};
 pub use tenants::{
     NewApp, NewItem, add_app, add_item, add_merchant, add_shop, grant_token, set_app_key, show_app,
 };

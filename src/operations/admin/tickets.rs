@@ -61,6 +61,7 @@ pub async fn issue_order(
         external_codes,
         count,
         now,
+        sandbox: svc.sandbox.clone(),
     };
     let issued = store.write_op(op).await?;
     // A code merchant's order may have queued its send notification.
@@ -75,7 +76,9 @@ struct IssueOp {
     order_no: Option<String>,
     external_codes: Option<Vec<String>>,
     count: usize,
+    /// Real time; the order is dated by its merchant's clock.
     now: i64,
+    sandbox: std::sync::Arc<crate::sandbox::Sandbox>,
 }
 
 impl Operation for IssueOp {
@@ -88,6 +91,7 @@ impl Operation for IssueOp {
         let Some(item) = item else {
             return Ok(Err(AdminError::NotFound(format!("item {}", self.item_id))));
         };
+        let now = now + self.sandbox.offset(&item.merchant_pid);
         if let Some(app) = tx.code_merchant(&item.item_id).await? {
             if self.external_codes.is_some() {
                 return Ok(Err(AdminError::Invalid(format!(
@@ -182,7 +186,7 @@ impl IssueOp {
         app: &crate::store::AppRecord,
         order_no: String,
     ) -> std::result::Result<Value, StoreError> {
-        let now = self.now;
+        let now = self.now + self.sandbox.offset(&item.merchant_pid);
         let send = SendOrder {
             send_order_no: ids::dated(now, 14),
             order_no: order_no.clone(),
@@ -208,6 +212,7 @@ impl IssueOp {
             url: url.clone(),
             app_id: app.app_id.clone(),
             auth_app_id: None,
+            merchant_pid: item.merchant_pid.clone(),
             charset: Charset::parse(&app.charset).unwrap_or(Charset::Utf8),
             sign_type: SignType::parse(&app.sign_type).unwrap_or(SignType::Rsa2),
         });
@@ -244,10 +249,12 @@ fn code_type_of(order_no: &Option<String>) -> CodeType {
 pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) -> Result<Value> {
     let (store, now) = (&svc.store, svc.now_ms());
     let code = code.to_string();
+    let sandbox = svc.sandbox.clone();
 
     store
         .read(move |c| {
             let (code, order_no) = (code.clone(), order_no.clone());
+            let sandbox = sandbox.clone();
             Box::pin(async move {
                 let Some(view) = c
                     .ticket(
@@ -261,6 +268,7 @@ pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) ->
                     return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
                 };
                 let trans = c.ticket_trans(&view.ticket.voucher_id).await?;
+                let now = now + sandbox.offset(&view.ticket.merchant_pid);
                 let answer = query::answer(&view, None, &trans, now);
                 let mut node = serde_json::to_value(answer).expect("a typed answer serialises");
                 node["merchant_pid"] = view.ticket.merchant_pid.clone().into();
@@ -348,10 +356,12 @@ pub async fn ticket_use(
 pub async fn ticket_refund(svc: &Service, code: &str, order_no: Option<String>) -> Result<Value> {
     let (store, now) = (&svc.store, svc.now_ms());
     let code = code.to_string();
+    let sandbox = svc.sandbox.clone();
 
     store
         .write(move |c| {
             let (code, order_no) = (code.clone(), order_no.clone());
+            let sandbox = sandbox.clone();
             Box::pin(async move {
                 let Some(view) = c
                     .ticket(
@@ -365,6 +375,7 @@ pub async fn ticket_refund(svc: &Service, code: &str, order_no: Option<String>) 
                     return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
                 };
                 let t = view.ticket;
+                let now = now + sandbox.offset(&t.merchant_pid);
                 if t.refunded {
                     return Ok(Err(AdminError::Duplicate(format!(
                         "refund of ticket {code}"

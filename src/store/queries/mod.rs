@@ -25,12 +25,15 @@ macro_rules! execute {
 
 pub(super) mod codes;
 pub(super) mod history;
+pub(super) mod lists;
 pub(super) mod notifications;
+pub(super) mod sandbox;
 pub(super) mod tenants;
 pub(super) mod tickets;
 
 pub use codes::{LogFilter, LogRow};
 pub use notifications::{NotificationRow, OutboxStatus};
+pub use sandbox::{ClockRow, FaultRow};
 pub use tenants::AppRecord;
 pub use tickets::Lock;
 

@@ -62,14 +62,16 @@ pub struct NotificationRow {
     pub claimed_until: i64,
     pub claim_token: Option<String>,
     pub created_at: i64,
+    /// The merchant whose clock schedules it (`None`: real time).
+    pub merchant_pid: Option<String>,
 }
 
 const NOTIFICATION_COLUMNS: &str = "notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, status, \
-     attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at";
+     attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, merchant_pid";
 
 pub(in crate::store) const INSERT_NOTIFICATION: &str = "INSERT INTO notifications (notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, \
-                   status, attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) ON CONFLICT DO NOTHING";
+                   status, attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, updated_at, merchant_pid) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) ON CONFLICT DO NOTHING";
 
 impl Conn<'_> {
     pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<(), StoreError> {
@@ -92,19 +94,24 @@ impl Conn<'_> {
                 .bind(n.claimed_until)
                 .bind(&n.claim_token)
                 .bind(n.created_at)
+                .bind(&n.merchant_pid)
         )?;
         inserted(done, "notifications.notify_id")
     }
 
-    /// Claims the most overdue pending notification until `lease_until` under `token`.
+    /// Claims the most overdue pending notification until `lease_until` under `token`: due
+    /// when its time has come by its merchant's clock (real time plus the merchant's test clock
+    /// offset; `max_offset` is the largest offset, which lets the index bound the search).
     /// On PostgreSQL, rows other nodes are claiming are skipped, not waited for.
     pub async fn claim_notification(
         &mut self,
         now: i64,
         lease_until: i64,
         token: &str,
+        max_offset: i64,
     ) -> Result<Option<NotificationRow>, StoreError> {
-        let pick = "SELECT notify_id FROM notifications WHERE status = 'pending' AND next_attempt_at <= $1 \
+        let pick = "SELECT notify_id FROM notifications n WHERE status = 'pending' AND next_attempt_at <= $1 + $4 \
+                    AND next_attempt_at - COALESCE((SELECT offset_ms FROM test_clocks t WHERE t.merchant_pid = n.merchant_pid), 0) <= $1 \
                     AND claimed_until <= $1 ORDER BY next_attempt_at, notify_id LIMIT 1";
         let sql = |lock: &str| {
             format!(
@@ -118,6 +125,7 @@ impl Conn<'_> {
                     .bind(now)
                     .bind(lease_until)
                     .bind(token)
+                    .bind(max_offset)
                     .fetch_optional(&mut **c)
                     .await?
             }
@@ -126,6 +134,7 @@ impl Conn<'_> {
                     .bind(now)
                     .bind(lease_until)
                     .bind(token)
+                    .bind(max_offset)
                     .fetch_optional(&mut **c)
                     .await?
             }
@@ -168,8 +177,10 @@ impl Conn<'_> {
     }
 
     pub async fn next_notification_due(&mut self) -> Result<Option<i64>, StoreError> {
-        let sql = "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END) \
-                   FROM notifications WHERE status = 'pending'";
+        // In real time: a notification's own time less its merchant's clock offset.
+        let sql = "SELECT MIN(CASE WHEN claimed_until > due THEN claimed_until ELSE due END) FROM \
+                   (SELECT claimed_until, next_attempt_at - COALESCE((SELECT offset_ms FROM test_clocks t \
+                    WHERE t.merchant_pid = n.merchant_pid), 0) AS due FROM notifications n WHERE status = 'pending') d";
         let row: (Option<i64>,) = on!(self, |c| sqlx::query_as(sql).fetch_one(&mut **c).await)?;
         Ok(row.0)
     }

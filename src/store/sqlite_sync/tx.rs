@@ -339,7 +339,8 @@ impl SyncTx<'_> {
                     n.last_error,
                     n.claimed_until,
                     n.claim_token,
-                    n.created_at
+                    n.created_at,
+                    n.merchant_pid
                 ],
                 "notifications.notify_id",
             ),
