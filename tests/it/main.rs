@@ -17,6 +17,7 @@ mod pg;
 mod query;
 mod races;
 mod receiver;
+mod sandbox;
 mod sdk;
 mod store;
 mod upgrade;
