@@ -436,7 +436,7 @@ pub enum OrderCommand {
         #[arg(long)]
         item: String,
         /// How many tickets, 1 to 1,000,000: the bound keeps one order one transaction (a
-        /// million take a few seconds); more tickets are more orders (`admin fixtures load`).
+        /// million take under a minute); more tickets are more orders (`admin fixtures load`).
         #[arg(long, default_value_t = 1)]
         tickets: usize,
         #[arg(long)]
