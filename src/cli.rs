@@ -338,8 +338,12 @@ pub enum AppCommand {
         /// Where notifications go when a call names no notify_url.
         #[arg(long)]
         notify_url: Option<String>,
+        /// Also give it an AES content-encryption key (`encrypt_type=AES`); printed in base64.
+        #[arg(long)]
+        aes_key: bool,
     },
-    /// Show an app: its merchant, sign type, charset, notify address and public key.
+    /// Show an app: its merchant, sign type, charset, notify address, its public key for each
+    /// sign type it has one for, and its AES key.
     Show {
         #[arg(long)]
         app_id: String,
@@ -351,13 +355,32 @@ pub enum AppCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AppKeyCommand {
-    /// Replace the app's public key (calls signed with the old key stop verifying at once).
+    /// Set the app's public key for a sign type (calls signed with the old key stop verifying
+    /// at once). An app has a key per sign type: a call in a type it has no key for is
+    /// answered `40002 isv.missing-signature-config`.
     Set {
         #[arg(long)]
         app_id: String,
         /// The new RSA public key: PEM or bare base64, SPKI or PKCS#1.
         #[arg(long)]
         public_key: PathBuf,
+        /// Which sign type it verifies (default: the app's own).
+        #[arg(long, value_parser = ["RSA2", "RSA"])]
+        sign_type: Option<String>,
+    },
+    /// Remove the app's key for the sign type other than its own.
+    Remove {
+        #[arg(long)]
+        app_id: String,
+        #[arg(long, value_parser = ["RSA2", "RSA"])]
+        sign_type: String,
+    },
+    /// Give the app a new AES content-encryption key (printed in base64), or remove it.
+    Aes {
+        #[arg(long)]
+        app_id: String,
+        #[arg(long)]
+        remove: bool,
     },
 }
 
@@ -575,6 +598,9 @@ pub struct CallArgs {
     pub app_auth_token: Option<String>,
     #[arg(long)]
     pub notify_url: Option<String>,
+    /// Encrypt biz_content with this AES key (base64; `encrypt_type=AES`) and decrypt the answer.
+    #[arg(long, value_name = "BASE64")]
+    pub encrypt_key: Option<String>,
     /// Also print, on stderr, the string signed and the request sent.
     #[arg(long, short)]
     pub verbose: bool,

@@ -18,6 +18,8 @@ pub struct Client {
     pub alipay_public_key: PublicKey,
     pub sign_type: SignType,
     pub charset: Charset,
+    /// Content encryption (`encrypt_type=AES`): `biz_content` sent encrypted, answers decrypted.
+    pub aes: Option<crate::alipay::aes::AesKey>,
     http: reqwest::Client,
 }
 
@@ -33,6 +35,8 @@ pub struct Reply {
     pub node: Value,
     /// The platform signature verified over the node's bytes.
     pub verified: bool,
+    /// The node arrived encrypted (a JSON string); `node_text` is its decrypted text.
+    pub encrypted: bool,
     /// The answer's `sign`, if it had one.
     pub sign: Option<String>,
 }
@@ -69,8 +73,15 @@ impl Client {
             alipay_public_key,
             sign_type,
             charset,
+            aes: None,
             http,
         }
+    }
+
+    /// The same client, encrypting its calls with this AES key.
+    pub fn with_aes(mut self, key: crate::alipay::aes::AesKey) -> Client {
+        self.aes = Some(key);
+        self
     }
 
     /// The common parameters and `biz_content` of a call, unsigned.
@@ -83,7 +94,16 @@ impl Client {
         params.insert("sign_type".into(), self.sign_type.name().into());
         params.insert("timestamp".into(), time::format(system_now_ms()));
         params.insert("version".into(), "1.0".into());
-        params.insert("biz_content".into(), biz_content.into());
+        match &self.aes {
+            None => params.insert("biz_content".into(), biz_content.into()),
+            Some(aes) => {
+                params.insert("encrypt_type".into(), "AES".into());
+                params.insert(
+                    "biz_content".into(),
+                    aes.encrypt(&self.charset.encode(biz_content)),
+                )
+            }
+        };
         for (k, v) in extra {
             params.insert((*k).into(), (*v).into());
         }
@@ -180,6 +200,17 @@ impl Client {
             self.alipay_public_key
                 .verify(self.sign_type, &self.charset.encode(&node_text), s)
         });
+        let (node_text, encrypted) = match (&self.aes, node_text.strip_prefix('"')) {
+            (Some(aes), Some(quoted)) => {
+                let sealed = quoted.strip_suffix('"').unwrap_or(quoted);
+                let plain = aes
+                    .decrypt(sealed)
+                    .and_then(|b| self.charset.decode(&b))
+                    .ok_or_else(|| anyhow::anyhow!("the answer does not decrypt: {body}"))?;
+                (plain, true)
+            }
+            _ => (node_text, false),
+        };
         let node = serde_json::from_str(&node_text)?;
         Ok(Reply {
             raw: bytes.to_vec(),
@@ -187,6 +218,7 @@ impl Client {
             node_text,
             node,
             verified,
+            encrypted,
             sign,
         })
     }

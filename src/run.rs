@@ -189,8 +189,20 @@ async fn admin_command(
             admin::add_merchant(svc, &pid, &name).await
         }
         AdminCommand::App(AppCommand::Show { app_id }) => admin::show_app(svc, &app_id).await,
-        AdminCommand::App(AppCommand::Key(AppKeyCommand::Set { app_id, public_key })) => {
-            admin::set_app_key(svc, &app_id, &read_file(&public_key)?).await
+        AdminCommand::App(AppCommand::Key(AppKeyCommand::Set {
+            app_id,
+            public_key,
+            sign_type,
+        })) => {
+            let sign_type = sign_type.as_deref().and_then(SignType::parse);
+            admin::set_app_key(svc, &app_id, &read_file(&public_key)?, sign_type).await
+        }
+        AdminCommand::App(AppCommand::Key(AppKeyCommand::Remove { app_id, sign_type })) => {
+            let sign_type = SignType::parse(&sign_type).expect("clap allows RSA2 and RSA only");
+            admin::remove_app_key(svc, &app_id, sign_type).await
+        }
+        AdminCommand::App(AppCommand::Key(AppKeyCommand::Aes { app_id, remove })) => {
+            admin::set_app_aes_key(svc, &app_id, remove).await
         }
         AdminCommand::App(AppCommand::Add {
             app_id,
@@ -199,16 +211,22 @@ async fn admin_command(
             sign_type,
             charset,
             notify_url,
+            aes_key,
         }) => {
             let new = admin::NewApp {
-                app_id,
+                app_id: app_id.clone(),
                 merchant_pid: merchant,
                 public_key: read_file(&public_key)?,
                 sign_type,
                 charset,
                 notify_url,
             };
-            admin::add_app(svc, new).await
+            let mut added = admin::add_app(svc, new).await?;
+            if aes_key {
+                let aes = admin::set_app_aes_key(svc, &app_id, false).await?;
+                added["aes_key"] = aes["aes_key"].clone();
+            }
+            Ok(added)
         }
         AdminCommand::Shop(ShopCommand::Add {
             merchant,
@@ -350,7 +368,7 @@ async fn call_inner(args: CallArgs) -> anyhow::Result<ExitCode> {
     let charset = Charset::parse(&args.charset).expect("clap allows known charsets only");
     serde_json::from_str::<serde_json::Map<String, Value>>(&args.biz_content)
         .map_err(|e| anyhow::anyhow!("BIZ_JSON is not a JSON object: {e}"))?;
-    let client = Client::new(
+    let mut client = Client::new(
         &args.gateway,
         &args.app_id,
         private_key,
@@ -358,6 +376,12 @@ async fn call_inner(args: CallArgs) -> anyhow::Result<ExitCode> {
         sign_type,
         charset,
     );
+    if let Some(key) = &args.encrypt_key {
+        let key = crate::alipay::aes::AesKey::from_base64(key).ok_or_else(|| {
+            anyhow::anyhow!("--encrypt-key: not base64 of a 16, 24 or 32-byte AES key")
+        })?;
+        client = client.with_aes(key);
+    }
     let mut extra = Vec::new();
     if let Some(token) = &args.app_auth_token {
         extra.push(("app_auth_token", token.as_str()));

@@ -46,7 +46,16 @@ pub enum GatewayError {
     InvalidCharset(String),
     InvalidParameter(String),
     InvalidEncryptType(String),
+    /// The app has no key for the request's sign type.
+    MissingSignatureConfig(SignTypeName),
+    /// `encrypt_type=AES` from an app without an AES key.
+    MissingEncryptKey,
+    /// `biz_content` did not decrypt under the app's AES key.
+    InvalidEncrypt,
 }
+
+/// A sign type's name, for the texts that name one.
+pub type SignTypeName = &'static str;
 
 impl GatewayError {
     pub fn status(&self) -> Status {
@@ -165,7 +174,25 @@ impl GatewayError {
                 "40002",
                 "Invalid Arguments",
                 "isv.invalid-encrypt-type",
-                format!("无效的加密类型：{t}，本网关不支持内容加密"),
+                format!("无效的加密类型：{t}，仅支持AES"),
+            ),
+            MissingSignatureConfig(t) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.missing-signature-config",
+                format!("验签出错, 未配置对应签名算法的公钥或者证书：应用没有 {t} 的公钥"),
+            ),
+            MissingEncryptKey => (
+                "40002",
+                "Invalid Arguments",
+                "isv.decryption-error-not-valid-encrypt-key",
+                "解密出错，未配置加密密钥或加密密钥格式错误".into(),
+            ),
+            InvalidEncrypt => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-encrypt",
+                "解密异常".into(),
             ),
             CallLimited { per_second } => (
                 "40005",

@@ -2,6 +2,7 @@
 //! the signed response envelope, the gateway code table and the signature doctor. Pure: no IO,
 //! no clock.
 
+pub mod aes;
 pub mod charset;
 pub mod codes;
 pub mod doctor;

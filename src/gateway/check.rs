@@ -1,6 +1,7 @@
 //! The gateway's checks, in the published order: method → app_id → sign_type → sign →
 //! timestamp → version → charset → format → signature → method exists → app_auth_token.
 
+use crate::alipay::aes::AesKey;
 use crate::alipay::codes::GatewayError;
 use crate::alipay::doctor::{self, Finding, Signed};
 use crate::alipay::form::{self, Params, RawPair};
@@ -26,6 +27,8 @@ pub struct Context {
     pub charset: Charset,
     /// What the checks learned, for the request log (when it is on).
     pub facts: Option<Box<Facts>>,
+    /// The key an encrypted call's answer is encrypted with.
+    pub aes: Option<AesKey>,
 }
 
 impl Context {
@@ -43,6 +46,7 @@ impl Context {
                 .and_then(|c| Charset::parse(&c))
                 .unwrap_or(Charset::Utf8),
             facts: None,
+            aes: None,
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct Call {
     pub biz: Biz,
     /// Where this call's notification goes, if anywhere.
     pub notify: Option<Target>,
+    /// The app's AES key when the call was encrypted: its answer is encrypted too.
+    pub aes: Option<AesKey>,
 }
 
 fn present<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
@@ -96,6 +102,7 @@ pub async fn check(
             .unwrap_or(SignType::Rsa2),
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
         facts: (limits.request_log_size > 0).then(Box::<Facts>::default),
+        aes: None,
     };
     let conflict = form::conflicting_key(&all);
     let outcome = match conflict {
@@ -193,10 +200,22 @@ impl Checking<'_> {
         {
             return Err(GatewayError::InvalidFormat(format.to_string()));
         }
-        if let Some(encrypt) = present(params, "encrypt_type") {
-            return Err(GatewayError::InvalidEncryptType(encrypt.to_string()));
-        }
-        let key = keys.get(&record.public_key_pem);
+        let aes = match present(params, "encrypt_type") {
+            None => None,
+            Some(t) if t.eq_ignore_ascii_case("AES") => Some(
+                record
+                    .aes_key
+                    .as_deref()
+                    .and_then(AesKey::from_base64)
+                    .ok_or(GatewayError::MissingEncryptKey)?,
+            ),
+            Some(t) => return Err(GatewayError::InvalidEncryptType(t.to_string())),
+        };
+        // An app has a key per sign type; a call in a type it has no key for is refused.
+        let key_pem = record
+            .key_for(sign_type)
+            .ok_or(GatewayError::MissingSignatureConfig(sign_type.name()))?;
+        let key = keys.get(key_pem);
         match verify(&key, params, sign_type, charset, sign) {
             Ok(content) => {
                 if let Some(f) = facts.as_deref_mut() {
@@ -250,9 +269,20 @@ impl Checking<'_> {
                 }
             }
         };
-        let biz = match present(params, "biz_content") {
-            None => Biz::default(),
-            Some(text) => Biz::parse(text).map_err(GatewayError::InvalidParameter)?,
+        let biz = match (present(params, "biz_content"), &aes) {
+            (None, _) => Biz::default(),
+            (Some(text), None) => Biz::parse(text).map_err(GatewayError::InvalidParameter)?,
+            // Signed as sent (encrypted); read once decrypted, in the request's charset.
+            (Some(text), Some(aes)) => {
+                let plain = aes
+                    .decrypt(text)
+                    .and_then(|bytes| charset.decode(&bytes))
+                    .ok_or(GatewayError::InvalidEncrypt)?;
+                if let Some(f) = facts.as_deref_mut() {
+                    f.decrypted_biz_content = Some(plain.clone());
+                }
+                Biz::parse(&plain).map_err(GatewayError::InvalidParameter)?
+            }
         };
         let given = present(params, "notify_url");
         if let Some(url) = given
@@ -279,6 +309,7 @@ impl Checking<'_> {
             who,
             biz,
             notify,
+            aes,
         })
     }
 }

@@ -32,6 +32,8 @@ pub struct Facts {
     pub diagnosis: Option<String>,
     /// The injected fault that answered the call (`admin fault add`).
     pub fault: Option<String>,
+    /// An encrypted call's `biz_content`, decrypted.
+    pub decrypted_biz_content: Option<String>,
 }
 
 /// One call, as `admin log` prints it.
@@ -51,6 +53,8 @@ struct Entry<'a> {
     diagnosis: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fault: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decrypted_biz_content: Option<String>,
     code: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     sub_code: &'a str,
@@ -123,6 +127,11 @@ impl Answered {
             verified: self.facts.verified,
             diagnosis: self.facts.diagnosis.as_deref(),
             fault: self.facts.fault.as_deref(),
+            decrypted_biz_content: self
+                .facts
+                .decrypted_biz_content
+                .as_deref()
+                .map(|t| cut(t, MAX_VALUE)),
             code: &self.code,
             sub_code: &self.sub_code,
             latency_ms: (self.latency.as_micros() as f64) / 1000.0,

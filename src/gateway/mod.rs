@@ -207,6 +207,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             match outcome {
                 Ok(call) => {
                     let mut ctx = ctx;
+                    ctx.aes = call.aes.clone();
                     let fault = injected_fault(&gw.svc, &call).await;
                     if let (Some(f), Some(facts)) = (&fault, ctx.facts.as_deref_mut()) {
                         facts.fault = Some(f.fault_id.clone());

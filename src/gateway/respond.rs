@@ -67,7 +67,12 @@ pub fn respond(
     };
     let outcome = outcome.map_err(|failure| failure.status());
     let text = node_text(outcome.as_deref());
-    let bytes = ctx.charset.encode(&text);
+    let bytes = match &ctx.aes {
+        None => ctx.charset.encode(&text),
+        // An encrypted call's answer: the node is a JSON string of the ciphertext, and the
+        // signature covers it with its quotes.
+        Some(aes) => format!("\"{}\"", aes.encrypt(&ctx.charset.encode(&text))).into_bytes(),
+    };
     let sign = svc.platform_key.sign(ctx.sign_type, &bytes);
     let body = envelope::body(&name, &bytes, &sign, ctx.charset);
     let content_type = format!("application/json;charset={}", ctx.charset.name());

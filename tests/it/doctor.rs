@@ -224,9 +224,14 @@ async fn a_replaced_app_key_takes_effect_at_once_and_the_old_one_is_diagnosed() 
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
     let next = PrivateKey::generate();
-    ticketgate::operations::admin::set_app_key(app.service(), A1, &next.public_key().to_pem())
-        .await
-        .unwrap();
+    ticketgate::operations::admin::set_app_key(
+        app.service(),
+        A1,
+        &next.public_key().to_pem(),
+        None,
+    )
+    .await
+    .unwrap();
     let old = app.query(&code);
     let old = old.await;
     assert_diagnosis(&old, "WRONG_KEY");

@@ -93,7 +93,13 @@ async fn invalid_arguments_get_their_40002_codes() {
         ("timestamp", "2001-01-01 00:00:00", "isv.invalid-timestamp"),
         ("charset", "latin1", "isv.invalid-charset"),
         ("format", "xml", "isv.invalid-format"),
-        ("encrypt_type", "AES", "isv.invalid-encrypt-type"),
+        ("encrypt_type", "DES", "isv.invalid-encrypt-type"),
+        // A1 has no AES key.
+        (
+            "encrypt_type",
+            "AES",
+            "isv.decryption-error-not-valid-encrypt-key",
+        ),
         ("version", "2.0", "isv.invalid-parameter"),
         ("biz_content", "not json", "isv.invalid-parameter"),
         ("biz_content", "[1,2]", "isv.invalid-parameter"),

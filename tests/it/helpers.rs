@@ -214,6 +214,16 @@ impl TestApp {
             )
             .await
             .unwrap();
+            // The same key for RSA too: the suite signs with either (an app has a key per
+            // sign type; tests/it/modes.rs covers an app with one).
+            admin::set_app_key(
+                s,
+                app_id,
+                &app_key(key).public_key().to_pem(),
+                Some(SignType::Rsa),
+            )
+            .await
+            .unwrap();
         }
         admin::add_shop(s, M1, SHOP, "一号店").await.unwrap();
         admin::add_shop(s, M1, SHOP2, "二号店").await.unwrap();
@@ -386,6 +396,19 @@ impl TestApp {
                 charset: charset.into(),
                 notify_url: notify_url.map(String::from),
             },
+        )
+        .await
+        .unwrap();
+        let other = if sign_type == "RSA" {
+            SignType::Rsa2
+        } else {
+            SignType::Rsa
+        };
+        admin::set_app_key(
+            self.service(),
+            app_id,
+            &app_key(0).public_key().to_pem(),
+            Some(other),
         )
         .await
         .unwrap();

@@ -11,6 +11,7 @@ mod gateway;
 mod helpers;
 mod lifecycle;
 mod log;
+mod modes;
 mod multinode;
 mod notify;
 mod pg;

@@ -36,7 +36,8 @@ pub struct NewApp {
     pub notify_url: Option<String>,
 }
 
-/// An app as the gateway sees it, with its public key in the forms the SDKs take.
+/// An app as the gateway sees it, with its public key in the forms the SDKs take (one per sign
+/// type it has a key for) and its AES key, if any.
 pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
     let id = app_id.to_string();
     let found = svc
@@ -49,6 +50,17 @@ pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
     let app = found.ok_or_else(|| AdminError::NotFound(format!("app {app_id}")))?;
     let key = PublicKey::from_text(&app.public_key_pem)
         .map_err(|e| AdminError::Invalid(format!("stored public key: {e}")))?;
+    let mut keys = serde_json::Map::new();
+    for sign_type in [SignType::Rsa2, SignType::Rsa] {
+        if let Some(pem) = app.key_for(sign_type) {
+            let k = PublicKey::from_text(pem)
+                .map_err(|e| AdminError::Invalid(format!("stored public key: {e}")))?;
+            keys.insert(
+                sign_type.name().into(),
+                json!({"public_key_pem": k.to_pem(), "public_key_base64": k.to_base64(), "bits": k.size() * 8}),
+            );
+        }
+    }
     Ok(json!({
         "app_id": app.app_id,
         "merchant_pid": app.merchant_pid,
@@ -58,25 +70,83 @@ pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
         "public_key_pem": key.to_pem(),
         "public_key_base64": key.to_base64(),
         "public_key_bits": key.size() * 8,
+        "keys": keys,
+        "aes_key": app.aes_key,
     }))
 }
 
-/// Replaces an app's public key.
-pub async fn set_app_key(svc: &Service, app_id: &str, public_key: &str) -> Result<Value> {
+async fn app_record(svc: &Service, app_id: &str) -> Result<AppRecord> {
+    let id = app_id.to_string();
+    svc.store
+        .read(move |c| {
+            let id = id.clone();
+            Box::pin(async move { c.app(&id).await })
+        })
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("app {app_id}")))
+}
+
+/// Sets an app's public key for a sign type (default: the app's own): calls signed with the
+/// old key stop verifying at once. A key for the other type lets the app call in both.
+pub async fn set_app_key(
+    svc: &Service,
+    app_id: &str,
+    public_key: &str,
+    sign_type: Option<SignType>,
+) -> Result<Value> {
     let key = PublicKey::from_text(public_key)
         .map_err(|e| AdminError::Invalid(format!("public key: {e}")))?;
+    let app = app_record(svc, app_id).await?;
+    let other = sign_type.is_some_and(|t| t.name() != app.sign_type);
     let (id, pem) = (app_id.to_string(), key.to_pem());
     let changed = svc
         .store
         .write(move |c| {
             let (id, pem) = (id.clone(), pem.clone());
-            Box::pin(async move { c.set_app_key(&id, &pem).await })
+            Box::pin(async move { c.set_app_key(&id, Some(&pem), other).await })
         })
         .await?;
     if !changed {
         return Err(AdminError::NotFound(format!("app {app_id}")));
     }
     show_app(svc, app_id).await
+}
+
+/// Removes an app's key for the sign type other than its own (its own key cannot be removed:
+/// replace it, or re-register the app with the other sign type).
+pub async fn remove_app_key(svc: &Service, app_id: &str, sign_type: SignType) -> Result<Value> {
+    let app = app_record(svc, app_id).await?;
+    if sign_type.name() == app.sign_type {
+        return invalid(format!(
+            "{} is the app's own sign type: its key can be replaced (app key set), not removed",
+            app.sign_type
+        ));
+    }
+    let id = app_id.to_string();
+    svc.store
+        .write(move |c| {
+            let id = id.clone();
+            Box::pin(async move { c.set_app_key(&id, None, true).await })
+        })
+        .await?;
+    show_app(svc, app_id).await
+}
+
+/// Gives an app a new AES content-encryption key (or, with `remove`, takes it away); prints it.
+pub async fn set_app_aes_key(svc: &Service, app_id: &str, remove: bool) -> Result<Value> {
+    let key = (!remove).then(|| crate::alipay::aes::AesKey::generate().to_base64());
+    let (id, k) = (app_id.to_string(), key.clone());
+    let changed = svc
+        .store
+        .write(move |c| {
+            let (id, k) = (id.clone(), k.clone());
+            Box::pin(async move { c.set_app_aes_key(&id, k.as_deref()).await })
+        })
+        .await?;
+    if !changed {
+        return Err(AdminError::NotFound(format!("app {app_id}")));
+    }
+    Ok(json!({"app_id": app_id, "aes_key": key}))
 }
 
 pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
@@ -112,6 +182,8 @@ pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
         sign_type: sign_type.name().into(),
         charset: charset.name().into(),
         notify_url: new.notify_url.clone(),
+        other_public_key_pem: None,
+        aes_key: None,
     };
     let r = record.clone();
     let outcome = store

@@ -13,11 +13,26 @@ pub struct AppRecord {
     pub sign_type: String,
     pub charset: String,
     pub notify_url: Option<String>,
+    /// Its key for the sign type other than `sign_type`, if it has one.
+    pub other_public_key_pem: Option<String>,
+    /// Its AES content-encryption key (base64), if it has one.
+    pub aes_key: Option<String>,
 }
 
-pub(in crate::store) const SELECT_APP: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url \
+impl AppRecord {
+    /// The public key calls signed with `sign_type` are verified with, if the app has one.
+    pub fn key_for(&self, sign_type: crate::alipay::SignType) -> Option<&str> {
+        if sign_type.name() == self.sign_type {
+            Some(&self.public_key_pem)
+        } else {
+            self.other_public_key_pem.as_deref()
+        }
+    }
+}
+
+pub(in crate::store) const SELECT_APP: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key \
                    FROM apps WHERE app_id = $1";
-pub(in crate::store) const SELECT_MERCHANT_APPS: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url \
+pub(in crate::store) const SELECT_MERCHANT_APPS: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key \
                    FROM apps WHERE merchant_pid = $1 ORDER BY app_id LIMIT 16";
 pub(in crate::store) const SELECT_SHOP_NAME: &str =
     "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
@@ -33,6 +48,8 @@ pub(in crate::store) fn app_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Resu
         sign_type: row.get("sign_type")?,
         charset: row.get("charset")?,
         notify_url: row.get("notify_url")?,
+        other_public_key_pem: row.get("other_public_key_pem")?,
+        aes_key: row.get("aes_key")?,
     })
 }
 
@@ -96,8 +113,8 @@ impl Conn<'_> {
     }
 
     pub async fn insert_app(&mut self, app: &AppRecord, now: i64) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO apps (app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+        let sql = "INSERT INTO apps (app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, created_at, \
+                   other_public_key_pem, aes_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
         let done = execute!(
             self,
             sqlx::query(sql)
@@ -108,18 +125,37 @@ impl Conn<'_> {
                 .bind(&app.charset)
                 .bind(&app.notify_url)
                 .bind(now)
+                .bind(&app.other_public_key_pem)
+                .bind(&app.aes_key)
         )?;
         Ok(done == 1)
     }
 
-    /// Replaces an app's public key; answers whether the app exists.
+    /// Replaces an app's public key for its own sign type (`other: false`) or the other one
+    /// (`other: true`; `None` removes it); answers whether the app exists.
     pub async fn set_app_key(
         &mut self,
         app_id: &str,
-        public_key_pem: &str,
+        public_key_pem: Option<&str>,
+        other: bool,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE apps SET public_key_pem = $1 WHERE app_id = $2";
+        let sql = if other {
+            "UPDATE apps SET other_public_key_pem = $1 WHERE app_id = $2"
+        } else {
+            "UPDATE apps SET public_key_pem = $1 WHERE app_id = $2"
+        };
         let done = execute!(self, sqlx::query(sql).bind(public_key_pem).bind(app_id))?;
+        Ok(done == 1)
+    }
+
+    /// Sets or removes an app's AES key; answers whether the app exists.
+    pub async fn set_app_aes_key(
+        &mut self,
+        app_id: &str,
+        aes_key: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE apps SET aes_key = $1 WHERE app_id = $2";
+        let done = execute!(self, sqlx::query(sql).bind(aes_key).bind(app_id))?;
         Ok(done == 1)
     }
 
