@@ -488,6 +488,24 @@ pub enum AuthCommand {
         /// token get `20001 aop.app-auth-token-time-out`.
         #[arg(long, default_value = "365d", value_parser = parse_validity)]
         expires_in: Validity,
+        /// The methods the merchant authorises (default: all); others are answered `20001
+        /// aop.invalid-app-auth-token-no-api`.
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
+    },
+    /// A one-time app_auth_code (valid 10 minutes), as the merchant's consent page gives an
+    /// ISV: the ISV app exchanges it with `alipay.open.auth.token.app` (grant_type
+    /// authorization_code) for an app_auth_token and a refresh token.
+    Code {
+        /// The merchant that consents.
+        #[arg(long)]
+        merchant: String,
+        /// The ISV's app.
+        #[arg(long)]
+        app: String,
+        /// The methods the merchant authorises (default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
     },
 }
 

@@ -275,7 +275,15 @@ async fn admin_command(
             app_id,
             merchant,
             expires_in,
-        }) => admin::grant_token(svc, &app_id, &merchant, expires_in.0).await,
+            methods,
+        }) => {
+            admin::grant_token_for(svc, &app_id, &merchant, expires_in.0, methods.as_deref()).await
+        }
+        AdminCommand::Auth(AuthCommand::Code {
+            merchant,
+            app,
+            methods,
+        }) => admin::auth_code(svc, &app, &merchant, methods.as_deref()).await,
         AdminCommand::Ticket(TicketCommand::Show { code, order_no }) => {
             admin::ticket_show(svc, &code, order_no).await
         }

@@ -22,6 +22,12 @@ pub enum GatewayError {
     Unavailable,
     InvalidAppAuthToken,
     AppAuthTokenExpired,
+    /// The merchant did not authorise this method for the token.
+    AppAuthTokenNoApi,
+    /// `alipay.open.auth.token.app`: the code is unknown, used or expired.
+    CodeInvalid,
+    /// `alipay.open.auth.token.app`: the refresh token is unknown, used or expired.
+    RefreshTokenInvalid,
     /// The app made more calls than its limit allows.
     CallLimited {
         per_second: u32,
@@ -78,6 +84,24 @@ impl GatewayError {
                 "Insufficient Token Permissions",
                 "aop.invalid-app-auth-token",
                 "无效的应用授权令牌".to_string(),
+            ),
+            AppAuthTokenNoApi => (
+                "20001",
+                "Insufficient Token Permissions",
+                "aop.invalid-app-auth-token-no-api",
+                "商户未授权当前接口".to_string(),
+            ),
+            CodeInvalid => (
+                "40002",
+                "Invalid Arguments",
+                "isv.code-invalid",
+                "授权码code无效".to_string(),
+            ),
+            RefreshTokenInvalid => (
+                "40002",
+                "Invalid Arguments",
+                "isv.refresh-token-invalid",
+                "刷新令牌refresh_token无效".to_string(),
             ),
             MissingMethod => (
                 "40001",

@@ -258,13 +258,19 @@ impl Checking<'_> {
                 via_token: false,
             },
             Some(_) => {
-                let (merchant, expires_at) = grant.ok_or(GatewayError::InvalidAppAuthToken)?;
-                if expires_at.is_some_and(|at| svc.now_ms() >= at) {
+                // A token a refresh replaced is no token.
+                let grant = grant
+                    .filter(|g| g.revoked_at.is_none())
+                    .ok_or(GatewayError::InvalidAppAuthToken)?;
+                if grant.expires_at.is_some_and(|at| svc.now_ms() >= at) {
                     return Err(GatewayError::AppAuthTokenExpired);
+                }
+                if !grant.allows(entry.name) {
+                    return Err(GatewayError::AppAuthTokenNoApi);
                 }
                 Acting {
                     app_id: AppId::trusted(app_id.clone()),
-                    merchant_pid: MerchantPid::trusted(merchant),
+                    merchant_pid: MerchantPid::trusted(grant.merchant_pid),
                     via_token: true,
                 }
             }

@@ -24,6 +24,7 @@ impl From<OpError> for Failure {
     fn from(e: OpError) -> Self {
         match e {
             OpError::Refused(r) => Failure::Refused(r),
+            OpError::Gateway(e) => Failure::Gateway(e),
             OpError::Store(e) => Failure::Store(e),
         }
     }

@@ -82,7 +82,7 @@ const fn entry<M: Method>() -> Entry {
 }
 
 /// Every method this gateway serves.
-pub static METHODS: [Entry; 10] = [
+pub static METHODS: [Entry; 12] = [
     entry::<super::use_::Use>(),
     entry::<super::cancel::Cancel>(),
     entry::<super::query::Query>(),
@@ -93,6 +93,8 @@ pub static METHODS: [Entry; 10] = [
     entry::<super::codes::CheckAvailable>(),
     entry::<super::codes::Sync>(),
     entry::<super::codes::SendClose>(),
+    entry::<super::auth::TokenApp>(),
+    entry::<super::auth::TokenAppQuery>(),
 ];
 
 /// The table's row for a method name.

@@ -2,6 +2,7 @@
 //! gateway methods are declared once, in the method table ([`methods`]).
 
 pub mod admin;
+pub mod auth;
 pub mod cancel;
 pub mod codes;
 pub mod delay;
@@ -71,6 +72,8 @@ pub struct CallContext {
 #[derive(Debug)]
 pub enum OpError {
     Refused(Refusal),
+    /// A platform method's refusal with a gateway code (`40002 isv.code-invalid`, …).
+    Gateway(crate::alipay::codes::GatewayError),
     Store(StoreError),
 }
 

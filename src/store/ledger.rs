@@ -96,7 +96,7 @@ impl Plan {
 }
 
 /// The app a call names and the grant behind its token, if any.
-pub type CallerFacts = (Option<AppRecord>, Option<(String, Option<i64>)>);
+pub type CallerFacts = (Option<AppRecord>, Option<super::queries::tenants::Grant>);
 
 /// A transaction as the ledger's operations use it.
 pub trait LedgerTx: Send {
@@ -380,7 +380,7 @@ impl LedgerTx for Conn<'_> {
     ) -> Result<CallerFacts, StoreError> {
         let app = self.app(app_id).await?;
         let grant = match token {
-            Some(token) => self.token_merchant(token, app_id).await?,
+            Some(token) => self.token_grant(token, app_id).await?,
             None => None,
         };
         Ok((app, grant))

@@ -21,7 +21,8 @@ use sqlx::sqlite::SqliteConnection;
 
 pub use ledger::{CallerFacts, Effect, LedgerTx, Plan};
 pub use queries::{
-    AppRecord, ClockRow, FaultRow, Lock, LogFilter, LogRow, NotificationRow, OutboxStatus,
+    AppRecord, ClockRow, CodeRow, FaultRow, Grant, Lock, LogFilter, LogRow, NotificationRow,
+    OutboxStatus, TokenRow,
 };
 
 /// A boxed, sendable future borrowing from `'a`.

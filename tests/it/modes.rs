@@ -185,3 +185,245 @@ async fn encrypted_calls_are_decrypted_and_answered_encrypted_in_each_charset() 
         .unwrap();
     assert_eq!(r.sub_code(), "isv.decryption-error-not-valid-encrypt-key");
 }
+
+const TOKEN_APP: &str = "alipay.open.auth.token.app";
+const TOKEN_QUERY: &str = "alipay.open.auth.token.app.query";
+
+async fn code_for(app: &TestApp, methods: Option<&[String]>) -> String {
+    admin::auth_code(app.service(), A3, M1, methods)
+        .await
+        .unwrap()["app_auth_code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A3 (the ISV) calls for M1 with a token.
+async fn as_isv(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    biz: serde_json::Value,
+) -> ticketgate::client::Reply {
+    let reply = app
+        .client_for(A3, SignType::Rsa2, Charset::Utf8)
+        .call(method, &biz.to_string(), &[("app_auth_token", token)])
+        .await
+        .unwrap();
+    assert!(reply.verified, "{}", reply.body);
+    reply
+}
+
+#[tokio::test]
+async fn an_isv_exchanges_a_code_for_a_token_refreshes_it_and_the_old_one_stops() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let auth_code = code_for(&app, None).await;
+    let got = app
+        .call_as(
+            A3,
+            TOKEN_APP,
+            json!({"grant_type": "authorization_code", "code": auth_code}),
+        )
+        .await;
+    assert_success(&got);
+    assert_eq!(got.field("user_id"), M1);
+    assert_eq!(got.node["expires_in"], json!(31_536_000), "a JSON number");
+    assert_eq!(got.node["re_expires_in"], json!(32_140_800));
+    assert_eq!(
+        got.node["tokens"][0]["app_auth_token"],
+        got.node["app_auth_token"]
+    );
+    let token = got.field("app_auth_token").to_string();
+    let refresh = got.field("app_refresh_token").to_string();
+    assert_success(
+        &as_isv(
+            &app,
+            &token,
+            QUERY,
+            json!({"ticket_code": code, "shop_id": SHOP}),
+        )
+        .await,
+    );
+
+    // A code is good once, and only for the app it was given to.
+    let again = app
+        .call_as(
+            A3,
+            TOKEN_APP,
+            json!({"grant_type": "authorization_code", "code": auth_code}),
+        )
+        .await;
+    assert_eq!(
+        (again.code(), again.sub_code()),
+        ("40002", "isv.code-invalid")
+    );
+    let other = code_for(&app, None).await;
+    let stolen = app
+        .call_as(
+            A2,
+            TOKEN_APP,
+            json!({"grant_type": "authorization_code", "code": other}),
+        )
+        .await;
+    assert_eq!(stolen.sub_code(), "isv.code-invalid");
+
+    let queried = app
+        .call_as(A3, TOKEN_QUERY, json!({"app_auth_token": token}))
+        .await;
+    assert_success(&queried);
+    assert_eq!(queried.field("status"), "valid");
+    assert_eq!(queried.node["is_by_app_auth"], true);
+    assert!(
+        queried.node["auth_methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(USE))
+    );
+
+    // Eight refreshes of the same pair at once: one new pair.
+    let isv = app.client_for(A3, SignType::Rsa2, Charset::Utf8);
+    let biz = json!({"grant_type": "refresh_token", "refresh_token": refresh}).to_string();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (isv, biz) = (isv.clone(), biz.clone());
+            tokio::spawn(async move { isv.call(TOKEN_APP, &biz, &[]).await.unwrap() })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        let reply = call.await.unwrap();
+        assert!(reply.verified, "{}", reply.body);
+        answers.push(reply);
+    }
+    let won: Vec<_> = answers.iter().filter(|r| r.code() == "10000").collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        answers
+            .iter()
+            .map(|r| r.node_text.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        answers
+            .iter()
+            .filter(|r| r.code() != "10000")
+            .all(|r| r.sub_code() == "isv.refresh-token-invalid")
+    );
+    let fresh = won[0].field("app_auth_token").to_string();
+    assert_ne!(fresh, token);
+    let old = as_isv(
+        &app,
+        &token,
+        QUERY,
+        json!({"ticket_code": code, "shop_id": SHOP}),
+    )
+    .await;
+    assert_eq!(
+        (old.code(), old.sub_code()),
+        ("20001", "aop.invalid-app-auth-token")
+    );
+    assert_success(
+        &as_isv(
+            &app,
+            &fresh,
+            QUERY,
+            json!({"ticket_code": code, "shop_id": SHOP}),
+        )
+        .await,
+    );
+    let old_query = app
+        .call_as(A3, TOKEN_QUERY, json!({"app_auth_token": token}))
+        .await;
+    assert_eq!(old_query.field("status"), "invalid");
+    let unknown = app
+        .call_as(A3, TOKEN_QUERY, json!({"app_auth_token": "nope"}))
+        .await;
+    assert_eq!(unknown.sub_code(), "aop.invalid-app-auth-token");
+}
+
+#[tokio::test]
+async fn a_token_acts_only_for_the_methods_the_merchant_authorised() {
+    let app = TestApp::spawn().await;
+    let code = app.issue_one(NORMAL).await;
+    let only_query = [QUERY.to_string()];
+    let auth_code = code_for(&app, Some(&only_query)).await;
+    let got = app
+        .call_as(
+            A3,
+            TOKEN_APP,
+            json!({"grant_type": "authorization_code", "code": auth_code}),
+        )
+        .await;
+    let token = got.field("app_auth_token").to_string();
+    assert_success(
+        &as_isv(
+            &app,
+            &token,
+            QUERY,
+            json!({"ticket_code": code, "shop_id": SHOP}),
+        )
+        .await,
+    );
+    let used = as_isv(
+        &app,
+        &token,
+        USE,
+        json!({"request_id": "i1", "ticket_code": code, "shop_id": SHOP}),
+    )
+    .await;
+    assert_eq!(
+        (used.code(), used.sub_code()),
+        ("20001", "aop.invalid-app-auth-token-no-api")
+    );
+    assert_eq!(used.node["sub_msg"], "商户未授权当前接口");
+    assert_eq!(app.query(&code).await.field("ticket_status"), "EFFECTIVE");
+    let queried = app
+        .call_as(A3, TOKEN_QUERY, json!({"app_auth_token": token}))
+        .await;
+    assert_eq!(queried.node["auth_methods"], json!([QUERY]));
+    assert_eq!(queried.node["is_by_app_auth"], false);
+    // The operator's grant takes the same list; unknown methods are refused.
+    let granted = admin::grant_token_for(app.service(), A3, M1, None, Some(&only_query))
+        .await
+        .unwrap();
+    let t = granted["app_auth_token"].as_str().unwrap();
+    let used = as_isv(
+        &app,
+        t,
+        USE,
+        json!({"request_id": "i2", "ticket_code": code, "shop_id": SHOP}),
+    )
+    .await;
+    assert_eq!(used.sub_code(), "aop.invalid-app-auth-token-no-api");
+    assert!(matches!(
+        admin::auth_code(app.service(), A3, M1, Some(&["koubei.nope".to_string()])).await,
+        Err(AdminError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_authorization_code_expires_after_ten_minutes() {
+    let clock = std::sync::Arc::new(ticketgate::clock::ManualClock::starting_now());
+    let app = TestApp::spawn_at(clock.clone()).await;
+    let auth_code = code_for(&app, None).await;
+    clock.advance(10 * 60_000 + 1);
+    let late = app
+        .call_as(
+            A3,
+            TOKEN_APP,
+            json!({"grant_type": "authorization_code", "code": auth_code}),
+        )
+        .await;
+    assert_eq!(late.sub_code(), "isv.code-invalid");
+    let bad = app
+        .call_as(
+            A3,
+            TOKEN_APP,
+            json!({"grant_type": "password", "code": auth_code}),
+        )
+        .await;
+    assert_refused(&bad, "INVALID_PARAMETER");
+}

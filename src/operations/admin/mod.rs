@@ -12,8 +12,8 @@ pub use sandbox::{
     NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add, fault_clear, fault_list,
 };
 pub use tenants::{
-    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, grant_token, remove_app_key,
-    set_app_aes_key, set_app_key, show_app,
+    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, auth_code, grant_token,
+    grant_token_for, remove_app_key, set_app_aes_key, set_app_key, show_app,
 };
 pub use tickets::{MAX_TICKETS_PER_ORDER, issue_order, ticket_refund, ticket_show, ticket_use};
 
@@ -66,6 +66,13 @@ impl From<OpError> for AdminError {
                 sub_msg: r.sub_msg(),
             },
             OpError::Store(e) => AdminError::Store(e),
+            OpError::Gateway(e) => {
+                let status = e.status();
+                AdminError::Refused {
+                    sub_code: status.sub_code,
+                    sub_msg: status.sub_msg,
+                }
+            }
         }
     }
 }

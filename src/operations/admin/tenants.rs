@@ -384,35 +384,113 @@ pub async fn grant_token(
     merchant_pid: &str,
     valid_for_ms: Option<i64>,
 ) -> Result<Value> {
-    let (store, now) = (&svc.store, svc.now_ms());
+    grant_token_for(svc, app_id, merchant_pid, valid_for_ms, None).await
+}
+
+/// Checks a list of methods a merchant authorises (each one the gateway serves); `None`: all.
+fn method_list(methods: Option<&[String]>) -> Result<Option<String>> {
+    let Some(methods) = methods else {
+        return Ok(None);
+    };
+    if methods.is_empty() {
+        return invalid("--methods needs at least one method");
+    }
+    for m in methods {
+        if crate::operations::methods::find(m).is_none() {
+            return invalid(format!("{m} is not a method this gateway serves"));
+        }
+    }
+    Ok(Some(methods.join(",")))
+}
+
+async fn app_and_merchant(svc: &Service, app_id: &str, merchant_pid: &str) -> Result<()> {
     check_pid(merchant_pid)?;
-    let expires_at = valid_for_ms.map(|ms| now + ms);
     let (a, m) = (app_id.to_string(), merchant_pid.to_string());
-    let outcome = store
-        .write(move |c| {
+    let (app, merchant) = svc
+        .store
+        .read(move |c| {
             let (a, m) = (a.clone(), m.clone());
-            Box::pin(async move {
-                if c.app(&a).await?.is_none() {
-                    return Ok(Err(AdminError::NotFound(format!("app {a}"))));
-                }
-                if !c.merchant_exists(&m).await? {
-                    return Ok(Err(AdminError::NotFound(format!("merchant {m}"))));
-                }
-                let token = format!(
-                    "{}{}",
-                    crate::alipay::time::compact(now)[..8].to_owned(),
-                    ids::hex(32)
-                );
-                c.insert_token(&token, &a, &m, expires_at, now).await?;
-                Ok(Ok(token))
-            })
+            Box::pin(async move { Ok((c.app(&a).await?.is_some(), c.merchant_exists(&m).await?)) })
         })
         .await?;
-    let token = outcome?;
+    if !app {
+        return Err(AdminError::NotFound(format!("app {app_id}")));
+    }
+    if !merchant {
+        return Err(AdminError::NotFound(format!("merchant {merchant_pid}")));
+    }
+    Ok(())
+}
+
+/// A new app auth token (and its refresh token) for `app_id` to act for `merchant_pid`, for
+/// the given methods (all when `None`).
+pub async fn grant_token_for(
+    svc: &Service,
+    app_id: &str,
+    merchant_pid: &str,
+    valid_for_ms: Option<i64>,
+    methods: Option<&[String]>,
+) -> Result<Value> {
+    let methods = method_list(methods)?;
+    app_and_merchant(svc, app_id, merchant_pid).await?;
+    let row = crate::operations::auth::new_token(
+        app_id,
+        merchant_pid,
+        methods,
+        svc.now_ms(),
+        valid_for_ms,
+    );
+    let stored = row.clone();
+    svc.store
+        .write(move |c| {
+            let row = stored.clone();
+            Box::pin(async move { c.insert_token(&row).await })
+        })
+        .await?;
     Ok(json!({
-        "app_auth_token": token,
+        "app_auth_token": row.token,
+        "app_refresh_token": row.refresh_token,
         "app_id": app_id,
         "merchant_pid": merchant_pid,
-        "expires_at": expires_at.map(crate::alipay::time::format),
+        "expires_at": row.expires_at.map(crate::alipay::time::format),
+        "methods": row.methods.map(|m| m.split(',').map(str::to_string).collect::<Vec<_>>()),
+    }))
+}
+
+/// A one-time `app_auth_code` (valid 10 minutes): what the merchant's consent page gives the
+/// ISV, to exchange with `alipay.open.auth.token.app`.
+pub async fn auth_code(
+    svc: &Service,
+    app_id: &str,
+    merchant_pid: &str,
+    methods: Option<&[String]>,
+) -> Result<Value> {
+    let methods = method_list(methods)?;
+    app_and_merchant(svc, app_id, merchant_pid).await?;
+    let now = svc.now_ms();
+    let row = crate::store::CodeRow {
+        code: format!(
+            "{}{}",
+            &crate::alipay::time::compact(now)[..6],
+            ids::hex(26)
+        ),
+        app_id: app_id.into(),
+        merchant_pid: merchant_pid.into(),
+        methods,
+        expires_at: now + crate::operations::auth::CODE_VALID_MS,
+        used_at: None,
+    };
+    let stored = row.clone();
+    svc.store
+        .write(move |c| {
+            let row = stored.clone();
+            Box::pin(async move { c.insert_auth_code(&row, now).await })
+        })
+        .await?;
+    Ok(json!({
+        "app_auth_code": row.code,
+        "app_id": app_id,
+        "merchant_pid": merchant_pid,
+        "expires_at": crate::alipay::time::format(row.expires_at),
     }))
 }

@@ -3,7 +3,7 @@
 use super::{Conn, StoreError};
 
 /// Tables emptied by a reset, children before parents. The platform key stays.
-const RESET_ORDER: [&str; 17] = [
+const RESET_ORDER: [&str; 18] = [
     "request_log",
     "faults",
     "test_clocks",
@@ -19,6 +19,7 @@ const RESET_ORDER: [&str; 17] = [
     "items",
     "shops",
     "app_auth_tokens",
+    "app_auth_codes",
     "apps",
     "merchants",
 ];

@@ -28,13 +28,13 @@ pub(super) mod history;
 pub(super) mod lists;
 pub(super) mod notifications;
 pub(super) mod sandbox;
-pub(super) mod tenants;
+pub(in crate::store) mod tenants;
 pub(super) mod tickets;
 
 pub use codes::{LogFilter, LogRow};
 pub use notifications::{NotificationRow, OutboxStatus};
 pub use sandbox::{ClockRow, FaultRow};
-pub use tenants::AppRecord;
+pub use tenants::{AppRecord, CodeRow, Grant, TokenRow};
 pub use tickets::Lock;
 
 /// Turns "no row was inserted" into a retryable conflict.

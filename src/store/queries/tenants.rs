@@ -36,8 +36,55 @@ pub(in crate::store) const SELECT_MERCHANT_APPS: &str = "SELECT app_id, merchant
                    FROM apps WHERE merchant_pid = $1 ORDER BY app_id LIMIT 16";
 pub(in crate::store) const SELECT_SHOP_NAME: &str =
     "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
-pub(in crate::store) const SELECT_TOKEN: &str =
-    "SELECT merchant_pid, expires_at FROM app_auth_tokens WHERE token = $1 AND app_id = $2";
+pub(in crate::store) const SELECT_TOKEN: &str = "SELECT merchant_pid, expires_at, methods, revoked_at FROM app_auth_tokens \
+     WHERE token = $1 AND app_id = $2";
+
+/// What an app auth token grants: acting for a merchant, until it expires, for some methods.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Grant {
+    pub merchant_pid: String,
+    pub expires_at: Option<i64>,
+    /// The methods the merchant authorised, comma-separated; `None`: every method.
+    pub methods: Option<String>,
+    /// When a refresh replaced it.
+    pub revoked_at: Option<i64>,
+}
+
+impl Grant {
+    /// Whether the grant covers `method`.
+    pub fn allows(&self, method: &str) -> bool {
+        self.methods
+            .as_deref()
+            .is_none_or(|list| list.split(',').any(|m| m == method))
+    }
+}
+
+/// A token as `alipay.open.auth.token.app.query` and a refresh see it.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct TokenRow {
+    pub token: String,
+    pub app_id: String,
+    pub merchant_pid: String,
+    pub expires_at: Option<i64>,
+    pub refresh_token: Option<String>,
+    pub refresh_expires_at: Option<i64>,
+    pub methods: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A one-time authorization code.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct CodeRow {
+    pub code: String,
+    pub app_id: String,
+    pub merchant_pid: String,
+    pub methods: Option<String>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+const TOKEN_COLUMNS: &str = "token, app_id, merchant_pid, expires_at, refresh_token, refresh_expires_at, methods, revoked_at, created_at";
 
 /// An app from a row of `SELECT_APP`, read by the synchronous SQLite path.
 pub(in crate::store) fn app_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<AppRecord> {
@@ -206,12 +253,12 @@ impl Conn<'_> {
         Ok(done == 1)
     }
 
-    /// The merchant an app auth token lets `app_id` act for, and when the token expires.
-    pub async fn token_merchant(
+    /// What an app auth token grants `app_id`.
+    pub async fn token_grant(
         &mut self,
         token: &str,
         app_id: &str,
-    ) -> Result<Option<(String, Option<i64>)>, StoreError> {
+    ) -> Result<Option<Grant>, StoreError> {
         let sql = SELECT_TOKEN;
         Ok(on!(self, |c| sqlx::query_as(sql)
             .bind(token)
@@ -220,25 +267,86 @@ impl Conn<'_> {
             .await)?)
     }
 
-    pub async fn insert_token(
+    pub async fn insert_token(&mut self, t: &TokenRow) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO app_auth_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+        );
+        let done = execute!(
+            self,
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&t.token)
+                .bind(&t.app_id)
+                .bind(&t.merchant_pid)
+                .bind(t.expires_at)
+                .bind(&t.refresh_token)
+                .bind(t.refresh_expires_at)
+                .bind(&t.methods)
+                .bind(t.revoked_at)
+                .bind(t.created_at)
+        )?;
+        inserted(done, "app_auth_tokens.token")
+    }
+
+    /// A token of `app_id`, by the token or by its refresh token.
+    pub async fn token_row(
         &mut self,
-        token: &str,
         app_id: &str,
-        merchant_pid: &str,
-        expires_at: Option<i64>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let sql = "INSERT INTO app_auth_tokens (token, app_id, merchant_pid, expires_at, created_at) \
-                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+        token: Option<&str>,
+        refresh_token: Option<&str>,
+    ) -> Result<Option<TokenRow>, StoreError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM app_auth_tokens WHERE app_id = $1 AND \
+             (token = $2 OR refresh_token = $3)"
+        );
+        Ok(on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(app_id)
+        .bind(token.unwrap_or(""))
+        .bind(refresh_token.unwrap_or(""))
+        .fetch_optional(&mut **c)
+        .await)?)
+    }
+
+    /// Marks a token replaced; false when it already was (a concurrent refresh won).
+    pub async fn revoke_token(&mut self, token: &str, now: i64) -> Result<bool, StoreError> {
+        let sql =
+            "UPDATE app_auth_tokens SET revoked_at = $1 WHERE token = $2 AND revoked_at IS NULL";
+        Ok(execute!(self, sqlx::query(sql).bind(now).bind(token))? == 1)
+    }
+
+    pub async fn insert_auth_code(&mut self, c: &CodeRow, now: i64) -> Result<(), StoreError> {
+        let sql = "INSERT INTO app_auth_codes (code, app_id, merchant_pid, methods, expires_at, used_at, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
         let done = execute!(
             self,
             sqlx::query(sql)
-                .bind(token)
-                .bind(app_id)
-                .bind(merchant_pid)
-                .bind(expires_at)
+                .bind(&c.code)
+                .bind(&c.app_id)
+                .bind(&c.merchant_pid)
+                .bind(&c.methods)
+                .bind(c.expires_at)
+                .bind(c.used_at)
                 .bind(now)
         )?;
-        inserted(done, "app_auth_tokens.token")
+        inserted(done, "app_auth_codes.code")
+    }
+
+    /// Spends a code of `app_id` that is unused and unexpired at `now`; `None` otherwise.
+    pub async fn spend_auth_code(
+        &mut self,
+        code: &str,
+        app_id: &str,
+        now: i64,
+    ) -> Result<Option<CodeRow>, StoreError> {
+        let sql = "UPDATE app_auth_codes SET used_at = $1 WHERE code = $2 AND app_id = $3 \
+                   AND used_at IS NULL AND expires_at > $1 \
+                   RETURNING code, app_id, merchant_pid, methods, expires_at, used_at";
+        Ok(on!(self, |c| sqlx::query_as(sql)
+            .bind(now)
+            .bind(code)
+            .bind(app_id)
+            .fetch_optional(&mut **c)
+            .await)?)
     }
 }

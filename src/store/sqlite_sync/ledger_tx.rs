@@ -115,7 +115,12 @@ impl LedgerTx for SyncTx<'_> {
         )?;
         let grant = match token {
             Some(token) => self.one(tenants::SELECT_TOKEN, params![token, app_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok(tenants::Grant {
+                    merchant_pid: r.get(0)?,
+                    expires_at: r.get(1)?,
+                    methods: r.get(2)?,
+                    revoked_at: r.get(3)?,
+                })
             })?,
             None => None,
         };
