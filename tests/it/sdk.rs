@@ -367,3 +367,78 @@ async fn python_alipay_sdk_breaks_on_unbalanced_braces() {
     assert_success(&reply);
     assert_eq!(reply.field("ticket_status"), "USED", "{}", reply.node_text);
 }
+
+/// Protocol modes with the SDKs: the token flow (official Python SDK's request classes and
+/// python-alipay-sdk's `ISVAliPay`, with and without refresh), a call in a sign type the app has
+/// no key for (official Python SDK), and AES (Node SDK `encryptKey`; the official Python SDK's
+/// AES cannot run on Python 3, which the script asserts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_modes_work_with_the_sdks() {
+    // The official Python SDK ignores any port in its server URL: the server listens on port 80.
+    let app = TestApp::spawn_listening("127.0.0.22:80").await;
+    let code = |app: &TestApp| {
+        let s = app.service().clone();
+        async move {
+            admin::auth_code(&s, A3, M1, None).await.unwrap()["app_auth_code"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    admin::add_app(
+        app.service(),
+        admin::NewApp {
+            app_id: "2021000000000088".into(),
+            merchant_pid: M1.into(),
+            public_key: app_key(0).public_key().to_pem(),
+            sign_type: "RSA2".into(),
+            charset: "utf-8".into(),
+            notify_url: None,
+        },
+    )
+    .await
+    .unwrap();
+    let aes = admin::set_app_aes_key(app.service(), A1, false)
+        .await
+        .unwrap()["aes_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let platform = app.platform_public_key();
+    let isv_key = app_key(2);
+    let config = json!({
+        "gateway": app.gateway,
+        "alipay_public_key_b64": platform.to_base64(),
+        "alipay_public_key_pem": platform.to_pem(),
+        "merchant": M1,
+        "shop_id": SHOP,
+        "isv": {"app_id": A3, "private_pkcs1_b64": bare(&isv_key.to_pkcs1_pem()), "private_pkcs1_pem": isv_key.to_pkcs1_pem()},
+        "official": {"auth_code": code(&app).await, "ticket": app.issue_one(NORMAL).await},
+        "fz": {"auth_code": code(&app).await, "ticket": app.issue_one(NORMAL).await},
+        "rsa2_only": {"app_id": "2021000000000088", "private_pkcs1_b64": bare(&app_key(0).to_pkcs1_pem())},
+        "aes": {"app_id": A1, "private_pkcs1_b64": bare(&app_key(0).to_pkcs1_pem()), "key": aes},
+    });
+    let mut rows = run(
+        &python(),
+        &["sdk/python/scenarios.py", "modes"],
+        &config,
+        &app.data(),
+    );
+    let node = json!({
+        "gateway": app.gateway,
+        "alipay_public_key_pem": platform.to_pem(),
+        "app_id": A1,
+        "private_pkcs1_pem": app_key(0).to_pkcs1_pem(),
+        "aes_key": aes,
+        "wrong_aes_key": ticketgate::alipay::aes::AesKey::generate().to_base64(),
+        "ticket": app.issue_one(NORMAL).await,
+        "shop_id": SHOP,
+    });
+    rows.extend(run(
+        Path::new("node"),
+        &[node_script().to_str().unwrap(), "modes"],
+        &node,
+        &app.data(),
+    ));
+    report(&rows, 6 + 3 + 5);
+}
