@@ -341,6 +341,24 @@ pub enum AppCommand {
         /// Also give it an AES content-encryption key (`encrypt_type=AES`); printed in base64.
         #[arg(long)]
         aes_key: bool,
+        /// Certificate mode (公钥证书): issue it a certificate and write the three files an SDK
+        /// is configured with to DATA/certs/APP_ID/ (see `app cert`).
+        #[arg(long)]
+        cert: bool,
+    },
+    /// Certificate mode: issue the app a certificate for its public key from the sandbox CA,
+    /// and write appCertPublicKey_APP_ID.crt, alipayCertPublicKey_RSA2.crt and
+    /// alipayRootCert.crt. Its calls must then carry app_cert_sn and alipay_root_cert_sn, and
+    /// every answer carries alipay_cert_sn.
+    Cert {
+        #[arg(long)]
+        app_id: String,
+        /// Where the files go (default: DATA/certs/APP_ID).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Back to public-key mode.
+        #[arg(long)]
+        remove: bool,
     },
     /// Show an app: its merchant, sign type, charset, notify address, its public key for each
     /// sign type it has one for, and its AES key.

@@ -20,6 +20,8 @@ pub struct Client {
     pub charset: Charset,
     /// Content encryption (`encrypt_type=AES`): `biz_content` sent encrypted, answers decrypted.
     pub aes: Option<crate::alipay::aes::AesKey>,
+    /// Certificate mode: `app_cert_sn` and `alipay_root_cert_sn`, sent with every call.
+    pub cert_sns: Option<(String, String)>,
     http: reqwest::Client,
 }
 
@@ -37,6 +39,8 @@ pub struct Reply {
     pub verified: bool,
     /// The node arrived encrypted (a JSON string); `node_text` is its decrypted text.
     pub encrypted: bool,
+    /// Certificate mode: the answer's `alipay_cert_sn`.
+    pub alipay_cert_sn: Option<String>,
     /// The answer's `sign`, if it had one.
     pub sign: Option<String>,
 }
@@ -74,8 +78,15 @@ impl Client {
             sign_type,
             charset,
             aes: None,
+            cert_sns: None,
             http,
         }
+    }
+
+    /// The same client in certificate mode.
+    pub fn with_cert_sns(mut self, app_cert_sn: &str, alipay_root_cert_sn: &str) -> Client {
+        self.cert_sns = Some((app_cert_sn.into(), alipay_root_cert_sn.into()));
+        self
     }
 
     /// The same client, encrypting its calls with this AES key.
@@ -104,6 +115,10 @@ impl Client {
                 )
             }
         };
+        if let Some((app_sn, root_sn)) = &self.cert_sns {
+            params.insert("app_cert_sn".into(), app_sn.clone());
+            params.insert("alipay_root_cert_sn".into(), root_sn.clone());
+        }
         for (k, v) in extra {
             params.insert((*k).into(), (*v).into());
         }
@@ -212,6 +227,9 @@ impl Client {
             _ => (node_text, false),
         };
         let node = serde_json::from_str(&node_text)?;
+        let alipay_cert_sn = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["alipay_cert_sn"].as_str().map(str::to_string));
         Ok(Reply {
             raw: bytes.to_vec(),
             body,
@@ -219,6 +237,7 @@ impl Client {
             node,
             verified,
             encrypted,
+            alipay_cert_sn,
             sign,
         })
     }

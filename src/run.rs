@@ -140,7 +140,7 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
             }
             Err(e) => Err(e),
         },
-        command => admin_command(&svc, command).await,
+        command => admin_command(&svc, &store_args.data, command).await,
     };
     svc.store.close().await;
     match outcome {
@@ -161,8 +161,10 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
 
 async fn admin_command(
     svc: &crate::operations::Service,
+    data: &std::path::Path,
     command: AdminCommand,
 ) -> Result<Value, AdminError> {
+    let certs_of = |app_id: &str| data.join("certs").join(app_id);
     match command {
         AdminCommand::Log { .. } => unreachable!("the log prints lines, handled above"),
         AdminCommand::Fixtures(_) => unreachable!("fixtures need the data folder, handled above"),
@@ -212,6 +214,7 @@ async fn admin_command(
             charset,
             notify_url,
             aes_key,
+            cert,
         }) => {
             let new = admin::NewApp {
                 app_id: app_id.clone(),
@@ -226,7 +229,19 @@ async fn admin_command(
                 let aes = admin::set_app_aes_key(svc, &app_id, false).await?;
                 added["aes_key"] = aes["aes_key"].clone();
             }
+            if cert {
+                added["certificate"] =
+                    admin::app_cert(svc, &app_id, &certs_of(&app_id), false).await?;
+            }
             Ok(added)
+        }
+        AdminCommand::App(AppCommand::Cert {
+            app_id,
+            out,
+            remove,
+        }) => {
+            let dir = out.unwrap_or_else(|| certs_of(&app_id));
+            admin::app_cert(svc, &app_id, &dir, remove).await
         }
         AdminCommand::Shop(ShopCommand::Add {
             merchant,

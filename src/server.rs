@@ -78,6 +78,7 @@ pub async fn open_service(
         notify_wake: Default::default(),
         metrics: Default::default(),
         sandbox,
+        ca: Default::default(),
     })
 }
 

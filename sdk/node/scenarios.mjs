@@ -3,7 +3,8 @@
 //
 //   node scenarios.mjs matrix CONFIG.json          the call matrix
 //   node scenarios.mjs verify-notify FORMS.json    checkNotifySign on notifications
-//   node scenarios.mjs modes CONFIG.json           AES content encryption (encryptKey)
+//   node scenarios.mjs modes CONFIG.json           AES content encryption (encryptKey) and
+//                                                  certificate mode (appCertPath, …)
 import { readFileSync } from 'node:fs';
 import { AlipaySdk } from 'alipay-sdk';
 
@@ -150,6 +151,37 @@ async function modes(cfg) {
     ['AES: a business refusal, encrypted', async () => expect(await call(good, USE, { request_id: 'ndaes3', ticket_code: '000000000000', shop_id: shop }), '40004', 'TICKET_NOT_EXIST')],
     ['AES: another key', async () => expect(await call(sdk(cfg.wrong_aes_key), QUERY, { ticket_code: t, shop_id: shop }), '40002', 'isv.invalid-encrypt')],
   ];
+  // Certificate mode: the SDK reads the three files, sends app_cert_sn and alipay_root_cert_sn,
+  // and verifies every answer with the key in the platform certificate.
+  const cert = new AlipaySdk({
+    appId: cfg.cert.app_id,
+    privateKey: cfg.private_pkcs1_pem,
+    gateway: cfg.gateway,
+    appCertPath: cfg.cert.app_cert_path,
+    alipayPublicCertPath: cfg.cert.alipay_public_cert_path,
+    alipayRootCertPath: cfg.cert.alipay_root_cert_path,
+    camelcase: false,
+  });
+  const certCall = (method, bizContent) => cert.exec(method, { bizContent }, { validateSign: true });
+  const c = cfg.cert.ticket;
+  checks.push(
+    ['cert: use', async () => expect(await certCall(USE, { request_id: 'ndcert1', ticket_code: c, shop_id: shop }), '10000')],
+    ['cert: cancel', async () => expect(await certCall(CANCEL, { request_id: 'ndcert2', request_biz_no: 'ndcert1', ticket_code: c }), '10000')],
+    ['cert: query', async () => expect(await certCall(QUERY, { ticket_code: c, shop_id: shop }), '10000', null, { ticket_status: 'EFFECTIVE' })],
+    ['cert: the SDK computed the gateway\'s SNs', async () => {
+      if (cert.config.appCertSn !== cfg.cert.app_cert_sn) throw new Error(`app SN ${cert.config.appCertSn}`);
+      if (cert.config.alipayRootCertSn !== cfg.cert.alipay_root_cert_sn) throw new Error(`root SN ${cert.config.alipayRootCertSn}`);
+      if (cert.config.alipayCertSn !== cfg.cert.alipay_cert_sn) throw new Error(`platform SN ${cert.config.alipayCertSn}`);
+      return 'same SNs';
+    }],
+    ['cert: download the platform certificate', async () => {
+      const node = await certCall('alipay.open.app.alipaycert.download', { alipay_cert_sn: cfg.cert.alipay_cert_sn });
+      expect(node, '10000');
+      const pem = Buffer.from(node.alipay_cert_content, 'base64').toString('utf8');
+      if (!pem.startsWith('-----BEGIN CERTIFICATE-----')) throw new Error(pem);
+      return '10000 PEM';
+    }],
+  );
   for (const [scenario, check] of checks) {
     const row = { client: 'node', sign_type: 'RSA2', charset: 'utf-8', auth: 'mode', scenario };
     try {

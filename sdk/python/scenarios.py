@@ -329,8 +329,34 @@ def fz_modes(cfg):
     ]
 
 
+def fz_cert_modes(cfg):
+    from alipay import DCAliPay
+
+    c, shop = cfg["cert"], cfg["shop_id"]
+    alipay = DCAliPay(appid=c["app_id"], app_private_key_string=c["private_pkcs1_pem"],
+                      app_public_key_cert_string=c["app_cert"], alipay_public_key_cert_string=c["alipay_cert"],
+                      alipay_root_cert_string=c["root_cert"], sign_type="RSA2")
+    alipay._gateway = cfg["gateway"]
+
+    def sns():
+        assert alipay.app_cert_sn == c["app_cert_sn"], alipay.app_cert_sn
+        assert alipay.alipay_root_cert_sn == c["alipay_root_cert_sn"], alipay.alipay_root_cert_sn
+        return "same SNs"
+
+    t = c["ticket"]
+    return [
+        ("DCAliPay: the SDK computed the gateway's SNs", sns),
+        ("DCAliPay: use", lambda: expect(alipay.server_api(USE, biz_content={"request_id": "fzcert1", "ticket_code": t,
+                                                                             "shop_id": shop}), "10000")),
+        ("DCAliPay: cancel", lambda: expect(alipay.server_api(CANCEL, biz_content={
+            "request_id": "fzcert2", "request_biz_no": "fzcert1", "ticket_code": t}), "10000")),
+        ("DCAliPay: query", lambda: expect(alipay.server_api(QUERY, biz_content={"ticket_code": t, "shop_id": shop}),
+                                           "10000", ticket_status="EFFECTIVE")),
+    ]
+
+
 def run_modes(cfg):
-    for client, make in [("official", official_modes), ("fz", fz_modes)]:
+    for client, make in [("official", official_modes), ("fz", fz_modes), ("fz", fz_cert_modes)]:
         for name, check in make(cfg):
             row = {"client": client, "sign_type": "", "charset": "utf-8", "auth": "mode", "scenario": name}
             try:

@@ -58,6 +58,10 @@ pub enum GatewayError {
     MissingEncryptKey,
     /// `biz_content` did not decrypt under the app's AES key.
     InvalidEncrypt,
+    /// Certificate mode: `app_cert_sn` is missing or not the app certificate's; says which.
+    InvalidAppCertSn(String),
+    /// Certificate mode: `alipay_root_cert_sn` is missing or does not name the root; says which.
+    InvalidRootCertSn(String),
 }
 
 /// A sign type's name, for the texts that name one.
@@ -211,6 +215,18 @@ impl GatewayError {
                 "Invalid Arguments",
                 "isv.decryption-error-not-valid-encrypt-key",
                 "解密出错，未配置加密密钥或加密密钥格式错误".into(),
+            ),
+            InvalidAppCertSn(why) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-app-cert-sn",
+                format!("应用公钥证书序列号app_cert_sn无效：{why}"),
+            ),
+            InvalidRootCertSn(why) => (
+                "40002",
+                "Invalid Arguments",
+                "isv.invalid-alipay-root-cert-sn",
+                format!("支付宝根证书序列号alipay_root_cert_sn无效：{why}"),
             ),
             InvalidEncrypt => (
                 "40002",

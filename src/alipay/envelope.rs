@@ -28,10 +28,21 @@ pub fn is_method_name(method: &str) -> bool {
 /// The node name used when the request named no method (or none that can name a node).
 pub const ERROR_NODE: &str = "error_response";
 
-/// The whole response body around an already-serialised and signed node.
-pub fn body(name: &str, node: &[u8], sign: &str, charset: Charset) -> Vec<u8> {
+/// The whole response body around an already-serialised and signed node. In certificate mode
+/// `"alipay_cert_sn"` goes between the node and `"sign"`, where production puts it (outside the
+/// signed bytes).
+pub fn body(
+    name: &str,
+    node: &[u8],
+    sign: &str,
+    charset: Charset,
+    alipay_cert_sn: Option<&str>,
+) -> Vec<u8> {
     let mut out = charset.encode(&format!(r#"{{"{name}":"#));
     out.extend_from_slice(node);
+    if let Some(sn) = alipay_cert_sn {
+        out.extend_from_slice(format!(r#","alipay_cert_sn":"{sn}""#).as_bytes());
+    }
     out.extend_from_slice(format!(r#","sign":"{sign}"}}"#).as_bytes());
     out
 }
@@ -142,7 +153,7 @@ mod tests {
                 String::from_utf8_lossy(&bytes)
             );
             let sign = key.sign(SignType::Rsa2, &bytes);
-            let body = body("m_response", &bytes, &sign, charset);
+            let body = body("m_response", &bytes, &sign, charset, None);
             let text = charset
                 .decode(&body)
                 .expect("the body is text in its charset");
@@ -174,7 +185,7 @@ mod tests {
     #[test]
     fn body_and_split_agree() {
         let node = r#"{"code":"10000","msg":"a \"}\" b"}"#;
-        let text = body("m_response", node.as_bytes(), "c2ln", Charset::Utf8);
+        let text = body("m_response", node.as_bytes(), "c2ln", Charset::Utf8, None);
         assert_eq!(
             text,
             br#"{"m_response":{"code":"10000","msg":"a \"}\" b"},"sign":"c2ln"}"#

@@ -3,6 +3,7 @@
 //! no clock.
 
 pub mod aes;
+pub mod certs;
 pub mod charset;
 pub mod codes;
 pub mod doctor;

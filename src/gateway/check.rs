@@ -29,6 +29,8 @@ pub struct Context {
     pub facts: Option<Box<Facts>>,
     /// The key an encrypted call's answer is encrypted with.
     pub aes: Option<AesKey>,
+    /// Certificate mode: the platform certificate's SN, written into the answer.
+    pub cert_sn: Option<String>,
 }
 
 impl Context {
@@ -47,6 +49,7 @@ impl Context {
                 .unwrap_or(Charset::Utf8),
             facts: None,
             aes: None,
+            cert_sn: None,
         }
     }
 }
@@ -103,6 +106,7 @@ pub async fn check(
         charset: *charset.as_ref().unwrap_or(&Charset::Utf8),
         facts: (limits.request_log_size > 0).then(Box::<Facts>::default),
         aes: None,
+        cert_sn: None,
     };
     let conflict = form::conflicting_key(&all);
     let outcome = match conflict {
@@ -118,7 +122,13 @@ pub async fn check(
                 call_limit,
             };
             checking
-                .check_params(&params, &all, charset_error, ctx.facts.as_deref_mut())
+                .check_params(
+                    &params,
+                    &all,
+                    charset_error,
+                    ctx.facts.as_deref_mut(),
+                    &mut ctx.cert_sn,
+                )
                 .await
         }
     };
@@ -144,6 +154,7 @@ impl Checking<'_> {
         arrival: &[RawPair],
         charset_error: Option<String>,
         mut facts: Option<&mut Facts>,
+        cert_sn: &mut Option<String>,
     ) -> Result<Call, GatewayError> {
         let Checking {
             svc,
@@ -215,6 +226,9 @@ impl Checking<'_> {
         let key_pem = record
             .key_for(sign_type)
             .ok_or(GatewayError::MissingSignatureConfig(sign_type.name()))?;
+        if let Some(app_sn) = &record.app_cert_sn {
+            check_cert_sns(svc, params, app_sn, cert_sn).await?;
+        }
         let key = keys.get(key_pem);
         match verify(&key, params, sign_type, charset, sign) {
             Ok(content) => {
@@ -317,6 +331,46 @@ impl Checking<'_> {
             notify,
             aes,
         })
+    }
+}
+
+/// Certificate mode: the call names the app's certificate and the root it trusts. The answer
+/// carries the platform certificate's SN from here on, whatever happens next.
+async fn check_cert_sns(
+    svc: &Service,
+    params: &Params,
+    app_sn: &str,
+    cert_sn: &mut Option<String>,
+) -> Result<(), GatewayError> {
+    let ca = svc.ca().await.map_err(|e| {
+        tracing::error!(error = %e, "store read failed on the gateway path");
+        GatewayError::Unavailable
+    })?;
+    *cert_sn = Some(ca.platform_sn());
+    match present(params, "app_cert_sn") {
+        None => {
+            return Err(GatewayError::InvalidAppCertSn(
+                "证书模式的应用必须传 app_cert_sn".into(),
+            ));
+        }
+        Some(sn) if sn != app_sn => {
+            return Err(GatewayError::InvalidAppCertSn(format!(
+                "{sn} 不是应用公钥证书的序列号（应为 {app_sn}；重新下载 appCertPublicKey 证书？）"
+            )));
+        }
+        Some(_) => {}
+    }
+    let root = ca.root_only_sn();
+    match present(params, "alipay_root_cert_sn") {
+        None => Err(GatewayError::InvalidRootCertSn(
+            "证书模式的应用必须传 alipay_root_cert_sn".into(),
+        )),
+        Some(sn) if !sn.split('_').any(|part| part == root) => {
+            Err(GatewayError::InvalidRootCertSn(format!(
+                "{sn} 不含本网关根证书的序列号 {root}（用本网关的 alipayRootCert.crt）"
+            )))
+        }
+        Some(_) => Ok(()),
     }
 }
 

@@ -74,7 +74,7 @@ pub fn respond(
         Some(aes) => format!("\"{}\"", aes.encrypt(&ctx.charset.encode(&text))).into_bytes(),
     };
     let sign = svc.platform_key.sign(ctx.sign_type, &bytes);
-    let body = envelope::body(&name, &bytes, &sign, ctx.charset);
+    let body = envelope::body(&name, &bytes, &sign, ctx.charset, ctx.cert_sn.as_deref());
     let content_type = format!("application/json;charset={}", ctx.charset.name());
     let (code, sub_code) = match &outcome {
         Ok(_) => (codes::SUCCESS_CODE, ""),

@@ -82,7 +82,7 @@ const fn entry<M: Method>() -> Entry {
 }
 
 /// Every method this gateway serves.
-pub static METHODS: [Entry; 12] = [
+pub static METHODS: [Entry; 13] = [
     entry::<super::use_::Use>(),
     entry::<super::cancel::Cancel>(),
     entry::<super::query::Query>(),
@@ -95,6 +95,7 @@ pub static METHODS: [Entry; 12] = [
     entry::<super::codes::SendClose>(),
     entry::<super::auth::TokenApp>(),
     entry::<super::auth::TokenAppQuery>(),
+    entry::<super::certs::AlipayCertDownload>(),
 ];
 
 /// The table's row for a method name.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cancel;
+pub mod certs;
 pub mod codes;
 pub mod delay;
 pub mod methods;
@@ -36,6 +37,8 @@ pub struct Service {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Merchants' test clocks and injected faults (re-read from the store while serving).
     pub sandbox: Arc<crate::sandbox::Sandbox>,
+    /// The sandbox CA of certificate mode, read (or made) on first use.
+    pub ca: Arc<tokio::sync::OnceCell<Arc<crate::alipay::certs::SandboxCa>>>,
 }
 
 impl Service {
@@ -43,6 +46,38 @@ impl Service {
     /// timestamp check, tokens, the outbox's leases).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The sandbox CA: the stored one, or a new one stored for every node (made once, on the
+    /// first certificate-mode need).
+    pub async fn ca(&self) -> Result<Arc<crate::alipay::certs::SandboxCa>, StoreError> {
+        use crate::alipay::certs::SandboxCa;
+        let load = || async {
+            let read = || async {
+                self.store
+                    .read(|c| Box::pin(async move { c.sandbox_ca().await }))
+                    .await
+            };
+            if let Some(stored) = read().await? {
+                return Ok(Arc::new(
+                    SandboxCa::from_stored(&stored).expect("the stored CA is one we wrote"),
+                ));
+            }
+            let made = SandboxCa::generate(&self.platform_key.public_key()).to_stored();
+            let now = self.now_ms();
+            self.store
+                .write(move |c| {
+                    let made = made.clone();
+                    Box::pin(async move { c.insert_sandbox_ca(&made, now).await })
+                })
+                .await?;
+            // Another node may have stored its own first: whatever is stored is the CA.
+            let stored = read().await?.expect("a CA was just stored");
+            Ok(Arc::new(
+                SandboxCa::from_stored(&stored).expect("the stored CA is one we wrote"),
+            ))
+        };
+        self.ca.get_or_try_init(load).await.cloned()
     }
 
     /// Now for a merchant's ledger and notifications: its test clock, if it has one.

@@ -81,6 +81,19 @@ async fn an_app_is_called_only_in_the_sign_types_it_has_a_key_for() {
     assert!(shown["keys"]["RSA2"]["public_key_pem"].is_string());
     let rsa_own = client_with(&app, RSA2_ONLY, rsa_key, SignType::Rsa);
     assert_success(&query_with(&rsa_own, &code).await);
+    // A use and its cancel, in each sign type.
+    for (client, n) in [(&rsa_own, "1"), (&rsa2, "2")] {
+        let use_biz = json!({"request_id": format!("k{n}"), "ticket_code": code, "shop_id": SHOP});
+        let used = client.call(USE, &use_biz.to_string(), &[]).await.unwrap();
+        assert!(used.verified);
+        assert_success(&used);
+        let cancel_biz = json!({"request_id": format!("kc{n}"), "request_biz_no": format!("k{n}"), "ticket_code": code});
+        let cancelled = client
+            .call(CANCEL, &cancel_biz.to_string(), &[])
+            .await
+            .unwrap();
+        assert_success(&cancelled);
+    }
     assert_eq!(
         query_with(&rsa, &code).await.sub_code(),
         "isv.invalid-signature"
@@ -131,6 +144,10 @@ async fn encrypted_calls_are_decrypted_and_answered_encrypted_in_each_charset() 
         let queried = client.call(QUERY, &query_biz(&code), &[]).await.unwrap();
         assert!(queried.verified && queried.encrypted);
         assert_eq!(queried.field("ticket_status"), "USED");
+        let cancel = json!({"request_id": format!("c{}", charset.name().len()), "request_biz_no": use_biz["request_id"], "ticket_code": code});
+        let cancelled = client.call(CANCEL, &cancel.to_string(), &[]).await.unwrap();
+        assert!(cancelled.verified && cancelled.encrypted);
+        assert_success(&cancelled);
         // A business refusal is encrypted too.
         let refused = client
             .call(
@@ -245,6 +262,11 @@ async fn an_isv_exchanges_a_code_for_a_token_refreshes_it_and_the_old_one_stops(
         )
         .await,
     );
+
+    let isv_use = json!({"request_id": "t1", "ticket_code": code, "shop_id": SHOP});
+    assert_success(&as_isv(&app, &token, USE, isv_use).await);
+    let isv_cancel = json!({"request_id": "t2", "request_biz_no": "t1", "ticket_code": code});
+    assert_success(&as_isv(&app, &token, CANCEL, isv_cancel).await);
 
     // A code is good once, and only for the app it was given to.
     let again = app
@@ -426,4 +448,126 @@ async fn an_authorization_code_expires_after_ten_minutes() {
         )
         .await;
     assert_refused(&bad, "INVALID_PARAMETER");
+}
+
+const CERT_APP: &str = "2021000000000099";
+
+#[tokio::test]
+async fn a_certificate_mode_app_names_its_certificates_and_answers_carry_the_platforms() {
+    let app = TestApp::spawn().await;
+    app.add_app_of_m1(CERT_APP, "RSA2", "utf-8", None).await;
+    let dir = app.data().join("certs-out");
+    let issued = admin::app_cert(app.service(), CERT_APP, &dir, false)
+        .await
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let app_cert = read(&format!("appCertPublicKey_{CERT_APP}.crt"));
+    let platform_cert = read("alipayCertPublicKey_RSA2.crt");
+    let root = read("alipayRootCert.crt");
+    let sn = |pem: &str| ticketgate::alipay::certs::cert_sn_of_pem(pem).unwrap();
+    assert_eq!(issued["app_cert_sn"], sn(&app_cert));
+    assert_eq!(issued["alipay_cert_sn"], sn(&platform_cert));
+    let root_sn = issued["alipay_root_cert_sn"].as_str().unwrap().to_string();
+    assert_eq!(root_sn.split('_').count(), 2, "two RSA roots in the bundle");
+    assert!(root.contains("-----END CERTIFICATE-----\n\n-----BEGIN CERTIFICATE-----"));
+    let platform_sn = sn(&platform_cert);
+
+    let code = app.issue_one(NORMAL).await;
+    let client = app
+        .client_for(CERT_APP, SignType::Rsa2, Charset::Utf8)
+        .with_cert_sns(&sn(&app_cert), &root_sn);
+    let call = |method: &'static str, biz: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let r = client.call(method, &biz.to_string(), &[]).await.unwrap();
+            assert!(r.verified, "{}", r.body);
+            r
+        }
+    };
+    let used = call(
+        USE,
+        json!({"request_id": "cu1", "ticket_code": code, "shop_id": SHOP}),
+    )
+    .await;
+    assert_success(&used);
+    assert_eq!(used.alipay_cert_sn.as_deref(), Some(platform_sn.as_str()));
+    assert!(
+        used.body.contains(&format!(
+            "}},\"alipay_cert_sn\":\"{platform_sn}\",\"sign\":\""
+        )),
+        "between the node and the sign: {}",
+        used.body
+    );
+    assert_success(
+        &call(
+            CANCEL,
+            json!({"request_id": "cc1", "request_biz_no": "cu1", "ticket_code": code}),
+        )
+        .await,
+    );
+    assert_eq!(
+        call(QUERY, json!({"ticket_code": code, "shop_id": SHOP}))
+            .await
+            .field("ticket_status"),
+        "EFFECTIVE"
+    );
+
+    // The platform certificate can be downloaded by its SN (the Java SDK's rotation path).
+    let got = call(
+        "alipay.open.app.alipaycert.download",
+        json!({"alipay_cert_sn": platform_sn}),
+    )
+    .await;
+    assert_success(&got);
+    let pem = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        got.field("alipay_cert_content"),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(pem).unwrap(), platform_cert);
+    let unknown = call(
+        "alipay.open.app.alipaycert.download",
+        json!({"alipay_cert_sn": "0123"}),
+    )
+    .await;
+    assert_refused(&unknown, "CERT_NOT_EXIST");
+
+    // Missing or wrong SNs are named, and the answer still carries the platform's SN.
+    let plain = app.client_for(CERT_APP, SignType::Rsa2, Charset::Utf8);
+    let r = plain.call(QUERY, &query_biz(&code), &[]).await.unwrap();
+    assert_eq!(
+        (r.code(), r.sub_code()),
+        ("40002", "isv.invalid-app-cert-sn")
+    );
+    assert_eq!(r.alipay_cert_sn.as_deref(), Some(platform_sn.as_str()));
+    assert!(r.verified);
+    for (app_sn, root, sub_code) in [
+        (
+            "0123456789abcdef0123456789abcdef",
+            root_sn.as_str(),
+            "isv.invalid-app-cert-sn",
+        ),
+        (
+            sn(&app_cert).as_str(),
+            "0123456789abcdef0123456789abcdef",
+            "isv.invalid-alipay-root-cert-sn",
+        ),
+    ] {
+        let c = plain.clone().with_cert_sns(app_sn, root);
+        let r = c.call(QUERY, &query_biz(&code), &[]).await.unwrap();
+        assert_eq!(r.sub_code(), sub_code, "{}", r.node_text);
+    }
+    // Only the root's own SN is needed among the parts.
+    let first_only = root_sn.split('_').next().unwrap();
+    let c = plain.clone().with_cert_sns(&sn(&app_cert), first_only);
+    assert_success(&c.call(QUERY, &query_biz(&code), &[]).await.unwrap());
+
+    // Public-key apps' answers carry no SN; back in public-key mode, neither does this one's.
+    assert_eq!(app.query(&code).await.alipay_cert_sn, None);
+    admin::app_cert(app.service(), CERT_APP, &dir, true)
+        .await
+        .unwrap();
+    let r = plain.call(QUERY, &query_biz(&code), &[]).await.unwrap();
+    assert_success(&r);
+    assert_eq!(r.alipay_cert_sn, None);
 }

@@ -370,8 +370,9 @@ async fn python_alipay_sdk_breaks_on_unbalanced_braces() {
 
 /// Protocol modes with the SDKs: the token flow (official Python SDK's request classes and
 /// python-alipay-sdk's `ISVAliPay`, with and without refresh), a call in a sign type the app has
-/// no key for (official Python SDK), and AES (Node SDK `encryptKey`; the official Python SDK's
-/// AES cannot run on Python 3, which the script asserts).
+/// no key for (official Python SDK), AES (Node SDK `encryptKey`; the official Python SDK's AES
+/// cannot run on Python 3, which the script asserts), and certificate mode (Node SDK with
+/// `appCertPath`/`alipayPublicCertPath`/`alipayRootCertPath`, python-alipay-sdk `DCAliPay`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_modes_work_with_the_sdks() {
     // The official Python SDK ignores any port in its server URL: the server listens on port 80.
@@ -404,6 +405,16 @@ async fn protocol_modes_work_with_the_sdks() {
         .as_str()
         .unwrap()
         .to_string();
+    // A certificate-mode app of M1 (key 0), its three files written where the SDKs read them.
+    let cert_app = "2021000000000089";
+    app.add_app_of_m1(cert_app, "RSA2", "utf-8", None).await;
+    let cert_dir = app.data().join("certs");
+    let issued = admin::app_cert(app.service(), cert_app, &cert_dir, false)
+        .await
+        .unwrap();
+    let cert_file = |name: &str| cert_dir.join(name).to_str().unwrap().to_string();
+    let read = |name: &str| std::fs::read_to_string(cert_dir.join(name)).unwrap();
+    let app_cert_name = format!("appCertPublicKey_{cert_app}.crt");
     let platform = app.platform_public_key();
     let isv_key = app_key(2);
     let config = json!({
@@ -417,6 +428,16 @@ async fn protocol_modes_work_with_the_sdks() {
         "fz": {"auth_code": code(&app).await, "ticket": app.issue_one(NORMAL).await},
         "rsa2_only": {"app_id": "2021000000000088", "private_pkcs1_b64": bare(&app_key(0).to_pkcs1_pem())},
         "aes": {"app_id": A1, "private_pkcs1_b64": bare(&app_key(0).to_pkcs1_pem()), "key": aes},
+        "cert": {
+            "app_id": cert_app,
+            "private_pkcs1_pem": app_key(0).to_pkcs1_pem(),
+            "app_cert": read(&app_cert_name),
+            "alipay_cert": read("alipayCertPublicKey_RSA2.crt"),
+            "root_cert": read("alipayRootCert.crt"),
+            "app_cert_sn": issued["app_cert_sn"],
+            "alipay_root_cert_sn": issued["alipay_root_cert_sn"],
+            "ticket": app.issue_one(NORMAL).await,
+        },
     });
     let mut rows = run(
         &python(),
@@ -433,6 +454,16 @@ async fn protocol_modes_work_with_the_sdks() {
         "wrong_aes_key": ticketgate::alipay::aes::AesKey::generate().to_base64(),
         "ticket": app.issue_one(NORMAL).await,
         "shop_id": SHOP,
+        "cert": {
+            "app_id": cert_app,
+            "app_cert_path": cert_file(&app_cert_name),
+            "alipay_public_cert_path": cert_file("alipayCertPublicKey_RSA2.crt"),
+            "alipay_root_cert_path": cert_file("alipayRootCert.crt"),
+            "app_cert_sn": issued["app_cert_sn"],
+            "alipay_root_cert_sn": issued["alipay_root_cert_sn"],
+            "alipay_cert_sn": issued["alipay_cert_sn"],
+            "ticket": app.issue_one(NORMAL).await,
+        },
     });
     rows.extend(run(
         Path::new("node"),
@@ -440,5 +471,5 @@ async fn protocol_modes_work_with_the_sdks() {
         &node,
         &app.data(),
     ));
-    report(&rows, 6 + 3 + 5);
+    report(&rows, 6 + 3 + 4 + 5 + 5);
 }

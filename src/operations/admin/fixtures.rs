@@ -265,7 +265,7 @@ pub async fn reset(svc: &Service, yes: bool) -> Result<Value> {
         .collect();
     Ok(json!({
         "deleted": deleted,
-        "kept": ["the platform key"],
+        "kept": ["the platform key", "the sandbox CA of certificate mode"],
         "next": "the next `serve` creates the demo tenant again (unless --no-demo)",
     }))
 }

@@ -12,7 +12,7 @@ pub use sandbox::{
     NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add, fault_clear, fault_list,
 };
 pub use tenants::{
-    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, auth_code, grant_token,
+    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, auth_code, grant_token,
     grant_token_for, remove_app_key, set_app_aes_key, set_app_key, show_app,
 };
 pub use tickets::{MAX_TICKETS_PER_ORDER, issue_order, ticket_refund, ticket_show, ticket_use};

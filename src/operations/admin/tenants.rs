@@ -72,6 +72,7 @@ pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
         "public_key_bits": key.size() * 8,
         "keys": keys,
         "aes_key": app.aes_key,
+        "app_cert_sn": app.app_cert_sn,
     }))
 }
 
@@ -132,6 +133,64 @@ pub async fn remove_app_key(svc: &Service, app_id: &str, sign_type: SignType) ->
     show_app(svc, app_id).await
 }
 
+/// Puts an app in certificate mode: issues it a certificate for its public key (of its own
+/// sign type) from the sandbox CA, and writes the three files an SDK is configured with into
+/// `dir`: `appCertPublicKey_<app>.crt`, `alipayCertPublicKey_RSA2.crt`, `alipayRootCert.crt`.
+/// With `remove`, the app goes back to public-key mode.
+pub async fn app_cert(
+    svc: &Service,
+    app_id: &str,
+    dir: &std::path::Path,
+    remove: bool,
+) -> Result<Value> {
+    let app = app_record(svc, app_id).await?;
+    let id = app_id.to_string();
+    if remove {
+        svc.store
+            .write(move |c| {
+                let id = id.clone();
+                Box::pin(async move { c.set_app_cert(&id, None).await })
+            })
+            .await?;
+        return Ok(json!({"app_id": app_id, "mode": "public key"}));
+    }
+    let key = PublicKey::from_text(&app.public_key_pem)
+        .map_err(|e| AdminError::Invalid(format!("stored public key: {e}")))?;
+    let ca = svc.ca().await?;
+    let cert = ca.issue(app_id, &key);
+    let sn = crate::alipay::certs::cert_sn_of_pem(&cert).expect("a certificate we issued");
+    let (s, c) = (sn.clone(), cert.clone());
+    svc.store
+        .write(move |conn| {
+            let (id, s, c) = (id.clone(), s.clone(), c.clone());
+            Box::pin(async move { conn.set_app_cert(&id, Some((&s, &c))).await })
+        })
+        .await?;
+    let files = [
+        (format!("appCertPublicKey_{app_id}.crt"), cert),
+        (
+            "alipayCertPublicKey_RSA2.crt".to_string(),
+            ca.platform_cert_pem(),
+        ),
+        ("alipayRootCert.crt".to_string(), ca.root_bundle_pem()),
+    ];
+    let mut written = serde_json::Map::new();
+    for (name, text) in files {
+        let path = dir.join(&name);
+        crate::config::write_file(&path, &text, false)
+            .map_err(|e| AdminError::Invalid(format!("cannot write {}: {e}", path.display())))?;
+        written.insert(name, path.display().to_string().into());
+    }
+    Ok(json!({
+        "app_id": app_id,
+        "mode": "certificate",
+        "app_cert_sn": sn,
+        "alipay_root_cert_sn": ca.root_sn(),
+        "alipay_cert_sn": ca.platform_sn(),
+        "files": written,
+    }))
+}
+
 /// Gives an app a new AES content-encryption key (or, with `remove`, takes it away); prints it.
 pub async fn set_app_aes_key(svc: &Service, app_id: &str, remove: bool) -> Result<Value> {
     let key = (!remove).then(|| crate::alipay::aes::AesKey::generate().to_base64());
@@ -184,6 +243,7 @@ pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
         notify_url: new.notify_url.clone(),
         other_public_key_pem: None,
         aes_key: None,
+        app_cert_sn: None,
     };
     let r = record.clone();
     let outcome = store

@@ -17,6 +17,8 @@ pub struct AppRecord {
     pub other_public_key_pem: Option<String>,
     /// Its AES content-encryption key (base64), if it has one.
     pub aes_key: Option<String>,
+    /// Certificate mode: the SN of its certificate (what its calls' `app_cert_sn` must be).
+    pub app_cert_sn: Option<String>,
 }
 
 impl AppRecord {
@@ -30,9 +32,9 @@ impl AppRecord {
     }
 }
 
-pub(in crate::store) const SELECT_APP: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key \
+pub(in crate::store) const SELECT_APP: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key, app_cert_sn \
                    FROM apps WHERE app_id = $1";
-pub(in crate::store) const SELECT_MERCHANT_APPS: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key \
+pub(in crate::store) const SELECT_MERCHANT_APPS: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key, app_cert_sn \
                    FROM apps WHERE merchant_pid = $1 ORDER BY app_id LIMIT 16";
 pub(in crate::store) const SELECT_SHOP_NAME: &str =
     "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
@@ -97,6 +99,7 @@ pub(in crate::store) fn app_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Resu
         notify_url: row.get("notify_url")?,
         other_public_key_pem: row.get("other_public_key_pem")?,
         aes_key: row.get("aes_key")?,
+        app_cert_sn: row.get("app_cert_sn")?,
     })
 }
 
@@ -193,6 +196,59 @@ impl Conn<'_> {
         };
         let done = execute!(self, sqlx::query(sql).bind(public_key_pem).bind(app_id))?;
         Ok(done == 1)
+    }
+
+    /// Puts an app in certificate mode with this certificate (or, `None`, back in public-key
+    /// mode); answers whether the app exists.
+    pub async fn set_app_cert(
+        &mut self,
+        app_id: &str,
+        cert: Option<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE apps SET app_cert_sn = $1, app_cert_pem = $2 WHERE app_id = $3";
+        let done = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(cert.map(|c| c.0))
+                .bind(cert.map(|c| c.1))
+                .bind(app_id)
+        )?;
+        Ok(done == 1)
+    }
+
+    /// The sandbox CA, if one was made.
+    pub async fn sandbox_ca(
+        &mut self,
+    ) -> Result<Option<crate::alipay::certs::StoredCa>, StoreError> {
+        let sql = "SELECT root_key_pem, bundle_pem, platform_cert_pem FROM sandbox_ca WHERE id = 1";
+        let row: Option<(String, String, String)> =
+            on!(self, |c| sqlx::query_as(sql).fetch_optional(&mut **c).await)?;
+        Ok(row.map(|(root_key_pem, bundle_pem, platform_cert_pem)| {
+            crate::alipay::certs::StoredCa {
+                root_key_pem,
+                bundle_pem,
+                platform_cert_pem,
+            }
+        }))
+    }
+
+    /// Stores the sandbox CA unless one is stored already.
+    pub async fn insert_sandbox_ca(
+        &mut self,
+        ca: &crate::alipay::certs::StoredCa,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO sandbox_ca (id, root_key_pem, bundle_pem, platform_cert_pem, created_at) \
+                   VALUES (1, $1, $2, $3, $4) ON CONFLICT DO NOTHING";
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&ca.root_key_pem)
+                .bind(&ca.bundle_pem)
+                .bind(&ca.platform_cert_pem)
+                .bind(now)
+        )?;
+        Ok(())
     }
 
     /// Sets or removes an app's AES key; answers whether the app exists.
