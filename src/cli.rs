@@ -55,6 +55,17 @@ pub struct ServeArgs {
     /// Do not create the demo tenant on first start.
     #[arg(long, env = "TICKETGATE_NO_DEMO")]
     pub no_demo: bool,
+    /// Address of the web console (calls, tickets, notifications, tenants, clocks and faults),
+    /// protected by the token in DATA/console_token (printed at start).
+    #[arg(
+        long,
+        env = "TICKETGATE_CONSOLE_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub console_listen: String,
+    /// Do not serve the web console.
+    #[arg(long, env = "TICKETGATE_NO_CONSOLE")]
+    pub no_console: bool,
     /// How far a request's timestamp may be from the gateway's clock (GMT+8): `30m`, `1d`,
     /// or `off`. Lenient by default because most SDKs send the client's local time.
     #[arg(long, env = "TICKETGATE_TIMESTAMP_SKEW", default_value = "1d", value_parser = parse_skew)]
@@ -179,6 +190,10 @@ pub enum AdminCommand {
     /// time). Every running node obeys a change by the time the command returns.
     #[command(subcommand)]
     Clock(ClockCommand),
+    /// The web console's token (what its login page asks for; the API takes it as
+    /// `Authorization: Bearer TOKEN`).
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Injected faults: make gateway calls fail (before or after their operation commits) or
     /// slow, on every node, until cleared or spent. None is ever active unless added here.
     #[command(subcommand)]
@@ -203,6 +218,12 @@ pub enum AdminCommand {
         #[arg(long)]
         follow: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsoleCommand {
+    /// Print the console's token (made if there is none yet).
+    Token,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,8 @@ pub mod client;
 pub mod clock;
 /// Shared settings: data folder, database URL, durations.
 pub mod config;
+/// The web console: its own listener, embedded pages, a JSON API over the admin operations.
+pub mod console;
 /// The demo tenant created on first start.
 pub mod demo;
 /// HTTP: `/gateway.do` → checks → dispatch → signed envelope.

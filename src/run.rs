@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
 use crate::cli::{
     AdminCommand, AppCommand, AppKeyCommand, AuthCommand, CallArgs, Cli, ClockCommand, Command,
-    FaultCommand, FixturesCommand, ItemCommand, KeysCommand, MerchantCommand, NotifyCommand,
-    OrderCommand, ReceiveArgs, ServeArgs, ShopCommand, TicketCommand,
+    ConsoleCommand, FaultCommand, FixturesCommand, ItemCommand, KeysCommand, MerchantCommand,
+    NotifyCommand, OrderCommand, ReceiveArgs, ServeArgs, ShopCommand, TicketCommand,
 };
 use crate::client::Client;
 use crate::config::StoreArgs;
@@ -51,6 +51,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         store: args.store,
         demo: !args.no_demo,
+        console: (!args.no_console).then_some(args.console_listen),
         clock: crate::clock::system(),
         limits: Limits {
             timestamp_skew_ms: args.timestamp_skew.0,
@@ -133,6 +134,11 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
         };
     }
     let outcome = match command {
+        AdminCommand::Console(ConsoleCommand::Token) => {
+            crate::console::token(&store_args.data)
+                .map(|token| json!({"console_token": token, "file": crate::console::token_path(&store_args.data)}))
+                .map_err(|e| AdminError::Invalid(format!("cannot read or write the token: {e}")))
+        }
         AdminCommand::Fixtures(FixturesCommand::Load { file }) => match read_file(&file) {
             Ok(text) => {
                 let keys = store_args.data.join("keys").join("apps");
@@ -167,7 +173,9 @@ async fn admin_command(
     let certs_of = |app_id: &str| data.join("certs").join(app_id);
     match command {
         AdminCommand::Log { .. } => unreachable!("the log prints lines, handled above"),
-        AdminCommand::Fixtures(_) => unreachable!("fixtures need the data folder, handled above"),
+        AdminCommand::Fixtures(_) | AdminCommand::Console(_) => {
+            unreachable!("these need the data folder, handled above")
+        }
         AdminCommand::Reset { yes } => admin::reset(svc, yes).await,
         AdminCommand::Merchant(MerchantCommand::List) => {
             admin::list(svc, Listing::Merchants, None, 0).await

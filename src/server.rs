@@ -24,6 +24,8 @@ pub struct ServeConfig {
     pub listen: String,
     pub store: StoreArgs,
     pub demo: bool,
+    /// Where the web console listens; `None`: no console.
+    pub console: Option<String>,
     pub limits: Limits,
     pub pool: StoreLimits,
     /// Notification delivery; `workers: 0` leaves delivery to other nodes (or to tests).
@@ -38,6 +40,9 @@ pub struct Running {
     pub service: Service,
     /// The demo tenant's description, when there is one.
     pub demo: Option<PathBuf>,
+    /// Where the web console listens, when it does.
+    pub console_addr: Option<SocketAddr>,
+    console_task: Option<JoinHandle<std::io::Result<()>>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     notify_stop: watch::Sender<bool>,
@@ -122,11 +127,41 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         );
         tokio::spawn(deliverer.run(svc.clock.clone(), svc.notify_wake.clone(), notify_stopped))
     });
+    let (console_addr, console_task) = match &config.console {
+        None => (None, None),
+        Some(listen) => {
+            let token = crate::console::token(&config.store.data)?;
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {listen} for the console: {e} (--no-console turns it off)"
+                )
+            })?;
+            let console_addr = listener.local_addr()?;
+            let router =
+                crate::console::router(svc.clone(), token.clone(), config.store.data.clone());
+            let mut stopped = notify_stop.subscribe();
+            let task = tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .await
+            });
+            if crate::run::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::info!(url = %format!("http://{console_addr}/"), "web console ready (token: admin console token)");
+            } else {
+                eprintln!("Web console: http://{console_addr}/  token: {token}");
+            }
+            (Some(console_addr), Some(task))
+        }
+    };
     tracing::info!(%addr, backend = svc.store.backend_name(), "ticketgate is serving /gateway.do");
     Ok(Running {
         addr,
         service: svc,
         demo,
+        console_addr,
+        console_task,
         stop: Some(stop),
         task,
         notify_stop,
@@ -151,6 +186,9 @@ impl Running {
         }
         (&mut self.task).await??;
         let _ = self.notify_stop.send(true);
+        if let Some(task) = self.console_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
         if let Some(task) = self.notify_task.take() {
             // An attempt in flight ends within its timeout; an abandoned claim expires anyway.
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;

@@ -195,6 +195,17 @@ async function modes(cfg) {
   }
 }
 
+// Two calls for the console's browser test: one that passes, one signed with the wrong key.
+async function twoCalls(cfg) {
+  const sdk = (privateKey) => new AlipaySdk({ appId: cfg.app_id, privateKey, alipayPublicKey: cfg.alipay_public_key_pem, gateway: cfg.gateway, camelcase: false });
+  const query = { ticket_code: cfg.ticket, shop_id: cfg.shop_id };
+  for (const [scenario, key, code] of [['passing query', cfg.good_key, '10000'], ['failing query', cfg.bad_key, '40002']]) {
+    const node = await sdk(key).exec(QUERY, { bizContent: query }, { validateSign: true });
+    console.log(JSON.stringify({ client: 'node', scenario, ok: node.code === code, detail: `${node.code} ${node.sub_code || ''}` }));
+  }
+}
+
 if (mode === 'verify-notify') verifyNotifications(data);
+else if (mode === 'calls') await twoCalls(data);
 else if (mode === 'modes') await modes(data);
 else await matrix(data);

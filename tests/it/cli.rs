@@ -167,7 +167,14 @@ impl Drop for Served {
 )]
 pub fn serve(data: &Path, extra: &[&str]) -> (Served, Value) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(data)
         .args(extra)
         .env_remove("TICKETGATE_DATABASE_URL")
@@ -493,6 +500,8 @@ fn json_logs_carry_each_calls_fields() {
             "json",
             "serve",
             "--listen",
+            "127.0.0.1:0",
+            "--console-listen",
             "127.0.0.1:0",
             "--data",
         ])

@@ -58,6 +58,8 @@ pub struct TestApp {
     pub notify: ticketgate::notify::worker::Settings,
     /// The server's clock: the system clock unless a test sets a manual one before starting.
     pub clock: ticketgate::clock::SharedClock,
+    /// Where the web console listens (off unless a test turns it on).
+    pub console: Option<String>,
 }
 
 impl TestApp {
@@ -140,6 +142,7 @@ impl TestApp {
                 ..Default::default()
             },
             clock: ticketgate::clock::system(),
+            console: None,
         }
     }
 
@@ -159,6 +162,7 @@ impl TestApp {
             listen: listen.into(),
             store: self.store_args(),
             demo: false,
+            console: self.console.clone(),
             limits: self.limits.clone(),
             pool: self.pool.clone(),
             notify: self.notify.clone(),

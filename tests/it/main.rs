@@ -1,5 +1,6 @@
 //! One integration-test binary: each test starts the real server and drives it over HTTP.
 
+mod browser;
 mod cancel;
 mod cli;
 mod concurrency;

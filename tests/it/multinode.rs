@@ -29,6 +29,8 @@ impl Node {
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
+                "--console-listen",
+                "127.0.0.1:0",
                 "--no-demo",
                 "--database-url",
                 database_url,

@@ -7,7 +7,7 @@ mod tenants;
 mod tickets;
 
 pub use fixtures::{Fixtures, Listing, fixtures_load, list, reset};
-pub use notify::{notify_list, notify_resend, print_log};
+pub use notify::{notify_list, notify_resend, notify_show, print_log};
 pub use sandbox::{
     NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add, fault_clear, fault_list,
 };

@@ -39,6 +39,53 @@ pub async fn notify_list(svc: &Service, status: Option<String>) -> Result<Value>
     Ok(json!({ "notifications": list }))
 }
 
+/// One notification: its row, its fields as they are signed and sent, and every attempt.
+pub async fn notify_show(svc: &Service, notify_id: &str) -> Result<Value> {
+    let id = notify_id.to_string();
+    let found = svc
+        .store
+        .read(move |c| {
+            let id = id.clone();
+            Box::pin(async move {
+                let row = c.notification(&id).await?;
+                let attempts = c.notification_attempts(&id).await?;
+                Ok((row, attempts))
+            })
+        })
+        .await?;
+    let (Some(n), attempts) = found else {
+        return Err(AdminError::NotFound(format!("notification {notify_id}")));
+    };
+    // The form as it is signed at the next attempt (notify_time and sign change per attempt).
+    let (signed, _) = crate::notify::message::signed(&n, svc.now_ms(), &svc.platform_key);
+    let attempts: Vec<Value> = attempts
+        .into_iter()
+        .map(|(attempt, at, delivered, error)| {
+            json!({
+                "attempt": attempt,
+                "at": crate::alipay::time::format(at),
+                "delivered": delivered == 1,
+                "error": error,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "notify_id": n.notify_id,
+        "status": n.status.name(),
+        "attempts": n.attempts,
+        "url": n.url,
+        "app_id": n.app_id,
+        "merchant_pid": n.merchant_pid,
+        "biz_type": n.biz_type,
+        "request_id": n.request_id,
+        "last_error": n.last_error,
+        "created_at": crate::alipay::time::format(n.created_at),
+        "next_attempt_at": (n.status == OutboxStatus::Pending).then(|| crate::alipay::time::format(n.next_attempt_at)),
+        "payload": signed,
+        "history": attempts,
+    }))
+}
+
 /// Queues a parked or delivered notification again, due now, with a fresh schedule.
 pub async fn notify_resend(svc: &Service, notify_id: &str) -> Result<Value> {
     let (store, now) = (&svc.store, svc.now_ms());

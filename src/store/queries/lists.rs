@@ -3,10 +3,11 @@
 use super::{Conn, StoreError};
 
 /// Tables emptied by a reset, children before parents. The platform key stays.
-const RESET_ORDER: [&str; 18] = [
+const RESET_ORDER: [&str; 19] = [
     "request_log",
     "faults",
     "test_clocks",
+    "notification_attempts",
     "notifications",
     "idempotency",
     "cancels",

@@ -164,7 +164,33 @@ impl Conn<'_> {
                 .bind(notify_id)
                 .bind(token)
         )?;
-        Ok(done == 1)
+        if done != 1 {
+            return Ok(false);
+        }
+        let sql = "INSERT INTO notification_attempts (notify_id, attempt, at, delivered, error) \
+                   VALUES ($1, (SELECT attempts FROM notifications WHERE notify_id = $1), $2, $3, $4) \
+                   ON CONFLICT DO NOTHING";
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(notify_id)
+                .bind(now)
+                .bind(i64::from(status == OutboxStatus::Delivered))
+                .bind(last_error)
+        )?;
+        Ok(true)
+    }
+
+    /// A notification's attempts, first first: (attempt, at, delivered, error).
+    pub async fn notification_attempts(
+        &mut self,
+        notify_id: &str,
+    ) -> Result<Vec<(i64, i64, i64, Option<String>)>, StoreError> {
+        let sql = "SELECT attempt, at, delivered, error FROM notification_attempts WHERE notify_id = $1 ORDER BY attempt";
+        Ok(on!(self, |c| sqlx::query_as(sql)
+            .bind(notify_id)
+            .fetch_all(&mut **c)
+            .await)?)
     }
 
     /// When the next pending notification is due, if any.
