@@ -7,7 +7,8 @@
 //! login cookie):
 //!
 //! - `GET /api/calls?app=&method=&failed=1&q=&limit=` the request log, newest first
-//! - `GET /api/tickets/{code}?order_no=` a ticket and its transactions
+//! - `GET /api/tickets/{code}?order_no=` a ticket and its transactions; `GET /api/orders/{no}`
+//!   an order's tickets
 //! - `GET /api/notifications?status=`, `GET /api/notifications/{id}` (with every attempt),
 //!   `POST /api/notifications/{id}/resend`
 //! - `GET /api/tenants` merchants, apps, shops, items and the demo tenant's configuration
@@ -66,6 +67,7 @@ pub fn router(svc: Service, token: String, data: PathBuf) -> Router {
     let api = Router::new()
         .route("/api/calls", get(calls))
         .route("/api/tickets/{code}", get(ticket))
+        .route("/api/orders/{order_no}", get(order))
         .route("/api/notifications", get(notifications))
         .route("/api/notifications/{id}", get(notification))
         .route("/api/notifications/{id}/resend", post(resend))
@@ -297,6 +299,20 @@ async fn ticket(
 ) -> Response {
     let p = query_params(raw);
     answer(admin::ticket_show(&c.svc, &code, nonempty(&p, "order_no")).await)
+}
+
+async fn order(State(c): State<Arc<Console>>, UrlPath(order_no): UrlPath<String>) -> Response {
+    let listed = admin::list(&c.svc, Listing::Tickets, Some(order_no.clone()), 1000).await;
+    match listed {
+        Ok(v) if v["tickets"].as_array().is_some_and(|t| t.is_empty()) => {
+            answer(Err(AdminError::NotFound(format!("order {order_no}"))))
+        }
+        Ok(mut v) => {
+            v["order_no"] = order_no.into();
+            answer(Ok(v))
+        }
+        Err(e) => answer(Err(e)),
+    }
 }
 
 async fn notifications(State(c): State<Arc<Console>>, RawQuery(raw): RawQuery) -> Response {

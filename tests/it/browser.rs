@@ -342,6 +342,14 @@ async fn the_console_shows_calls_tickets_notifications_and_sandbox_powers_in_chr
         "{timeline}"
     );
     browser.screenshot(&shots, "tickets.png").await;
+    // By order number: the order's tickets, each leading to its page.
+    let order_no = app.order_of(&code).await;
+    browser
+        .go(&format!("{console}/#tickets?order_no={order_no}"))
+        .await;
+    browser.wait_for("tr.order-ticket", 1).await;
+    browser.click("tr.order-ticket a").await;
+    browser.wait_for("#timeline li", 2).await;
     browser.click("#timeline li.USE a.call-link").await;
     browser
         .wait_text("#calls-table", "koubei.trade.ticket.ticketcode.use")

@@ -149,6 +149,18 @@ function ticketsPage(root, params) {
   const out = el('div', { id: 'ticket' });
   const find = async () => {
     out.replaceChildren();
+    if (!code.value.trim() && order.value.trim()) {
+      // An order: its tickets, each a link to its own page.
+      try {
+        const o = await api(`/api/orders/${encodeURIComponent(order.value.trim())}`);
+        fill(out, el('h3', { text: `order_no ${o.order_no}` }),
+          table([t('ticket.code'), 'code_type', t('available'), t('expire'), 'refunded'], o.tickets.map((x) => el('tr', { class: 'order-ticket' },
+            el('td', {}, el('a', { href: `#tickets?code=${encodeURIComponent(x.code)}${x.code_type === 'EXTERNAL_CODE' ? `&order_no=${encodeURIComponent(o.order_no)}` : ''}`, text: x.code })),
+            el('td', { text: x.code_type }), el('td', { text: `${x.available_quantity}/${x.total_quantity}` }), el('td', { text: x.expire_at }),
+            el('td', { text: x.refunded ? '✓' : '' })))));
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+      return;
+    }
     if (!code.value.trim()) return;
     const q = order.value.trim() ? `?order_no=${encodeURIComponent(order.value.trim())}` : '';
     try {
@@ -169,7 +181,8 @@ function ticketsPage(root, params) {
   root.append(el('h2', { text: t('nav.tickets') }),
     el('div', { class: 'filters' }, code, order, el('button', { id: 'ticket-find', onclick: find, text: t('find') })), out);
   code.addEventListener('keydown', (e) => { if (e.key === 'Enter') find(); });
-  if (code.value) find();
+  order.addEventListener('keydown', (e) => { if (e.key === 'Enter') find(); });
+  if (code.value || order.value) find();
 }
 
 // ---- notifications ----------------------------------------------------------------------------
