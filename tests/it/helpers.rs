@@ -124,6 +124,20 @@ impl TestApp {
         }
     }
 
+    /// A server not started yet on a fresh folder and database (PostgreSQL when the suite runs
+    /// on it), for a test to configure before `start` and `seed`.
+    pub async fn unstarted_fresh() -> TestApp {
+        let database_url = match crate::pg::base_url() {
+            Some(base) => Some(crate::pg::fresh_database(&base).await),
+            None => None,
+        };
+        TestApp::unstarted(
+            TestApp::default_limits(),
+            tempfile::tempdir().expect("a temporary folder"),
+            database_url,
+        )
+    }
+
     /// A server not started yet, on the given database and folder; nothing is seeded.
     pub fn unstarted(
         limits: Limits,

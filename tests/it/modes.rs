@@ -215,6 +215,16 @@ async fn code_for(app: &TestApp, methods: Option<&[String]>) -> String {
         .to_string()
 }
 
+/// `app_id` exchanges an authorization code for a token.
+async fn exchange(app: &TestApp, app_id: &str, code: &str) -> ticketgate::client::Reply {
+    app.call_as(
+        app_id,
+        TOKEN_APP,
+        json!({"grant_type": "authorization_code", "code": code}),
+    )
+    .await
+}
+
 /// A3 (the ISV) calls for M1 with a token.
 async fn as_isv(
     app: &TestApp,
@@ -236,13 +246,7 @@ async fn an_isv_exchanges_a_code_for_a_token_refreshes_it_and_the_old_one_stops(
     let app = TestApp::spawn().await;
     let code = app.issue_one(NORMAL).await;
     let auth_code = code_for(&app, None).await;
-    let got = app
-        .call_as(
-            A3,
-            TOKEN_APP,
-            json!({"grant_type": "authorization_code", "code": auth_code}),
-        )
-        .await;
+    let got = exchange(&app, A3, &auth_code).await;
     assert_success(&got);
     assert_eq!(got.field("user_id"), M1);
     assert_eq!(got.node["expires_in"], json!(31_536_000), "a JSON number");
@@ -269,25 +273,13 @@ async fn an_isv_exchanges_a_code_for_a_token_refreshes_it_and_the_old_one_stops(
     assert_success(&as_isv(&app, &token, CANCEL, isv_cancel).await);
 
     // A code is good once, and only for the app it was given to.
-    let again = app
-        .call_as(
-            A3,
-            TOKEN_APP,
-            json!({"grant_type": "authorization_code", "code": auth_code}),
-        )
-        .await;
+    let again = exchange(&app, A3, &auth_code).await;
     assert_eq!(
         (again.code(), again.sub_code()),
         ("40002", "isv.code-invalid")
     );
     let other = code_for(&app, None).await;
-    let stolen = app
-        .call_as(
-            A2,
-            TOKEN_APP,
-            json!({"grant_type": "authorization_code", "code": other}),
-        )
-        .await;
+    let stolen = exchange(&app, A2, &other).await;
     assert_eq!(stolen.sub_code(), "isv.code-invalid");
 
     let queried = app
@@ -372,13 +364,7 @@ async fn a_token_acts_only_for_the_methods_the_merchant_authorised() {
     let code = app.issue_one(NORMAL).await;
     let only_query = [QUERY.to_string()];
     let auth_code = code_for(&app, Some(&only_query)).await;
-    let got = app
-        .call_as(
-            A3,
-            TOKEN_APP,
-            json!({"grant_type": "authorization_code", "code": auth_code}),
-        )
-        .await;
+    let got = exchange(&app, A3, &auth_code).await;
     let token = got.field("app_auth_token").to_string();
     assert_success(
         &as_isv(
@@ -432,13 +418,7 @@ async fn an_authorization_code_expires_after_ten_minutes() {
     let app = TestApp::spawn_at(clock.clone()).await;
     let auth_code = code_for(&app, None).await;
     clock.advance(10 * 60_000 + 1);
-    let late = app
-        .call_as(
-            A3,
-            TOKEN_APP,
-            json!({"grant_type": "authorization_code", "code": auth_code}),
-        )
-        .await;
+    let late = exchange(&app, A3, &auth_code).await;
     assert_eq!(late.sub_code(), "isv.code-invalid");
     let bad = app
         .call_as(

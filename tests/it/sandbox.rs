@@ -155,14 +155,7 @@ async fn wait_for(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> V
 
 #[tokio::test]
 async fn advancing_a_day_takes_a_failing_notification_through_every_attempt_to_parked() {
-    let mut app = TestApp::unstarted(
-        TestApp::default_limits(),
-        tempfile::tempdir().unwrap(),
-        match crate::pg::base_url() {
-            Some(base) => Some(crate::pg::fresh_database(&base).await),
-            None => None,
-        },
-    );
+    let mut app = TestApp::unstarted_fresh().await;
     app.notify.workers = 1;
     app.start("127.0.0.1:0").await;
     app.seed().await;
@@ -568,14 +561,7 @@ impl Drop for Kill {
 // Multi-threaded: the test blocks on another process while the server keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_receiver_prints_verifies_and_fails_as_told() {
-    let mut app = TestApp::unstarted(
-        TestApp::default_limits(),
-        tempfile::tempdir().unwrap(),
-        match crate::pg::base_url() {
-            Some(base) => Some(crate::pg::fresh_database(&base).await),
-            None => None,
-        },
-    );
+    let mut app = TestApp::unstarted_fresh().await;
     app.notify.workers = 1;
     app.start("127.0.0.1:0").await;
     app.seed().await;

@@ -23,7 +23,7 @@ pub struct Fixtures {
     #[serde(default)]
     pub shops: Vec<FixtureShop>,
     #[serde(default)]
-    pub items: Vec<FixtureItem>,
+    pub items: Vec<NewItem>,
     #[serde(default)]
     pub orders: Vec<FixtureOrder>,
 }
@@ -65,22 +65,6 @@ pub struct FixtureShop {
     pub merchant: String,
     pub shop_id: String,
     pub name: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FixtureItem {
-    pub merchant: String,
-    pub item_id: String,
-    pub name: String,
-    pub price: String,
-    pub original_price: Option<String>,
-    pub alias: Option<String>,
-    pub times: Option<i64>,
-    pub shops: Option<Vec<String>>,
-    pub valid_from: Option<String>,
-    pub valid_to: Option<String>,
-    pub code_merchant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,22 +164,10 @@ pub async fn fixtures_load(svc: &Service, text: &str, keys_dir: &Path) -> Result
             .map_err(|e| at("shops", i, e))?;
         report.push("shops", done.is_some(), s.shop_id.clone().into());
     }
-    for (i, it) in fixtures.items.iter().enumerate() {
-        let new = NewItem {
-            merchant_pid: it.merchant.clone(),
-            item_id: it.item_id.clone(),
-            name: it.name.clone(),
-            price: it.price.clone(),
-            original_price: it.original_price.clone(),
-            alias: it.alias.clone(),
-            times: it.times,
-            shops: it.shops.clone(),
-            valid_from: it.valid_from.clone(),
-            valid_to: it.valid_to.clone(),
-            code_merchant: it.code_merchant.clone(),
-        };
-        let done = Report::outcome(add_item(svc, new).await).map_err(|e| at("items", i, e))?;
-        report.push("items", done.is_some(), it.item_id.clone().into());
+    for (i, item) in fixtures.items.into_iter().enumerate() {
+        let item_id = item.item_id.clone();
+        let done = Report::outcome(add_item(svc, item).await).map_err(|e| at("items", i, e))?;
+        report.push("items", done.is_some(), item_id.into());
     }
     let mut tickets = 0usize;
     for (i, o) in fixtures.orders.iter().enumerate() {

@@ -110,7 +110,15 @@ pub async fn set_app_key(
     if !changed {
         return Err(AdminError::NotFound(format!("app {app_id}")));
     }
-    show_app(svc, app_id).await
+    let mut shown = show_app(svc, app_id).await?;
+    if app.app_cert_sn.is_some() && !other {
+        // Its certificate carries the old key: the SDK's files must be made again.
+        shown["note"] = format!(
+            "the app is in certificate mode and its certificate holds the old key: run `ticketgate admin app cert --app-id {app_id}` and give the SDK the new files"
+        )
+        .into();
+    }
+    Ok(shown)
 }
 
 /// Removes an app's key for the sign type other than its own (its own key cannot be removed:
@@ -310,8 +318,11 @@ pub async fn add_shop(
     Ok(json!({"merchant_pid": merchant_pid, "shop_id": shop_id, "name": name}))
 }
 
-/// A new item, as the operator types it.
+/// A new item, as the operator types it (or a fixtures file spells it, with `merchant`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewItem {
+    #[serde(rename = "merchant")]
     pub merchant_pid: String,
     pub item_id: String,
     pub name: String,

@@ -149,8 +149,19 @@ impl Operation for IssueOp {
             effect_at,
             expire_at,
         };
-        let mut pending: Vec<Ticket> = wanted.into_iter().map(ticket).collect();
-        let mut issued = Vec::with_capacity(pending.len());
+        // Generated codes are drawn again until they differ within the batch: the store tells a
+        // code that was taken by leaving it out, which cannot tell two equal new codes apart.
+        let distinct = |mut batch: Vec<Ticket>, taken: &std::collections::HashSet<String>| {
+            if code_type == CodeType::Internal {
+                distinct_codes(&mut batch, taken, ids::ticket_code);
+            }
+            batch
+        };
+        let mut issued: Vec<String> = Vec::with_capacity(self.count);
+        let mut pending = distinct(
+            wanted.into_iter().map(ticket).collect(),
+            &Default::default(),
+        );
         for _ in 0..20 {
             let inserted = tx.insert_tickets(&pending, now).await?;
             let done: std::collections::HashSet<&String> = inserted.iter().collect();
@@ -161,6 +172,10 @@ impl Operation for IssueOp {
                 .collect();
             issued.extend(inserted.iter().cloned());
             if missing.is_empty() {
+                if code_type == CodeType::Internal && issued.len() != self.count {
+                    // Never answer an order short of what was asked.
+                    return Err(StoreError::Conflict("tickets.code"));
+                }
                 return Ok(Ok(json!({"order_no": order_no, "tickets": issued})));
             }
             if code_type == CodeType::External {
@@ -170,9 +185,25 @@ impl Operation for IssueOp {
                 ))));
             }
             // A generated code (or id) was taken: draw again for those.
-            pending = missing.into_iter().map(ticket).collect();
+            let issued_now: std::collections::HashSet<String> = issued.iter().cloned().collect();
+            pending = distinct(missing.into_iter().map(ticket).collect(), &issued_now);
         }
         Err(StoreError::Conflict("tickets.code"))
+    }
+}
+
+/// Draws new codes (with `draw`) until every ticket's code differs from the others' and from
+/// `taken`.
+fn distinct_codes(
+    batch: &mut [Ticket],
+    taken: &std::collections::HashSet<String>,
+    mut draw: impl FnMut() -> String,
+) {
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    for t in batch {
+        while taken.contains(&t.code) || !seen.insert(t.code.clone()) {
+            t.code = draw();
+        }
     }
 }
 
@@ -403,4 +434,32 @@ pub async fn ticket_refund(svc: &Service, code: &str, order_no: Option<String>) 
             })
         })
         .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_codes_in_one_batch_are_drawn_again() {
+        let ticket = |code: &str| Ticket {
+            voucher_id: "v".into(),
+            code: code.into(),
+            code_type: CodeType::Internal,
+            order_no: "o".into(),
+            merchant_pid: "2088000000000001".into(),
+            item_id: "i".into(),
+            total_quantity: 1,
+            available_quantity: 1,
+            refunded: false,
+            effect_at: 0,
+            expire_at: 1,
+        };
+        let mut batch = vec![ticket("1"), ticket("1"), ticket("2"), ticket("1")];
+        let taken: std::collections::HashSet<String> = ["2".to_string()].into();
+        let mut next = ["1", "3", "2", "4", "5"].into_iter().map(str::to_string);
+        distinct_codes(&mut batch, &taken, || next.next().unwrap());
+        let codes: Vec<&str> = batch.iter().map(|t| t.code.as_str()).collect();
+        assert_eq!(codes, ["1", "3", "4", "5"]);
+    }
 }

@@ -60,6 +60,11 @@ impl Conn<'_> {
                    ON CONFLICT (merchant_pid) DO UPDATE SET offset_ms = excluded.offset_ms, updated_at = excluded.updated_at \
                    WHERE test_clocks.offset_ms <= excluded.offset_ms";
         execute!(self, sqlx::query(sql).bind(pid).bind(offset_ms).bind(now))?;
+        self.clock_offset(pid).await
+    }
+
+    /// A merchant's clock offset (after a write that made sure it has a row).
+    async fn clock_offset(&mut self, pid: &str) -> Result<i64, StoreError> {
         let sql = "SELECT offset_ms FROM test_clocks WHERE merchant_pid = $1";
         let row: (i64,) = on!(self, |c| sqlx::query_as(sql)
             .bind(pid)
@@ -79,12 +84,7 @@ impl Conn<'_> {
                    ON CONFLICT (merchant_pid) DO UPDATE SET offset_ms = test_clocks.offset_ms + excluded.offset_ms, \
                    updated_at = excluded.updated_at";
         execute!(self, sqlx::query(sql).bind(pid).bind(by_ms).bind(now))?;
-        let sql = "SELECT offset_ms FROM test_clocks WHERE merchant_pid = $1";
-        let row: (i64,) = on!(self, |c| sqlx::query_as(sql)
-            .bind(pid)
-            .fetch_one(&mut **c)
-            .await)?;
-        Ok(row.0)
+        self.clock_offset(pid).await
     }
 
     /// Puts a merchant back on real time; answers whether it had a test clock. Its pending
