@@ -284,6 +284,12 @@ async fn the_console_shows_calls_tickets_notifications_and_sandbox_powers_in_chr
     browser.type_into("#token", &token).await;
     browser.click("#login-button").await;
     browser.wait_for("nav a.current", 1).await;
+    // Chinese by default, English at a click (and back, for the screenshots).
+    browser.wait_text("nav a.current", "调用").await;
+    browser.click("#lang").await;
+    browser.wait_text("nav a.current", "Calls").await;
+    browser.click("#lang").await;
+    browser.wait_text("nav a.current", "调用").await;
 
     // A passing and a failing call, made with the official Node SDK.
     let code = app.issue_one(NORMAL).await;
