@@ -96,20 +96,24 @@ function scenarios(combo, call, bad) {
   ];
 }
 
+// Runs one scenario and prints its row: what it returned, or why it failed. Never stops the run.
+async function report(row, check) {
+  try {
+    row.detail = await check();
+    row.ok = true;
+  } catch (e) {
+    row.ok = false;
+    row.detail = `${e.name}: ${e.message}`;
+  }
+  console.log(JSON.stringify(row));
+}
+
 async function matrix(cfg) {
   for (const combo of cfg.combos) {
     const call = client(cfg, combo, combo.private_pkcs1_pem);
     const bad = client(cfg, combo, cfg.wrong_private_pkcs1_pem);
     for (const [scenario, check] of scenarios(combo, call, bad)) {
-      const row = { client: 'node', sign_type: combo.sign_type, charset: combo.charset, auth: combo.token ? 'app_auth_token' : 'own', scenario };
-      try {
-        row.detail = await check();
-        row.ok = true;
-      } catch (e) {
-        row.ok = false;
-        row.detail = `${e.name}: ${e.message}`;
-      }
-      console.log(JSON.stringify(row));
+      await report({ client: 'node', sign_type: combo.sign_type, charset: combo.charset, auth: combo.token ? 'app_auth_token' : 'own', scenario }, check);
     }
   }
 }
@@ -183,15 +187,7 @@ async function modes(cfg) {
     }],
   );
   for (const [scenario, check] of checks) {
-    const row = { client: 'node', sign_type: 'RSA2', charset: 'utf-8', auth: 'mode', scenario };
-    try {
-      row.detail = await check();
-      row.ok = true;
-    } catch (e) {
-      row.ok = false;
-      row.detail = `${e.name}: ${e.message}`;
-    }
-    console.log(JSON.stringify(row));
+    await report({ client: 'node', sign_type: 'RSA2', charset: 'utf-8', auth: 'mode', scenario }, check);
   }
 }
 

@@ -225,6 +225,17 @@ async fn exchange(app: &TestApp, app_id: &str, code: &str) -> ticketgate::client
     .await
 }
 
+/// A3 (the ISV) queries one of M1's tickets with a token.
+async fn isv_query(app: &TestApp, token: &str, code: &str) -> ticketgate::client::Reply {
+    as_isv(
+        app,
+        token,
+        QUERY,
+        json!({"ticket_code": code, "shop_id": SHOP}),
+    )
+    .await
+}
+
 /// A3 (the ISV) calls for M1 with a token.
 async fn as_isv(
     app: &TestApp,
@@ -257,15 +268,7 @@ async fn an_isv_exchanges_a_code_for_a_token_refreshes_it_and_the_old_one_stops(
     );
     let token = got.field("app_auth_token").to_string();
     let refresh = got.field("app_refresh_token").to_string();
-    assert_success(
-        &as_isv(
-            &app,
-            &token,
-            QUERY,
-            json!({"ticket_code": code, "shop_id": SHOP}),
-        )
-        .await,
-    );
+    assert_success(&isv_query(&app, &token, &code).await);
 
     let isv_use = json!({"request_id": "t1", "ticket_code": code, "shop_id": SHOP});
     assert_success(&as_isv(&app, &token, USE, isv_use).await);
@@ -366,15 +369,7 @@ async fn a_token_acts_only_for_the_methods_the_merchant_authorised() {
     let auth_code = code_for(&app, Some(&only_query)).await;
     let got = exchange(&app, A3, &auth_code).await;
     let token = got.field("app_auth_token").to_string();
-    assert_success(
-        &as_isv(
-            &app,
-            &token,
-            QUERY,
-            json!({"ticket_code": code, "shop_id": SHOP}),
-        )
-        .await,
-    );
+    assert_success(&isv_query(&app, &token, &code).await);
     let used = as_isv(
         &app,
         &token,
