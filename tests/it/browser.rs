@@ -334,6 +334,29 @@ async fn the_console_shows_calls_tickets_notifications_and_sandbox_powers_in_chr
             .contains("method=koubei.trade.ticket.ticketcode.query")
     );
     browser.screenshot(&shots, "calls.png").await;
+    // A string signed without sign_type: the part it lacks is marked in the gateway's string.
+    let client = app.client();
+    let mut params = client.params(QUERY, &query_biz(&code), &[]);
+    let content = ticketgate::alipay::sign::content(
+        &params,
+        ticketgate::alipay::sign::REQUEST_WITHOUT_EMPTIES,
+    )
+    .replace("&sign_type=RSA2", "");
+    params.insert(
+        "sign".into(),
+        app_key(0).sign(ticketgate::alipay::SignType::Rsa2, content.as_bytes()),
+    );
+    let omitted = client.send(QUERY, &params).await.unwrap();
+    assert_eq!(omitted.sub_code(), "isv.invalid-signature");
+    browser
+        .go(&format!("{console}/#calls?q=SIGN_TYPE_OMITTED"))
+        .await;
+    browser.click("#calls-table tr.call.bad").await;
+    browser.wait_text("#diagnosis", "[SIGN_TYPE_OMITTED]").await;
+    assert_eq!(
+        browser.text("#sign-string mark.diff").await,
+        "sign_type=RSA2"
+    );
 
     // A ticket's timeline after a use and its cancel, each linked to the call that made it.
     let receiver = Receiver::start(vec![Answer(500, "fail"); 3]).await;

@@ -19,6 +19,13 @@ const I18N = {
     times: '次数（空：一直）', 'after.commit': '提交之后再失败', answer_spec: '应答（SUB_CODE、20000 或 CODE:SUB_CODE）',
     ticket: '凭证码（可空）', hits: '已触发', remaining: '剩余', active: '生效', 'none.active': '没有',
     'active.clocks': '测试时钟生效中', 'active.faults': '注入故障生效中', error: '出错',
+    'diff.omitted': '标出的部分：网关验签的字符串里有，你签名的字符串里没有。',
+    'diff.hash': '标出的部分：声明的签名类型与实际用的摘要算法不一致。',
+    'diff.encoded': '标出的值：你签名时用的是 URL 编码后的值，网关用原始值。',
+    'diff.charset': '标出的字符：你签名时按另一种字符集编码。',
+    'diff.empty': '你签名的字符串比这里多了诊断中列出的空参数。',
+    'diff.included': '你签名的字符串比这里多了 sign 参数。',
+    'diff.unsorted': '你签名的字符串里参数顺序与这里（按键名 ASCII 排序）不同。',
   },
   en: {
     'nav.calls': 'Calls', 'nav.tickets': 'Tickets & orders', 'nav.notifications': 'Notifications', 'nav.tenants': 'Tenants',
@@ -36,6 +43,13 @@ const I18N = {
     times: 'Times (empty: until cleared)', 'after.commit': 'Fail after the commit', answer_spec: 'Answer (SUB_CODE, 20000 or CODE:SUB_CODE)',
     ticket: 'Ticket code (optional)', hits: 'Hits', remaining: 'Left', active: 'Active', 'none.active': 'none',
     'active.clocks': 'Test clocks active', 'active.faults': 'Injected faults active', error: 'Error',
+    'diff.omitted': 'Marked: in the string the gateway verified, missing from the string you signed.',
+    'diff.hash': 'Marked: the sign type declared, which the digest used does not match.',
+    'diff.encoded': 'Marked: values you signed URL-encoded; the gateway signs the raw values.',
+    'diff.charset': 'Marked: characters you signed in another charset.',
+    'diff.empty': 'The string you signed also had the empty parameters the diagnosis lists.',
+    'diff.included': 'The string you signed also had the sign parameter.',
+    'diff.unsorted': 'The string you signed had these parameters in another order (here: by key, ASCII).',
   },
 };
 let lang = localStorage.getItem('tg-lang') || 'zh';
@@ -125,7 +139,8 @@ function callsPage(root, params) {
       el('p', { class: c.verified === false ? 'bad' : 'ok', text: c.verified === undefined ? '' : (c.verified ? t('verified') : t('unverified')) }),
       diag ? el('h4', { text: t('diagnosis') }) : null, diag,
       c.fault ? el('p', { class: 'fault' }, `${t('fault')}: ${c.fault}`) : null,
-      el('h4', { text: t('sign.string') }), el('pre', { id: 'sign-string', text: c.sign_string || '-' }),
+      el('h4', { text: t('sign.string') }), el('pre', { id: 'sign-string' }, ...markDiff(c)),
+      c.diagnosis && DIFF_NOTE[finding(c)] ? el('p', { class: 'hint', text: t(DIFF_NOTE[finding(c)]) }) : null,
       el('h4', { text: t('params') }), el('pre', { text: pretty(c.params) }),
       c.decrypted_biz_content ? el('pre', { text: c.decrypted_biz_content }) : null,
       el('h4', { text: t('answer') }), el('pre', { id: 'call-answer', text: pretty(c.answer) }),
@@ -133,6 +148,39 @@ function callsPage(root, params) {
   }
   load();
   pageTimer = setInterval(load, 2000);
+}
+
+// The doctor's finding code, if the call has a diagnosis.
+function finding(c) {
+  const m = (c.diagnosis || '').match(/^\[([A-Z_]+)\]/);
+  return m ? m[1] : null;
+}
+
+// What to say under the string the gateway verified, per finding.
+const DIFF_NOTE = {
+  SIGN_TYPE_OMITTED: 'diff.omitted', WRONG_HASH: 'diff.hash', URL_ENCODED: 'diff.encoded', CHARSET: 'diff.charset',
+  EMPTY_VALUES: 'diff.empty', SIGN_INCLUDED: 'diff.included', UNSORTED: 'diff.unsorted',
+};
+
+// The string the gateway verified, with the part the client's string differs in marked: the
+// parameter it left out, the values it encoded, the characters it encoded in another charset.
+function markDiff(c) {
+  const text = c.sign_string || '-';
+  const code = finding(c);
+  let pattern = null;
+  if (code === 'SIGN_TYPE_OMITTED' || code === 'WRONG_HASH') pattern = /(?:^|&)(sign_type=[^&]*)/g;
+  else if (code === 'URL_ENCODED') pattern = /=([^&]*[^A-Za-z0-9\-_.~&][^&]*)/g;
+  else if (code === 'CHARSET') pattern = /([^\x00-\x7f]+)/g;
+  if (!pattern) return [text];
+  const parts = [];
+  let last = 0;
+  for (const m of text.matchAll(pattern)) {
+    const start = m.index + m[0].indexOf(m[1]);
+    parts.push(text.slice(last, start), el('mark', { class: 'diff', text: m[1] }));
+    last = start + m[1].length;
+  }
+  parts.push(text.slice(last));
+  return parts;
 }
 
 // The doctor's code in brackets and what it names, marked.
