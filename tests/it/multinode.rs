@@ -277,3 +277,54 @@ async fn a_database_outage_fails_fast_and_the_node_recovers_within_a_second() {
     assert_success(&app.use_code("u1", &codes[1]).await);
     app.assert_consistent(&codes[1]).await;
 }
+
+/// A fault added once is obeyed by every node, and `--times` counts across them: four calls,
+/// two to each node, against a fault for two calls, get exactly two faults. A test clock moved
+/// once moves on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_and_clocks_apply_on_every_node() {
+    let (app, a, b) = two_nodes().await;
+    let code = app.issue_one(NORMAL).await;
+    ticketgate::operations::admin::fault_add(
+        app.service(),
+        ticketgate::operations::admin::NewFault {
+            method: QUERY.into(),
+            answer: Some("SYSTEM_ERROR".into()),
+            times: Some(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut faulted = 0;
+    for client in [
+        a.client(&app),
+        b.client(&app),
+        a.client(&app),
+        b.client(&app),
+    ] {
+        let r = client.call(QUERY, &query_biz(&code), &[]).await.unwrap();
+        assert!(r.verified, "{}", r.body);
+        match r.sub_code() {
+            "SYSTEM_ERROR" => faulted += 1,
+            "" => assert_success(&r),
+            other => panic!("unexpected {other}: {}", r.node_text),
+        }
+    }
+    assert_eq!(
+        faulted, 2,
+        "a fault for two calls answers two, whichever nodes take them"
+    );
+
+    ticketgate::operations::admin::clock_advance(app.service(), M1, 366 * 86_400_000)
+        .await
+        .unwrap();
+    for node in [&a, &b] {
+        let r = node
+            .client(&app)
+            .call(QUERY, &query_biz(&code), &[])
+            .await
+            .unwrap();
+        assert_eq!(r.field("ticket_status"), "UN_EFFECTIVE", "{}", r.node_text);
+    }
+}
