@@ -151,6 +151,24 @@ pub struct SandboxCa {
     root: X509,
     bundle: Vec<X509>,
     platform: X509,
+    /// The SNs, computed once: the gateway compares them on every certificate-mode call.
+    sns: Sns,
+}
+
+struct Sns {
+    root: String,
+    root_only: String,
+    platform: String,
+}
+
+impl Sns {
+    fn of(root: &X509, bundle: &[X509], platform: &X509) -> Sns {
+        Sns {
+            root: root_sn(bundle),
+            root_only: cert_sn(root),
+            platform: cert_sn(platform),
+        }
+    }
 }
 
 impl std::fmt::Debug for SandboxCa {
@@ -190,9 +208,11 @@ impl SandboxCa {
             ("CN", "ticketgate platform key"),
         ]);
         let platform = make(&subject, &public(platform), &dn, &root_key, false);
+        let bundle = vec![root.clone(), old];
         SandboxCa {
+            sns: Sns::of(&root, &bundle, &platform),
             root_key,
-            bundle: vec![root.clone(), old],
+            bundle,
             root,
             platform,
         }
@@ -205,6 +225,7 @@ impl SandboxCa {
         let root = bundle.first()?.clone();
         let platform = X509::from_pem(s.platform_cert_pem.as_bytes()).ok()?;
         Some(SandboxCa {
+            sns: Sns::of(&root, &bundle, &platform),
             root_key,
             root,
             bundle,
@@ -255,18 +276,18 @@ impl SandboxCa {
     }
 
     /// `alipay_root_cert_sn`, as clients send it.
-    pub fn root_sn(&self) -> String {
-        root_sn(&self.bundle)
+    pub fn root_sn(&self) -> &str {
+        &self.sns.root
     }
 
     /// The SN of the root alone (a client's `alipay_root_cert_sn` must include it).
-    pub fn root_only_sn(&self) -> String {
-        cert_sn(&self.root)
+    pub fn root_only_sn(&self) -> &str {
+        &self.sns.root_only
     }
 
     /// `alipay_cert_sn`: the platform certificate's SN, in every cert-mode answer.
-    pub fn platform_sn(&self) -> String {
-        cert_sn(&self.platform)
+    pub fn platform_sn(&self) -> &str {
+        &self.sns.platform
     }
 }
 

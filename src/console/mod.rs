@@ -343,19 +343,16 @@ async fn tenants(State(c): State<Arc<Console>>) -> Response {
             Err(e) => return answer(Err(e)),
         }
     }
-    // Each app's modes, as `admin app show` reports them (keys per sign type, AES, certificate).
+    // Each app's sign types: its own, and the other when it has a key for it too.
     if let Some(apps) = out.get_mut("apps").and_then(Value::as_array_mut) {
         for a in apps.iter_mut() {
-            let id = a["app_id"].as_str().unwrap_or_default().to_string();
-            if let Ok(shown) = admin::show_app(&c.svc, &id).await {
-                a["sign_types"] = json!(
-                    shown["keys"]
-                        .as_object()
-                        .map(|k| k.keys().cloned().collect::<Vec<_>>())
-                );
-                a["aes"] = shown["aes_key"].is_string().into();
-                a["cert_mode"] = shown["app_cert_sn"].is_string().into();
-            }
+            let own = a["sign_type"].as_str().unwrap_or_default().to_string();
+            let other = if own == "RSA" { "RSA2" } else { "RSA" };
+            a["sign_types"] = if a["both_sign_types"] == true {
+                json!([own, other])
+            } else {
+                json!([own])
+            };
         }
     }
     let demo = std::fs::read_to_string(c.data.join("demo").join("demo.json"))

@@ -346,7 +346,7 @@ async fn check_cert_sns(
         tracing::error!(error = %e, "store read failed on the gateway path");
         GatewayError::Unavailable
     })?;
-    *cert_sn = Some(ca.platform_sn());
+    *cert_sn = Some(ca.platform_sn().to_string());
     match present(params, "app_cert_sn") {
         None => {
             return Err(GatewayError::InvalidAppCertSn(

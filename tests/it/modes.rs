@@ -79,6 +79,20 @@ async fn an_app_is_called_only_in_the_sign_types_it_has_a_key_for() {
     .unwrap();
     assert!(shown["keys"]["RSA"]["public_key_pem"].is_string());
     assert!(shown["keys"]["RSA2"]["public_key_pem"].is_string());
+    let listed = admin::list(app.service(), admin::Listing::Apps, Some(M1.into()), 0)
+        .await
+        .unwrap();
+    let row = listed["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app_id"] == RSA2_ONLY)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&row["both_sign_types"], &row["aes"], &row["cert_mode"]),
+        (&json!(true), &json!(false), &json!(false))
+    );
     let rsa_own = client_with(&app, RSA2_ONLY, rsa_key, SignType::Rsa);
     assert_success(&query_with(&rsa_own, &code).await);
     // A use and its cancel, in each sign type.

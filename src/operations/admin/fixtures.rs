@@ -291,8 +291,10 @@ pub async fn list(svc: &Service, what: Listing, of: Option<String>, limit: i64) 
                     row.insert(key.into(), crate::alipay::time::format(ms).into());
                 }
             }
-            if let Some(flag) = row.get("refunded").and_then(Value::as_i64) {
-                row.insert("refunded".into(), (flag == 1).into());
+            for flag in ["refunded", "both_sign_types", "aes", "cert_mode"] {
+                if let Some(v) = row.get(flag).and_then(Value::as_i64) {
+                    row.insert(flag.into(), (v == 1).into());
+                }
             }
             Value::Object(row)
         })

@@ -82,8 +82,11 @@ impl Conn<'_> {
     pub async fn list_apps(&mut self, merchant: &str) -> Result<Rows, StoreError> {
         rows!(
             self,
-            "SELECT app_id, merchant_pid, sign_type, charset, notify_url FROM apps \
-             WHERE ($1 = '' OR merchant_pid = $1) ORDER BY app_id",
+            "SELECT app_id, merchant_pid, sign_type, charset, notify_url, \
+             CAST(CASE WHEN other_public_key_pem IS NULL THEN 0 ELSE 1 END AS BIGINT) AS both_sign_types, \
+             CAST(CASE WHEN aes_key IS NULL THEN 0 ELSE 1 END AS BIGINT) AS aes, \
+             CAST(CASE WHEN app_cert_sn IS NULL THEN 0 ELSE 1 END AS BIGINT) AS cert_mode \
+             FROM apps WHERE ($1 = '' OR merchant_pid = $1) ORDER BY app_id",
             merchant
         )
     }
