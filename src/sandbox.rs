@@ -190,21 +190,7 @@ pub fn parse_answer(text: &str) -> Result<FaultAnswer, String> {
 
 /// The sub_msg production gives a sub_code, where ticketgate knows it.
 fn known_sub_msg(sub_code: &str) -> Option<String> {
-    use crate::ledger::Refusal::*;
-    let refusals = [
-        TicketNotExist,
-        NotSameMerchantPid,
-        OrderNotExist,
-        SendOrderClosed,
-        TicketNotEffective,
-        RequestIdRepeat,
-        UseBizOrderNotExist,
-        UseBizOrderClose,
-        UseChannelNotEqual,
-        RepeatCancel,
-        SystemError,
-    ];
-    if let Some(r) = refusals.iter().find(|r| r.sub_code() == sub_code) {
+    if let Some(r) = crate::ledger::Refusal::fixed(sub_code) {
         return Some(r.sub_msg());
     }
     use crate::alipay::codes::GatewayError;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{Validity, parse_validity};
+use super::{Validity, duration_within, parse_validity};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -126,17 +126,19 @@ pub enum ClockCommand {
 }
 
 fn parse_forward(text: &str) -> Result<i64, String> {
-    match crate::config::parse_duration_ms(text)? {
-        Some(ms) if ms > 0 => Ok(ms),
-        _ => Err("a positive duration such as 30d, 2h or 90s: clocks only move forward".into()),
-    }
+    duration_within(
+        text,
+        1..=i64::MAX,
+        "a positive duration such as 30d, 2h or 90s: clocks only move forward",
+    )
 }
 
 fn parse_latency(text: &str) -> Result<i64, String> {
-    match crate::config::parse_duration_ms(text)? {
-        Some(ms) if (0..=60_000).contains(&ms) => Ok(ms),
-        _ => Err("a duration up to 60s, such as 2s or 500ms".into()),
-    }
+    duration_within(
+        text,
+        0..=crate::operations::admin::MAX_FAULT_LATENCY_MS,
+        "a duration up to 60s, such as 2s or 500ms",
+    )
 }
 
 #[derive(Debug, Subcommand)]

@@ -121,11 +121,25 @@ pub type Schedule = Vec<i64>;
 #[derive(Debug, Clone, Copy)]
 pub struct Skew(pub Option<i64>);
 
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+/// A duration (`30s`, `2h`, `1d`, …) in milliseconds within `range`, else `hint` as the error.
+fn duration_within(
+    text: &str,
+    range: std::ops::RangeInclusive<i64>,
+    hint: &str,
+) -> Result<i64, String> {
     match crate::config::parse_duration_ms(text)? {
-        Some(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms as u64)),
-        _ => Err("a timeout must be a positive duration such as 5s".into()),
+        Some(ms) if range.contains(&ms) => Ok(ms),
+        _ => Err(hint.into()),
     }
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    duration_within(
+        text,
+        1..=i64::MAX,
+        "a timeout must be a positive duration such as 5s",
+    )
+    .map(|ms| std::time::Duration::from_millis(ms as u64))
 }
 
 /// How long something stays valid, in milliseconds; `None` for ever.
@@ -136,10 +150,12 @@ fn parse_validity(text: &str) -> Result<Validity, String> {
     if text == "never" {
         return Ok(Validity(None));
     }
-    match crate::config::parse_duration_ms(text)? {
-        Some(ms) if ms > 0 => Ok(Validity(Some(ms))),
-        _ => Err("a validity must be a positive duration such as 365d, or never".into()),
-    }
+    duration_within(
+        text,
+        1..=i64::MAX,
+        "a validity must be a positive duration such as 365d, or never",
+    )
+    .map(|ms| Validity(Some(ms)))
 }
 
 fn parse_skew(text: &str) -> Result<Skew, String> {
@@ -178,10 +194,8 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 fn parse_delay(text: &str) -> Result<std::time::Duration, String> {
-    match crate::config::parse_duration_ms(text)? {
-        Some(ms) if ms >= 0 => Ok(std::time::Duration::from_millis(ms as u64)),
-        _ => Err("a duration such as 2s".into()),
-    }
+    duration_within(text, 0..=i64::MAX, "a duration such as 2s")
+        .map(|ms| std::time::Duration::from_millis(ms as u64))
 }
 
 #[derive(Debug, clap::Args)]

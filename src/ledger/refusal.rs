@@ -77,6 +77,26 @@ impl Refusal {
         }
     }
 
+    /// The refusal with this sub_code whose sub_msg is fixed (no detail of a call in it).
+    pub fn fixed(sub_code: &str) -> Option<Refusal> {
+        use Refusal::*;
+        [
+            TicketNotExist,
+            NotSameMerchantPid,
+            OrderNotExist,
+            SendOrderClosed,
+            TicketNotEffective,
+            RequestIdRepeat,
+            UseBizOrderNotExist,
+            UseBizOrderClose,
+            UseChannelNotEqual,
+            RepeatCancel,
+            SystemError,
+        ]
+        .into_iter()
+        .find(|r| r.sub_code() == sub_code)
+    }
+
     /// Whether a use refused this way is recorded as a closed use order (business refusals are;
     /// an id conflict or a transient failure is not).
     pub fn closes_use_order(&self) -> bool {

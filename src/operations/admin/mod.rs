@@ -9,7 +9,8 @@ mod tickets;
 pub use fixtures::{Fixtures, Listing, fixtures_load, list, reset};
 pub use notify::{notify_list, notify_resend, notify_show, print_log};
 pub use sandbox::{
-    NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add, fault_clear, fault_list,
+    MAX_FAULT_LATENCY_MS, NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add,
+    fault_clear, fault_list,
 };
 pub use tenants::{
     NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, auth_code, grant_token,

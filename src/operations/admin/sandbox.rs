@@ -158,6 +158,9 @@ pub async fn clock_reset(svc: &Service, pid: &str) -> Result<Value> {
     Ok(answer)
 }
 
+/// The longest a fault may delay an answer.
+pub const MAX_FAULT_LATENCY_MS: i64 = 60_000;
+
 /// A fault as `admin fault add` describes it.
 #[derive(Debug, Clone, Default)]
 pub struct NewFault {
@@ -217,7 +220,7 @@ pub async fn fault_add(svc: &Service, new: NewFault) -> Result<Value> {
     {
         return invalid("--times must be at least 1");
     }
-    if !(0..=60_000).contains(&new.latency_ms) {
+    if !(0..=MAX_FAULT_LATENCY_MS).contains(&new.latency_ms) {
         return invalid("--latency must be at most 60s");
     }
     if let Some(app) = &new.app_id {
