@@ -115,11 +115,14 @@ fn html(text: String, status: StatusCode) -> Response {
     r
 }
 
+/// Whether `given` is the token, compared in constant time.
+fn same_token(given: &str, token: &str) -> bool {
+    given.len() == token.len() && openssl::memcmp::eq(given.as_bytes(), token.as_bytes())
+}
+
 /// Whether the request carries the token (header or cookie), compared in constant time.
 fn authorised(headers: &HeaderMap, token: &str) -> bool {
-    let same = |given: &str| {
-        given.len() == token.len() && openssl::memcmp::eq(given.as_bytes(), token.as_bytes())
-    };
+    let same = |given: &str| same_token(given, token);
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -176,12 +179,7 @@ async fn index(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
 async fn login(State(c): State<Arc<Console>>, body: Bytes) -> Response {
     let params = form::decode_lossy(&form::split(&body));
     let given = params.get("token").map(|t| t.trim()).unwrap_or("");
-    let mut headers = HeaderMap::new();
-    headers.insert(header::AUTHORIZATION, {
-        HeaderValue::from_str(&format!("Bearer {given}"))
-            .unwrap_or(HeaderValue::from_static("none"))
-    });
-    if !authorised(&headers, &c.token) {
+    if !same_token(given, &c.token) {
         return html(login_page(true), StatusCode::UNAUTHORIZED);
     }
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();

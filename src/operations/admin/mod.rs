@@ -95,6 +95,24 @@ pub fn check_pid(pid: &str) -> Result<()> {
     }
 }
 
+/// Checks a PID and that the merchant exists.
+pub(super) async fn known_merchant(svc: &super::Service, pid: &str) -> Result<()> {
+    check_pid(pid)?;
+    let p = pid.to_string();
+    let exists = svc
+        .store
+        .read(move |c| {
+            let p = p.clone();
+            Box::pin(async move { c.merchant_exists(&p).await })
+        })
+        .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!("merchant {pid}")))
+    }
+}
+
 pub(super) fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
     let visible = id
         .chars()

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AdminError, Result, check_pid, invalid};
+use super::{AdminError, Result, invalid, known_merchant};
 use crate::alipay::time;
 use crate::operations::Service;
 use crate::sandbox::{SETTLE, parse_answer};
@@ -17,23 +17,6 @@ async fn settle(svc: &Service) -> Result<()> {
     svc.notify_wake.notify_waiters();
     tokio::time::sleep(SETTLE).await;
     Ok(())
-}
-
-async fn known_merchant(svc: &Service, pid: &str) -> Result<()> {
-    check_pid(pid)?;
-    let p = pid.to_string();
-    let exists = svc
-        .store
-        .read(move |c| {
-            let p = p.clone();
-            Box::pin(async move { c.merchant_exists(&p).await })
-        })
-        .await?;
-    if exists {
-        Ok(())
-    } else {
-        Err(AdminError::NotFound(format!("merchant {pid}")))
-    }
 }
 
 /// A duration in words people read back: `366d`, `25h`, `1d 2h 3m`, `0s`.

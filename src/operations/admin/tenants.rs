@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AdminError, Result, check_id, check_pid, invalid};
+use super::{AdminError, Result, check_id, check_pid, invalid, known_merchant};
 use crate::alipay::money::Cents;
 use crate::alipay::{Charset, PublicKey, SignType};
 use crate::ids;
@@ -476,21 +476,8 @@ fn method_list(methods: Option<&[String]>) -> Result<Option<String>> {
 
 async fn app_and_merchant(svc: &Service, app_id: &str, merchant_pid: &str) -> Result<()> {
     check_pid(merchant_pid)?;
-    let (a, m) = (app_id.to_string(), merchant_pid.to_string());
-    let (app, merchant) = svc
-        .store
-        .read(move |c| {
-            let (a, m) = (a.clone(), m.clone());
-            Box::pin(async move { Ok((c.app(&a).await?.is_some(), c.merchant_exists(&m).await?)) })
-        })
-        .await?;
-    if !app {
-        return Err(AdminError::NotFound(format!("app {app_id}")));
-    }
-    if !merchant {
-        return Err(AdminError::NotFound(format!("merchant {merchant_pid}")));
-    }
-    Ok(())
+    app_record(svc, app_id).await?;
+    known_merchant(svc, merchant_pid).await
 }
 
 /// A new app auth token (and its refresh token) for `app_id` to act for `merchant_pid`, for
