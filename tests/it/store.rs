@@ -201,6 +201,50 @@ async fn writes_are_answered_only_after_their_commit() {
     b.await.unwrap().unwrap();
 }
 
+/// One failing operation in a batch costs that operation only: queued behind `first`, `a`,
+/// `bad` and `c` share a batch; `bad` writes and then panics. `a` and `c` are committed and
+/// answered, `bad`'s write is gone (on SQLite the batch is run again with a savepoint per
+/// operation; on PostgreSQL each operation is its own transaction anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_inside_a_batch_undoes_only_its_own_writes() {
+    let app = TestApp::spawn().await;
+    let store = app.store().clone();
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.write_op(marker("first", 300, false)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut queued = Vec::new();
+    for (id, panic) in [("a", false), ("bad", true), ("c", false)] {
+        let store = store.clone();
+        queued.push(tokio::spawn(async move {
+            store.write_op(marker(id, 0, panic)).await
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first.await.unwrap().unwrap();
+    let outcomes: Vec<_> = futures_join(queued).await;
+    assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+    assert!(
+        matches!(outcomes[1], Err(StoreError::Panicked)),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(outcomes[2].is_ok(), "{:?}", outcomes[2]);
+    for (id, kept) in [("a", true), ("bad", false), ("c", true)] {
+        let seen = store.read_op(Seen(marker(id, 0, false).key)).await.unwrap();
+        assert_eq!(seen, kept, "{id}");
+    }
+}
+
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
 #[tokio::test]
 async fn large_orders_are_issued_in_chunks_with_unique_codes() {
     let app = TestApp::spawn().await;
