@@ -5,6 +5,7 @@
 //! writes them in batches, one store operation per batch; a full queue drops entries rather
 //! than slow a call down.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -44,7 +45,7 @@ struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     merchant_pid: Option<&'a str>,
     method: &'a str,
-    params: Params,
+    params: Redacted<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sign_string: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,26 +84,37 @@ const MAX_VALUE: usize = 2048;
 const MAX_ANSWER: usize = 16 * 1024;
 const MAX_METHOD: usize = 128;
 
-/// The first `max` characters, and how much was cut.
-fn cut(text: &str, max: usize) -> String {
+/// The first `max` characters, and how much was cut (borrowed when nothing was).
+fn cut(text: &str, max: usize) -> Cow<'_, str> {
+    // A string of at most `max` bytes has at most `max` characters: no need to count them.
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
     match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((at, _)) => format!("{}…({} bytes)", &text[..at], text.len()),
+        None => Cow::Borrowed(text),
+        Some((at, _)) => Cow::Owned(format!("{}…({} bytes)", &text[..at], text.len())),
     }
 }
 
-fn redact(params: &Params) -> Params {
-    params
-        .iter()
-        .map(|(k, v)| {
+/// The parameters as the log keeps them: secrets shortened, long values cut. Written straight
+/// into the entry's JSON, without a copy of the map.
+#[derive(Debug)]
+struct Redacted<'a>(&'a Params);
+
+impl Serialize for Redacted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
             let v = if SECRETS.contains(&k.as_str()) && v.chars().count() > 6 {
-                format!("{}…", v.chars().take(6).collect::<String>())
+                Cow::Owned(format!("{}…", v.chars().take(6).collect::<String>()))
             } else {
                 cut(v, MAX_VALUE)
             };
-            (cut(k, MAX_METHOD), v)
-        })
-        .collect()
+            map.serialize_entry(&cut(k, MAX_METHOD), &v)?;
+        }
+        map.end()
+    }
 }
 
 impl Answered {
@@ -110,8 +122,9 @@ impl Answered {
         let app_id = cut(
             self.facts.params.get("app_id").map_or("", String::as_str),
             MAX_METHOD,
-        );
-        let method = cut(&self.method, MAX_METHOD);
+        )
+        .into_owned();
+        let method = cut(&self.method, MAX_METHOD).into_owned();
         let sign_string = self
             .facts
             .sign_string
@@ -122,7 +135,7 @@ impl Answered {
             app_id: &app_id,
             merchant_pid: self.facts.merchant_pid.as_deref(),
             method: &method,
-            params: redact(&self.facts.params),
+            params: Redacted(&self.facts.params),
             sign_string: sign_string.as_deref(),
             verified: self.facts.verified,
             diagnosis: self.facts.diagnosis.as_deref(),
@@ -131,7 +144,7 @@ impl Answered {
                 .facts
                 .decrypted_biz_content
                 .as_deref()
-                .map(|t| cut(t, MAX_VALUE)),
+                .map(|t| cut(t, MAX_VALUE).into_owned()),
             code: &self.code,
             sub_code: &self.sub_code,
             latency_ms: (self.latency.as_micros() as f64) / 1000.0,
@@ -180,47 +193,42 @@ impl RequestLog {
     }
 }
 
+/// Waits for an entry, lets more gather for `LINGER` (the calls do not wake this task while
+/// it sleeps: an entry is only pushed onto the queue), then writes them in one operation.
 async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Answered>, keep: i64) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut answered = Vec::with_capacity(BATCH);
     let mut since_trim = 0usize;
-    while let Some(first) = receiver.recv().await {
-        batch.push(first.row());
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(next)) => batch.push(next.row()),
-                Ok(None) | Err(_) => break,
+    while receiver.recv_many(&mut answered, BATCH).await > 0 {
+        if answered.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while answered.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(next) => answered.push(next),
+                    Err(_) => break,
+                }
             }
         }
-        since_trim += batch.len();
-        let trim = since_trim as i64 >= (keep / 10).max(1);
-        if trim {
+        since_trim += answered.len();
+        let mut plan = Plan::new(0);
+        plan.push(Effect::Log(answered.drain(..).map(Answered::row).collect()));
+        if since_trim as i64 >= (keep / 10).max(1) {
             since_trim = 0;
+            plan.push(Effect::TrimLog { keep });
         }
-        let op = LogOp {
-            rows: std::mem::take(&mut batch),
-            trim_to: trim.then_some(keep),
-        };
-        if let Err(e) = store.write_op(op).await {
+        if let Err(e) = store.write_op(LogOp { plan }).await {
             tracing::warn!(error = %e, "request log batch not written");
         }
     }
 }
 
 struct LogOp {
-    rows: Vec<LogRow>,
-    trim_to: Option<i64>,
+    plan: Plan,
 }
 
 impl Operation for LogOp {
     type Output = ();
 
     async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<(), StoreError> {
-        let mut plan = Plan::new(0);
-        plan.push(Effect::Log(self.rows.clone()));
-        if let Some(keep) = self.trim_to {
-            plan.push(Effect::TrimLog { keep });
-        }
-        tx.apply(&plan).await
+        tx.apply(&self.plan).await
     }
 }
