@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: a call allocates a few hundred small blocks
+/// across threads, and glibc's per-thread arenas grew and shrank their heaps with an
+/// `mprotect` for every few calls.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = ticketgate::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
