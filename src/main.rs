@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than the system allocator: a call allocates a few hundred small blocks
-/// across threads, and glibc's per-thread arenas grew and shrank their heaps with an
-/// `mprotect` for every few calls.
+/// mimalloc rather than the system allocator, for the C libraries too (the `override`
+/// feature: SQLite and OpenSSL allocate through it): glibc's per-thread arenas grew and shrank
+/// their heaps with an `mprotect` — and a TLB flush on the other core — about once a call.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
