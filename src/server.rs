@@ -101,12 +101,6 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let router = gateway::router(svc.clone(), config.limits.clone());
-    // On SQLite a call never needs the shared runtime (reads run inline, a write is one hand-off
-    // to the writer thread), so connections get threads of their own, one per core.
-    let connection_threads = match svc.store.backend_name() {
-        "sqlite" => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        _ => 0,
-    };
     let task = tokio::spawn(gateway::serve(
         listener,
         router,
@@ -114,7 +108,6 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
             let _ = stopped.await;
         },
         config.limits.clone(),
-        connection_threads,
     ));
     let (notify_stop, notify_stopped) = watch::channel(false);
     tokio::spawn(

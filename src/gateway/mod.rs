@@ -271,33 +271,18 @@ fn body_error(e: &axum::Error, limit: usize) -> String {
 /// (`max_connections`; beyond it new ones wait in the listen backlog), a request's headers must
 /// arrive within `header_read_timeout` (which also closes a keep-alive connection idle that
 /// long), and a client that half-closes after its request still gets its answer.
-///
-/// With `connection_threads > 0`, each accepted connection is handed, in turn, to one of that
-/// many threads, each running its own single-threaded runtime, and stays there: a call is read,
-/// checked, run and signed on one thread, with no other worker woken to steal it (profiled on
-/// SQLite, where reads run inline and a write is one hand-off to the writer thread: 5–8 % of a
-/// call's CPU went to waking and parking the shared runtime's workers). With 0, connections run
-/// on the caller's runtime — what the PostgreSQL driver needs, its connections being tied to
-/// the runtime that opened them.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     limits: Limits,
-    connection_threads: usize,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let (closing, close) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    let mut threads = Vec::new();
-    for n in 0..connection_threads {
-        let (hand, handed) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
-        let thread = std::thread::Builder::new()
-            .name(format!("gateway-{n}"))
-            .spawn(move || connection_thread(handed))?;
-        threads.push((hand, thread));
-    }
-    let mut next_thread = 0usize;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -317,106 +302,27 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let served = Served {
-            permit,
-            router: router.clone(),
-            close: close.clone(),
-            header_timeout: limits.header_read_timeout,
-        };
-        if threads.is_empty() {
-            connections.spawn(served.serve(stream));
-        } else {
-            // Moved as a plain socket: it is registered again with the receiving thread's
-            // runtime.
-            let (hand, _) = &threads[next_thread % threads.len()];
-            next_thread = next_thread.wrapping_add(1);
-            match stream.into_std() {
-                Ok(stream) => {
-                    let _ = hand.send(Handoff { stream, served });
-                }
-                Err(e) => tracing::warn!(error = %e, "could not hand a connection over"),
+        let service = TowerToHyperService::new(router.clone());
+        let mut close = close.clone();
+        let header_timeout = limits.header_read_timeout;
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .half_close(true);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = close.changed() => connection.as_mut().graceful_shutdown(),
             }
-        }
+            let _ = connection.await;
+        });
         while connections.try_join_next().is_some() {}
     }
     let _ = closing.send(true);
     while connections.join_next().await.is_some() {}
-    // Closing the hand-off channels lets each thread finish its connections and stop.
-    let handles: Vec<_> = threads.into_iter().map(|(_, thread)| thread).collect();
-    let _ = tokio::task::spawn_blocking(move || {
-        for thread in handles {
-            let _ = thread.join();
-        }
-    })
-    .await;
     Ok(())
-}
-
-/// An accepted connection on its way to a connection thread.
-struct Handoff {
-    stream: std::net::TcpStream,
-    served: Served,
-}
-
-/// What serving one connection needs.
-struct Served {
-    permit: tokio::sync::OwnedSemaphorePermit,
-    router: Router,
-    close: tokio::sync::watch::Receiver<bool>,
-    header_timeout: std::time::Duration,
-}
-
-impl Served {
-    async fn serve(self, stream: tokio::net::TcpStream) {
-        use hyper_util::rt::{TokioIo, TokioTimer};
-        use hyper_util::service::TowerToHyperService;
-
-        let Served {
-            permit: _permit,
-            router,
-            mut close,
-            header_timeout,
-        } = self;
-        let service = TowerToHyperService::new(router);
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .half_close(true);
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let mut connection = std::pin::pin!(connection);
-        tokio::select! {
-            _ = connection.as_mut() => return,
-            _ = close.changed() => connection.as_mut().graceful_shutdown(),
-        }
-        let _ = connection.await;
-    }
-}
-
-/// A connection thread: a single-threaded runtime serving the connections handed to it, until
-/// the hand-off channel closes and its connections have finished.
-fn connection_thread(mut handed: tokio::sync::mpsc::UnboundedReceiver<Handoff>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(error = %e, "a connection thread could not start its runtime");
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let mut connections = tokio::task::JoinSet::new();
-        while let Some(Handoff { stream, served }) = handed.recv().await {
-            match tokio::net::TcpStream::from_std(stream) {
-                Ok(stream) => {
-                    connections.spawn(served.serve(stream));
-                }
-                Err(e) => tracing::warn!(error = %e, "could not take a connection over"),
-            }
-            while connections.try_join_next().is_some() {}
-        }
-        while connections.join_next().await.is_some() {}
-    });
 }
