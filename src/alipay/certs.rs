@@ -39,14 +39,6 @@ fn name(parts: &[(&str, &str)]) -> X509Name {
     b.build()
 }
 
-fn private(key: &PrivateKey) -> PKey<Private> {
-    PKey::private_key_from_pem(key.to_pkcs8_pem().as_bytes()).expect("our own PEM reads back")
-}
-
-fn public(key: &PublicKey) -> PKey<Public> {
-    PKey::public_key_from_pem(key.to_pem().as_bytes()).expect("our own PEM reads back")
-}
-
 fn serial() -> openssl::asn1::Asn1Integer {
     let mut bn = BigNum::new().expect("a bignum");
     bn.rand(120, MsbOption::MAYBE_ZERO, false)
@@ -191,12 +183,12 @@ pub struct StoredCa {
 impl SandboxCa {
     /// A new CA, and the platform's certificate for `platform`.
     pub fn generate(platform: &PublicKey) -> SandboxCa {
-        let root_key = private(&PrivateKey::generate());
+        let root_key = PrivateKey::generate().pkey();
         let root_pub =
             PKey::public_key_from_pem(&root_key.public_key_to_pem().expect("PEM")).expect("PEM");
         let dn = name(&ROOT_DN);
         let root = make(&dn, &root_pub, &dn, &root_key, true);
-        let old_key = private(&PrivateKey::generate());
+        let old_key = PrivateKey::generate().pkey();
         let old_pub =
             PKey::public_key_from_pem(&old_key.public_key_to_pem().expect("PEM")).expect("PEM");
         let old_dn = name(&OLD_ROOT_DN);
@@ -207,7 +199,7 @@ impl SandboxCa {
             ("OU", "Alipay Open Platform (sandbox)"),
             ("CN", "ticketgate platform key"),
         ]);
-        let platform = make(&subject, &public(platform), &dn, &root_key, false);
+        let platform = make(&subject, &platform.pkey(), &dn, &root_key, false);
         let bundle = vec![root.clone(), old];
         SandboxCa {
             sns: Sns::of(&root, &bundle, &platform),
@@ -251,13 +243,7 @@ impl SandboxCa {
             ("CN", app_id),
         ]);
         let issuer = self.root.subject_name().to_owned().expect("a name");
-        pem(&make(
-            &subject,
-            &public(key),
-            &issuer,
-            &self.root_key,
-            false,
-        ))
+        pem(&make(&subject, &key.pkey(), &issuer, &self.root_key, false))
     }
 
     /// `alipayRootCert.crt`: the bundle, certificates separated by a blank line.

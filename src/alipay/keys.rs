@@ -50,7 +50,7 @@ fn bare_der(text: &str) -> Option<Vec<u8>> {
 
 /// An RSA private key. `Debug` never shows the key.
 #[derive(Clone)]
-pub struct PrivateKey(PKey<Private>, Rsa<Private>);
+pub struct PrivateKey(Rsa<Private>);
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,10 +62,7 @@ impl PrivateKey {
     /// A fresh RSA-2048 key.
     pub fn generate() -> PrivateKey {
         let rsa = Rsa::generate(2048).expect("RSA-2048 generation only fails without entropy");
-        PrivateKey(
-            PKey::from_rsa(rsa.clone()).expect("a generated RSA key is a valid PKey"),
-            rsa,
-        )
+        PrivateKey(rsa)
     }
 
     /// Reads PEM (`RSA PRIVATE KEY` or `PRIVATE KEY`) or bare base64 DER (PKCS#1 or PKCS#8).
@@ -82,13 +79,13 @@ impl PrivateKey {
         let Ok(rsa) = key.rsa() else {
             return Err(BadKey("the private key is not an RSA key".into()));
         };
-        Ok(PrivateKey(key, rsa))
+        Ok(PrivateKey(rsa))
     }
 
     /// PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), what most SDKs want.
     pub fn to_pkcs1_pem(&self) -> String {
         String::from_utf8(
-            self.1
+            self.0
                 .private_key_to_pem()
                 .expect("PEM encoding of a valid key"),
         )
@@ -98,27 +95,32 @@ impl PrivateKey {
     /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     pub fn to_pkcs8_pem(&self) -> String {
         String::from_utf8(
-            self.0
+            self.pkey()
                 .private_key_to_pem_pkcs8()
                 .expect("PKCS#8 encoding of a valid key"),
         )
         .expect("PEM is ASCII")
     }
 
+    /// The key as OpenSSL's generic key type (for certificates).
+    pub fn pkey(&self) -> PKey<Private> {
+        PKey::from_rsa(self.0.clone()).expect("an RSA key is a valid PKey")
+    }
+
     pub fn public_key(&self) -> PublicKey {
-        let der = self
-            .0
-            .public_key_to_der()
-            .expect("public half of a valid key");
-        PublicKey::from_pkey(PKey::public_key_from_der(&der).expect("round trip of our own DER"))
-            .expect("the public half of an RSA key is an RSA key")
+        let public = Rsa::from_public_components(
+            self.0.n().to_owned().expect("a copy of the modulus"),
+            self.0.e().to_owned().expect("a copy of the exponent"),
+        )
+        .expect("the public half of a valid key");
+        PublicKey(public)
     }
 
     /// Signs `data` (RSASSA-PKCS1-v1_5) and returns standard padded base64.
     pub fn sign(&self, sign_type: SignType, data: &[u8]) -> String {
-        let mut signature = vec![0; self.1.size() as usize];
+        let mut signature = vec![0; self.0.size() as usize];
         let n = self
-            .1
+            .0
             .private_encrypt(
                 &digest_info(sign_type, data),
                 &mut signature,
@@ -166,11 +168,11 @@ fn public_pkey(text: &str) -> Option<PKey<Public>> {
 
 /// An RSA public key.
 #[derive(Clone)]
-pub struct PublicKey(PKey<Public>, Rsa<Public>);
+pub struct PublicKey(Rsa<Public>);
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PublicKey({} bits)", self.0.bits())
+        write!(f, "PublicKey({} bits)", self.0.size() * 8)
     }
 }
 
@@ -188,12 +190,14 @@ impl PublicKey {
             }
             return Err(BadKey("not an RSA public key in PEM or base64 DER".into()));
         };
-        PublicKey::from_pkey(key).ok_or_else(|| BadKey("the public key is not an RSA key".into()))
+        key.rsa()
+            .map(PublicKey)
+            .map_err(|_| BadKey("the public key is not an RSA key".into()))
     }
 
-    fn from_pkey(key: PKey<Public>) -> Option<PublicKey> {
-        let rsa = key.rsa().ok()?;
-        Some(PublicKey(key, rsa))
+    /// The key as OpenSSL's generic key type (for certificates).
+    pub fn pkey(&self) -> PKey<Public> {
+        PKey::from_rsa(self.0.clone()).expect("an RSA key is a valid PKey")
     }
 
     /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
@@ -218,9 +222,9 @@ impl PublicKey {
     /// The RSA public operation with PKCS#1 v1.5 type-1 padding: what a signature made with the
     /// matching private key holds (a DigestInfo), or `None` when this key did not make it.
     pub fn recover(&self, signature: &[u8]) -> Option<Vec<u8>> {
-        let mut out = vec![0; self.1.size() as usize];
+        let mut out = vec![0; self.0.size() as usize];
         let n = self
-            .1
+            .0
             .public_decrypt(signature, &mut out, Padding::PKCS1)
             .ok()?;
         out.truncate(n);
@@ -229,7 +233,7 @@ impl PublicKey {
 
     /// The key's size in bytes (a signature's length).
     pub fn size(&self) -> usize {
-        self.0.size()
+        self.0.size() as usize
     }
 
     /// Verifies a base64 signature over `data`. Malformed base64 is simply a bad signature.
@@ -275,7 +279,7 @@ mod tests {
     #[test]
     fn every_public_key_form_verifies() {
         let public = key().public_key();
-        let rsa = public.0.rsa().unwrap();
+        let rsa = public.0.clone();
         let pkcs1_pem = String::from_utf8(rsa.public_key_to_pem_pkcs1().unwrap()).unwrap();
         let pkcs1_b64 = B64.encode(rsa.public_key_to_der_pkcs1().unwrap());
         for sign_type in [SignType::Rsa2, SignType::Rsa] {
@@ -315,13 +319,14 @@ mod tests {
             (SignType::Rsa2, MessageDigest::sha256()),
             (SignType::Rsa, MessageDigest::sha1()),
         ] {
-            let mut signer = Signer::new(md, &key().0).unwrap();
+            let (private, public) = (key().pkey(), key().public_key());
+            let mut signer = Signer::new(md, &private).unwrap();
             signer.update(data).unwrap();
             let theirs = B64.encode(signer.sign_to_vec().unwrap());
             let ours = key().sign(sign_type, data);
             assert_eq!(ours, theirs);
-            let public = key().public_key();
-            let mut verifier = Verifier::new(md, &public.0).unwrap();
+            let public_pkey = public.pkey();
+            let mut verifier = Verifier::new(md, &public_pkey).unwrap();
             verifier.update(data).unwrap();
             assert!(verifier.verify(&B64.decode(&ours).unwrap()).unwrap());
             assert!(public.verify(sign_type, data, &theirs));
