@@ -1,5 +1,7 @@
 //! Identifiers the application generates (no database sequences, so any node can mint them).
 
+use std::fmt::Write;
+
 use crate::alipay::time;
 
 /// Random bytes drawn from OpenSSL's generator a block at a time: one `RAND_bytes` costs
@@ -42,7 +44,6 @@ pub fn digits(n: usize) -> String {
         if v >= 10_000_000_000_000_000_000 {
             continue;
         }
-        use std::fmt::Write;
         let _ = write!(out, "{v:019}");
     }
     out.truncate(n);
@@ -53,7 +54,6 @@ pub fn digits(n: usize) -> String {
 pub fn hex(n: usize) -> String {
     let mut out = String::with_capacity(n + 16);
     while out.len() < n {
-        use std::fmt::Write;
         let _ = write!(out, "{:016x}", random_u64());
     }
     out.truncate(n);

@@ -277,14 +277,7 @@ fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, bat
 fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
     let exec = |conn: &Connection, sql: &str| exec(conn, sql).map_err(|e| e.to_string());
     exec(conn, "BEGIN IMMEDIATE")?;
-    let mut all_ran = true;
-    for job in batch.iter_mut() {
-        if !job.run(&mut SyncTx { conn }) {
-            all_ran = false;
-            break;
-        }
-    }
-    if all_ran {
+    if batch.iter_mut().all(|job| job.run(&mut SyncTx { conn })) {
         return exec(conn, "COMMIT");
     }
     exec(conn, "ROLLBACK")?;
