@@ -266,6 +266,28 @@ fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, bat
             job.finish(committed.clone());
         }
     }
+    checkpoint_on_close(&conn);
+}
+
+/// Copies the write-ahead log into the database and empties it, when the store closes. SQLite
+/// does this itself only when the last connection closes, and the last to close here are
+/// read-only ones, which cannot: so after `admin fixtures load` had written 10⁷ tickets, the
+/// 2.4 GB log was left for the next `serve` to copy back on its first commits (its reads, until
+/// then, looked each page up among the log's frames) — half its CPU a call for minutes. A
+/// node in another process may be using the file: this never waits for it (no busy timeout,
+/// so a serving node's writes are not held up), copies what it can, and leaves the rest to
+/// SQLite's automatic checkpoints.
+fn checkpoint_on_close(conn: &Connection) {
+    let outcome = conn.busy_timeout(Duration::ZERO).and_then(|()| {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            row.get::<_, i64>(0)
+        })
+    });
+    match outcome {
+        Ok(0) => {}
+        Ok(_) => tracing::debug!("the write-ahead log is in use elsewhere; not emptied on close"),
+        Err(e) => tracing::warn!(error = %e, "checkpoint on close failed"),
+    }
 }
 
 /// One transaction for the whole batch. First every job runs straight through (the common
