@@ -39,6 +39,12 @@ fn name(parts: &[(&str, &str)]) -> X509Name {
     b.build()
 }
 
+/// A fresh key pair, both halves as OpenSSL's generic key type.
+fn key_pair() -> (PKey<Private>, PKey<Public>) {
+    let key = PrivateKey::generate();
+    (key.pkey(), key.public_key().pkey())
+}
+
 fn serial() -> openssl::asn1::Asn1Integer {
     let mut bn = BigNum::new().expect("a bignum");
     bn.rand(120, MsbOption::MAYBE_ZERO, false)
@@ -183,14 +189,10 @@ pub struct StoredCa {
 impl SandboxCa {
     /// A new CA, and the platform's certificate for `platform`.
     pub fn generate(platform: &PublicKey) -> SandboxCa {
-        let root_key = PrivateKey::generate().pkey();
-        let root_pub =
-            PKey::public_key_from_pem(&root_key.public_key_to_pem().expect("PEM")).expect("PEM");
+        let (root_key, root_pub) = key_pair();
         let dn = name(&ROOT_DN);
         let root = make(&dn, &root_pub, &dn, &root_key, true);
-        let old_key = PrivateKey::generate().pkey();
-        let old_pub =
-            PKey::public_key_from_pem(&old_key.public_key_to_pem().expect("PEM")).expect("PEM");
+        let (old_key, old_pub) = key_pair();
         let old_dn = name(&OLD_ROOT_DN);
         let old = make(&old_dn, &old_pub, &old_dn, &old_key, true);
         let subject = name(&[
