@@ -67,8 +67,8 @@ pub fn ticket_code() -> String {
     digits(12)
 }
 
-/// A time-ordered numeric id: `yyyyMMddHHmmss` (GMT+8), then `tail` digits: the millisecond,
-/// a three-digit sequence number of this process, and random digits (`tail` ≥ 8).
+/// A time-ordered numeric id: `yyyyMMddHHmmss` (GMT+8), then `tail` digits (8 or more): the
+/// millisecond, a three-digit sequence number of this process, and random digits.
 ///
 /// The millisecond and the sequence keep the ids this process mints in order, so an index on
 /// them grows at its right edge: a batch of inserts writes one index page, not one page per id
@@ -79,14 +79,14 @@ pub fn dated(now: i64, tail: usize) -> String {
     // It starts at a random place, so two processes that start together rarely share it.
     static SEQUENCE: LazyLock<AtomicU32> =
         LazyLock::new(|| AtomicU32::new((random_u64() % 1000) as u32));
+    debug_assert!(
+        tail >= 8,
+        "a dated id needs random digits after its sequence"
+    );
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed) % 1000;
     let mut out = time::compact(now);
-    if tail >= 6 {
-        let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed) % 1000;
-        let _ = write!(out, "{:03}{sequence:03}", now.rem_euclid(1000));
-        out.push_str(&digits(tail - 6));
-    } else {
-        out.push_str(&digits(tail));
-    }
+    let _ = write!(out, "{:03}{sequence:03}", now.rem_euclid(1000));
+    out.push_str(&digits(tail.saturating_sub(6)));
     out
 }
 
