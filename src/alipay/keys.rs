@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn every_public_key_form_verifies() {
         let public = key().public_key();
-        let rsa = public.0.clone();
+        let rsa = &public.0;
         let pkcs1_pem = String::from_utf8(rsa.public_key_to_pem_pkcs1().unwrap()).unwrap();
         let pkcs1_b64 = B64.encode(rsa.public_key_to_der_pkcs1().unwrap());
         for sign_type in [SignType::Rsa2, SignType::Rsa] {
