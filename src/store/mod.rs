@@ -448,7 +448,8 @@ impl Store {
         .await
     }
 
-    /// Runs one of the ledger's read-only operations in a snapshot.
+    /// Runs one of the ledger's read-only operations: in one snapshot on SQLite, statement by
+    /// statement (each its own snapshot, as READ COMMITTED gives) on PostgreSQL.
     pub async fn read_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
         self.guarded(async {
             if let Backend::Sqlite(s) = &self.backend {
@@ -485,7 +486,7 @@ impl Store {
         }
     }
 
-    /// Runs `op` in a read-only snapshot.
+    /// Runs `op` read-only (snapshots as for [`Store::read_op`]).
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,

@@ -82,21 +82,18 @@ impl Pg {
         .await
     }
 
-    /// A snapshot read. (The SQLite backend's read has the same shape over its own read-only
-    /// pool and connection type; the two differ in the connection they wrap.)
+    /// A read. Its statements run outside a transaction: at PostgreSQL's isolation level
+    /// (READ COMMITTED) each statement takes its own snapshot inside a transaction too, so a
+    /// `BEGIN` and a `ROLLBACK` would add two round trips and change nothing it sees. (The
+    /// SQLite backend's read runs in one snapshot on its own read-only connections.)
     pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: Op<R>,
     {
         let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let result = {
-            let mut c = Conn::Pg(&mut tx);
-            super::contained(op(&mut c)).await
-        };
-        let _ = tx.rollback().await;
-        result
+        let mut c = Conn::Pg(&mut conn);
+        super::contained(op(&mut c)).await
     }
 
     pub async fn close(&self) {
