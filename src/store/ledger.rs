@@ -477,58 +477,73 @@ impl LedgerTx for Conn<'_> {
     }
 
     async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {
-        let now = plan.now;
-        for effect in &plan.effects {
-            match effect {
-                Effect::UseOrder(order) => self.insert_use_order(order).await?,
-                Effect::Trans(trans) => self.insert_trans(trans).await?,
-                Effect::Available { voucher_id, delta } => {
-                    self.add_available(voucher_id, *delta, now).await?
+        let mut rest = plan.effects.as_slice();
+        while let Some(first) = rest.first() {
+            // On PostgreSQL a run of row writes is one statement: one round trip, not one each.
+            let run = match self {
+                Conn::Pg(_) => super::queries::plan::combinable_run(rest),
+                Conn::Sqlite(_) => 0,
+            };
+            if run > 1 {
+                self.apply_rows(&rest[..run], plan.now).await?;
+                rest = &rest[run..];
+            } else {
+                self.apply_one(first, plan.now).await?;
+                rest = &rest[1..];
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Conn<'_> {
+    /// Applies one effect, in its own statement(s).
+    async fn apply_one(&mut self, effect: &Effect, now: i64) -> Result<(), StoreError> {
+        match effect {
+            Effect::UseOrder(order) => self.insert_use_order(order).await?,
+            Effect::Trans(trans) => self.insert_trans(trans).await?,
+            Effect::Available { voucher_id, delta } => {
+                self.add_available(voucher_id, *delta, now).await?
+            }
+            Effect::Expire {
+                voucher_id,
+                expire_at,
+            } => self.set_expire(voucher_id, *expire_at, now).await?,
+            Effect::Cancel(record) => self.insert_cancel(record).await?,
+            Effect::Record(key, record) => self.insert_idempotency(key, record, now).await?,
+            Effect::Notify(row) => self.insert_notification(row).await?,
+            Effect::Order {
+                order_no,
+                merchant_pid,
+                item_id,
+            } => {
+                if !self
+                    .insert_order(order_no, merchant_pid, item_id, now)
+                    .await?
+                {
+                    return Err(StoreError::Conflict("orders.order_no"));
                 }
-                Effect::Expire {
-                    voucher_id,
-                    expire_at,
-                } => self.set_expire(voucher_id, *expire_at, now).await?,
-                Effect::Cancel(record) => self.insert_cancel(record).await?,
-                Effect::Record(key, record) => self.insert_idempotency(key, record, now).await?,
-                Effect::Notify(row) => self.insert_notification(row).await?,
-                Effect::Order {
-                    order_no,
-                    merchant_pid,
-                    item_id,
-                } => {
-                    if !self
-                        .insert_order(order_no, merchant_pid, item_id, now)
-                        .await?
-                    {
-                        return Err(StoreError::Conflict("orders.order_no"));
-                    }
+            }
+            Effect::Refunded { voucher_id } => self.mark_refunded(voucher_id, now).await?,
+            Effect::Log(rows) => self.insert_logs(rows).await?,
+            Effect::TrimLog { keep } => self.trim_log(*keep).await?,
+            Effect::Tickets(tickets) => {
+                if self.insert_tickets(tickets, now).await?.len() != tickets.len() {
+                    return Err(StoreError::Conflict("tickets (order_no, code)"));
                 }
-                Effect::Refunded { voucher_id } => self.mark_refunded(voucher_id, now).await?,
-                Effect::Log(rows) => {
-                    for row in rows {
-                        self.insert_log(row).await?;
-                    }
-                }
-                Effect::TrimLog { keep } => self.trim_log(*keep).await?,
-                Effect::Tickets(tickets) => {
-                    if self.insert_tickets(tickets, now).await?.len() != tickets.len() {
-                        return Err(StoreError::Conflict("tickets (order_no, code)"));
-                    }
-                }
-                Effect::SendOrder(send) => self.insert_send_order(send, now).await?,
-                Effect::Sent {
-                    send_order_no,
-                    count,
-                } => self.add_sent(send_order_no, *count, now).await?,
-                Effect::SendClosed {
-                    send_order_no,
-                    refunded,
-                    reason,
-                } => {
-                    self.close_send(send_order_no, *refunded, reason.as_deref(), now)
-                        .await?
-                }
+            }
+            Effect::SendOrder(send) => self.insert_send_order(send, now).await?,
+            Effect::Sent {
+                send_order_no,
+                count,
+            } => self.add_sent(send_order_no, *count, now).await?,
+            Effect::SendClosed {
+                send_order_no,
+                refunded,
+                reason,
+            } => {
+                self.close_send(send_order_no, *refunded, reason.as_deref(), now)
+                    .await?
             }
         }
         Ok(())

@@ -141,17 +141,31 @@ pub(in crate::store) fn ticket_of_voucher_sql() -> String {
 }
 
 impl Conn<'_> {
-    pub async fn insert_log(&mut self, r: &LogRow) -> Result<(), StoreError> {
-        execute!(
-            self,
-            sqlx::query(INSERT_LOG)
-                .bind(&r.id)
-                .bind(r.at)
-                .bind(&r.app_id)
-                .bind(&r.method)
-                .bind(i64::from(r.failed))
-                .bind(&r.entry)
-        )?;
+    /// Request log entries, a few multi-row statements for a batch.
+    pub async fn insert_logs(&mut self, rows: &[LogRow]) -> Result<(), StoreError> {
+        let mut rest = rows;
+        for size in super::pow2_chunks(rows.len(), 64) {
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
+            let sql = format!(
+                "INSERT INTO request_log (id, at, app_id, method, failed, entry) VALUES {} \
+                 ON CONFLICT DO NOTHING",
+                super::values_list(size, 6)
+            );
+            on!(self, |c| {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for r in chunk {
+                    query = query
+                        .bind(&r.id)
+                        .bind(r.at)
+                        .bind(&r.app_id)
+                        .bind(&r.method)
+                        .bind(i64::from(r.failed))
+                        .bind(&r.entry);
+                }
+                query.execute(&mut **c).await.map(|r| r.rows_affected())
+            })?;
+        }
         Ok(())
     }
 

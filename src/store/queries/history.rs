@@ -170,20 +170,7 @@ impl Conn<'_> {
     // ---- transactions, use orders, cancels -----------------------------------------------
 
     pub async fn insert_trans(&mut self, t: &Trans) -> Result<(), StoreError> {
-        let sql = INSERT_TRANS;
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&t.trans_id)
-                .bind(&t.voucher_id)
-                .bind(t.kind.name())
-                .bind(t.quantity)
-                .bind(&t.use_order_id)
-                .bind(&t.reverses_trans_id)
-                .bind(t.expire_change.map(|c| c.0))
-                .bind(t.expire_change.map(|c| c.1))
-                .bind(t.created_at)
-        )?;
+        let done = execute!(self, bind_trans!(sqlx::query(INSERT_TRANS), t))?;
         inserted(done, "ticket_trans.trans_id")
     }
 
@@ -230,22 +217,7 @@ impl Conn<'_> {
     }
 
     pub async fn insert_use_order(&mut self, o: &UseOrder) -> Result<(), StoreError> {
-        let sql = INSERT_USE_ORDER;
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&o.use_order_id)
-                .bind(&o.merchant_pid)
-                .bind(&o.request_id)
-                .bind(o.channel.name())
-                .bind(i64::from(o.closed))
-                .bind(&o.ticket_code)
-                .bind(o.code_type.map_or("INVALID", CodeType::name))
-                .bind(&o.order_no)
-                .bind(&o.voucher_id)
-                .bind(o.quantity)
-                .bind(o.created_at)
-        )?;
+        let done = execute!(self, bind_use_order!(sqlx::query(INSERT_USE_ORDER), o))?;
         inserted(done, "use_orders (merchant_pid, request_id)")
     }
 
@@ -265,17 +237,7 @@ impl Conn<'_> {
     }
 
     pub async fn insert_cancel(&mut self, r: &CancelRecord) -> Result<(), StoreError> {
-        let sql = INSERT_CANCEL;
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&r.cancel_id)
-                .bind(&r.merchant_pid)
-                .bind(&r.request_id)
-                .bind(&r.use_order_id)
-                .bind(&r.trans_id)
-                .bind(r.created_at)
-        )?;
+        let done = execute!(self, bind_cancel!(sqlx::query(INSERT_CANCEL), r))?;
         inserted(done, "cancels")
     }
 
@@ -298,18 +260,9 @@ impl Conn<'_> {
         record: &Record,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (refused, answer) = record_columns(record);
-        let sql = INSERT_IDEMPOTENCY;
         let done = execute!(
             self,
-            sqlx::query(sql)
-                .bind(key.merchant_pid.as_str())
-                .bind(key.method)
-                .bind(key.request_id.as_str())
-                .bind(&record.fingerprint)
-                .bind(refused)
-                .bind(&answer)
-                .bind(now)
+            bind_idempotency!(sqlx::query(INSERT_IDEMPOTENCY), key, record, now)
         )?;
         inserted(done, "idempotency (merchant_pid, method, request_id)")
     }

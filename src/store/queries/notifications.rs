@@ -75,26 +75,9 @@ pub(in crate::store) const INSERT_NOTIFICATION: &str = "INSERT INTO notification
 
 impl Conn<'_> {
     pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<(), StoreError> {
-        let sql = INSERT_NOTIFICATION;
         let done = execute!(
             self,
-            sqlx::query(sql)
-                .bind(&n.notify_id)
-                .bind(&n.app_id)
-                .bind(&n.url)
-                .bind(&n.charset)
-                .bind(&n.sign_type)
-                .bind(&n.biz_type)
-                .bind(&n.request_id)
-                .bind(&n.fields)
-                .bind(n.status.name())
-                .bind(n.attempts)
-                .bind(n.next_attempt_at)
-                .bind(&n.last_error)
-                .bind(n.claimed_until)
-                .bind(&n.claim_token)
-                .bind(n.created_at)
-                .bind(&n.merchant_pid)
+            bind_notification!(sqlx::query(INSERT_NOTIFICATION), n)
         )?;
         inserted(done, "notifications.notify_id")
     }

@@ -459,7 +459,7 @@ impl Conn<'_> {
     ) -> Result<(), StoreError> {
         let done = execute!(
             self,
-            sqlx::query(sql).bind(value).bind(now).bind(voucher_id)
+            bind_ticket_update!(sqlx::query(sql), value, now, voucher_id)
         )?;
         assert_eq!(
             done, 1,
