@@ -68,7 +68,7 @@ pub async fn dispatch(
         ),
     };
     if !after_commit {
-        tokio::time::sleep(latency).await;
+        pause(latency).await;
         if let Some(status) = status {
             return Err(Failure::Injected(status));
         }
@@ -78,7 +78,7 @@ pub async fn dispatch(
         if outcome.is_ok() && call.method.writes && ctx.notify.is_some() {
             svc.notify_wake.notify_waiters();
         }
-        tokio::time::sleep(latency).await;
+        pause(latency).await;
         if let Some(status) = status {
             // The operation's effect is committed; its answer is lost.
             return Err(Failure::Injected(status));
@@ -95,4 +95,34 @@ pub async fn dispatch(
         }
         failure
     })
+}
+
+/// An injected fault's delay. No delay is no pause: a zero-length tokio sleep is not free — it
+/// waits for the timer's next tick (a millisecond) and parks the worker.
+async fn pause(latency: std::time::Duration) {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    #[test]
+    fn no_delay_is_no_pause() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut none = std::pin::pin!(pause(Duration::ZERO));
+            assert!(none.as_mut().poll(&mut cx).is_ready(), "done at once");
+            let mut some = std::pin::pin!(pause(Duration::from_millis(5)));
+            assert!(some.as_mut().poll(&mut cx).is_pending(), "a delay waits");
+        });
+    }
 }
