@@ -248,7 +248,9 @@ async fn closed_loop(
 }
 
 /// `calls` calls at `rate` per second, each sent at its scheduled time whatever the others
-/// are doing; latency counts from the scheduled time.
+/// are doing; latency counts from the scheduled time. The calls are paced by a thread of their
+/// own sleeping to each due time (tens of microseconds late at most): the runtime's timer ticks
+/// in whole milliseconds, which would add up to a millisecond to every latency measured.
 async fn open_loop(
     http: &reqwest::Client,
     client: &Arc<Client>,
@@ -257,18 +259,29 @@ async fn open_loop(
     rate: f64,
     calls: usize,
 ) -> (Vec<Duration>, usize) {
-    let start = tokio::time::Instant::now();
-    let mut tasks = Vec::with_capacity(calls);
-    for i in 0..calls {
-        let due = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(due).await;
-        let (http, client, bodies) = (http.clone(), client.clone(), bodies.clone());
-        let method = method.to_string();
-        tasks.push(tokio::spawn(async move {
-            let ok = send(&http, &client, &method, &bodies[i % bodies.len()]).await;
-            (due.elapsed(), ok)
-        }));
-    }
+    let runtime = tokio::runtime::Handle::current();
+    let (http, client, bodies) = (http.clone(), client.clone(), bodies.clone());
+    let method = method.to_string();
+    let pacer = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut tasks = Vec::with_capacity(calls);
+        for i in 0..calls {
+            let due = start + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let (http, client, bodies, method) =
+                (http.clone(), client.clone(), bodies.clone(), method.clone());
+            tasks.push(runtime.spawn(async move {
+                let ok = send(&http, &client, &method, &bodies[i % bodies.len()]).await;
+                (due.elapsed(), ok)
+            }));
+        }
+        tasks
+    });
+    let tasks = tokio::task::spawn_blocking(move || pacer.join().expect("the pacer"))
+        .await
+        .expect("the pacer's join");
     let (mut all, mut failures) = (Vec::with_capacity(calls), 0);
     for t in tasks {
         let (latency, ok) = t.await.unwrap();
