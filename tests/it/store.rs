@@ -264,3 +264,27 @@ async fn large_orders_are_issued_in_chunks_with_unique_codes() {
     .await;
     assert!(too_many.is_err());
 }
+
+/// On SQLite the writer never checkpoints in a COMMIT (that held up its batch and everything
+/// queued behind it): a checkpointer thread copies the write-ahead log into the database file
+/// soon after commits. Only a checkpoint makes the database file itself grow; the writer's own
+/// automatic checkpoint waits for a log ten times larger than these writes make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_pages_reach_the_database_file_while_the_store_is_open() {
+    if crate::pg::base_url().is_some() {
+        return; // PostgreSQL checkpoints by itself.
+    }
+    let app = TestApp::spawn().await;
+    let file = app.dir.path().join("ticketgate.db");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let before = size();
+    app.issue(NORMAL, 2_000).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {before} bytes: nothing was checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -165,14 +165,26 @@ impl SyncSqlite {
         )?;
         // A 64 MiB page cache: the ticket indexes are written at random places (codes are
         // random), and a large table otherwise reads its index pages back from the file.
+        // Checkpoints are the checkpointer thread's (`run_checkpointer`); the writer's own
+        // automatic ones are a safety net for a log the checkpointer cannot keep up with.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -65536;",
+             PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;",
+        )?;
+        let checkpoints = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         let (sender, receiver) = mpsc::channel(QUEUE_MAX);
+        let (tick, commits) = std::sync::mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run_checkpointer(checkpoints, commits))
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let checkpointer = Checkpointer { tick, thread };
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, receiver, batch_max.max(1)))
+            .spawn(move || run_writer(conn, receiver, batch_max.max(1), checkpointer))
             .map_err(|e| StoreError::Io(e.to_string()))?;
         Ok(SyncSqlite {
             queue: Mutex::new(Some(sender)),
@@ -245,7 +257,37 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, batch_max: usize) {
+/// The checkpointer thread, and how the writer tells it that it committed.
+struct Checkpointer {
+    tick: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The longest a committed page waits in the log before the checkpointer copies it.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// Copies the write-ahead log into the database on its own connection, at most every
+/// [`CHECKPOINT_EVERY`] and only after commits, so that the writer never does: a checkpoint
+/// copies up to a thousand pages and `fsync`s the database file, and done by the writer (as
+/// SQLite's automatic checkpoint does, inside the COMMIT that crosses the threshold) it held up
+/// every caller of that batch and those queued behind it — the tail of `use`'s latency. A
+/// passive checkpoint never blocks the writer or the readers; the writer starts the log over
+/// from its beginning once a checkpoint has copied all of it. Ends when the writer does.
+fn run_checkpointer(conn: Connection, commits: std::sync::mpsc::Receiver<()>) {
+    while commits.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed; the writer's own will follow");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+}
+
+fn run_writer(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    batch_max: usize,
+    checkpointer: Checkpointer,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -265,7 +307,11 @@ fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, bat
         for job in batch.drain(..) {
             job.finish(committed.clone());
         }
+        // A checkpoint is due (already due, if the checkpointer has not taken the last tick).
+        let _ = checkpointer.tick.try_send(());
     }
+    drop(checkpointer.tick);
+    let _ = checkpointer.thread.join();
     checkpoint_on_close(&conn);
 }
 
