@@ -147,11 +147,7 @@ impl Conn<'_> {
         for size in super::pow2_chunks(rows.len(), 64) {
             let (chunk, after) = rest.split_at(size);
             rest = after;
-            let sql = format!(
-                "INSERT INTO request_log (id, at, app_id, method, failed, entry) VALUES {} \
-                 ON CONFLICT DO NOTHING",
-                super::values_list(size, 6)
-            );
+            let sql = INSERT_LOG.replace(&super::values_list(1, 6), &super::values_list(size, 6));
             on!(self, |c| {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
                 for r in chunk {

@@ -90,6 +90,11 @@ impl From<CancelRow> for CancelRecord {
     }
 }
 
+/// What a taken key of each insert below is called, in its conflict.
+pub(in crate::store) const TRANS_KEY: &str = "ticket_trans.trans_id";
+pub(in crate::store) const USE_ORDER_KEY: &str = "use_orders (merchant_pid, request_id)";
+pub(in crate::store) const CANCEL_KEY: &str = "cancels";
+pub(in crate::store) const IDEMPOTENCY_KEY: &str = "idempotency (merchant_pid, method, request_id)";
 pub(in crate::store) const INSERT_TRANS: &str = "INSERT INTO ticket_trans (trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
                    expire_before, expire_after, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
@@ -171,7 +176,7 @@ impl Conn<'_> {
 
     pub async fn insert_trans(&mut self, t: &Trans) -> Result<(), StoreError> {
         let done = execute!(self, bind_trans!(sqlx::query(INSERT_TRANS), t))?;
-        inserted(done, "ticket_trans.trans_id")
+        inserted(done, TRANS_KEY)
     }
 
     pub(in crate::store) const TRANS_SELECT: &'static str = "SELECT trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
@@ -218,7 +223,7 @@ impl Conn<'_> {
 
     pub async fn insert_use_order(&mut self, o: &UseOrder) -> Result<(), StoreError> {
         let done = execute!(self, bind_use_order!(sqlx::query(INSERT_USE_ORDER), o))?;
-        inserted(done, "use_orders (merchant_pid, request_id)")
+        inserted(done, USE_ORDER_KEY)
     }
 
     pub(in crate::store) const CANCEL_SELECT: &'static str = "SELECT cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at FROM cancels";
@@ -238,7 +243,7 @@ impl Conn<'_> {
 
     pub async fn insert_cancel(&mut self, r: &CancelRecord) -> Result<(), StoreError> {
         let done = execute!(self, bind_cancel!(sqlx::query(INSERT_CANCEL), r))?;
-        inserted(done, "cancels")
+        inserted(done, CANCEL_KEY)
     }
 
     /// The idempotency record of a request id, if it was seen before.
@@ -264,6 +269,6 @@ impl Conn<'_> {
             self,
             bind_idempotency!(sqlx::query(INSERT_IDEMPOTENCY), key, record, now)
         )?;
-        inserted(done, "idempotency (merchant_pid, method, request_id)")
+        inserted(done, IDEMPOTENCY_KEY)
     }
 }

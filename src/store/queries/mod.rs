@@ -179,5 +179,7 @@ mod tests {
     fn a_values_list_numbers_its_placeholders_in_order() {
         assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
         assert_eq!(values_list(1, 3), "($1, $2, $3)");
+        // The request log's multi-row statement is made by widening this one's list.
+        assert!(codes::INSERT_LOG.contains(&values_list(1, 6)));
     }
 }

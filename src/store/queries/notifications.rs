@@ -69,6 +69,8 @@ pub struct NotificationRow {
 const NOTIFICATION_COLUMNS: &str = "notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, status, \
      attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, merchant_pid";
 
+/// What a taken key of `INSERT_NOTIFICATION` is called, in its conflict.
+pub(in crate::store) const NOTIFICATION_KEY: &str = "notifications.notify_id";
 pub(in crate::store) const INSERT_NOTIFICATION: &str = "INSERT INTO notifications (notify_id, app_id, url, charset, sign_type, biz_type, request_id, fields, \
                    status, attempts, next_attempt_at, last_error, claimed_until, claim_token, created_at, updated_at, merchant_pid) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) ON CONFLICT DO NOTHING";
@@ -79,7 +81,7 @@ impl Conn<'_> {
             self,
             bind_notification!(sqlx::query(INSERT_NOTIFICATION), n)
         )?;
-        inserted(done, "notifications.notify_id")
+        inserted(done, NOTIFICATION_KEY)
     }
 
     /// Claims the most overdue pending notification until `lease_until` under `token`: due

@@ -119,17 +119,14 @@ impl Conn<'_> {
         for (i, effect) in effects.iter().enumerate() {
             let written = u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0);
             match effect {
-                Effect::UseOrder(_) => inserted(written, "use_orders (merchant_pid, request_id)")?,
-                Effect::Trans(_) => inserted(written, "ticket_trans.trans_id")?,
-                Effect::Available { voucher_id, .. } => assert_eq!(
-                    written, 1,
-                    "ticket {voucher_id} was loaded in this transaction"
-                ),
-                Effect::Cancel(_) => inserted(written, "cancels")?,
-                Effect::Record(..) => {
-                    inserted(written, "idempotency (merchant_pid, method, request_id)")?
+                Effect::UseOrder(_) => inserted(written, history::USE_ORDER_KEY)?,
+                Effect::Trans(_) => inserted(written, history::TRANS_KEY)?,
+                Effect::Available { voucher_id, .. } => {
+                    tickets::changed_loaded_ticket(written, voucher_id)
                 }
-                Effect::Notify(_) => inserted(written, "notifications.notify_id")?,
+                Effect::Cancel(_) => inserted(written, history::CANCEL_KEY)?,
+                Effect::Record(..) => inserted(written, history::IDEMPOTENCY_KEY)?,
+                Effect::Notify(_) => inserted(written, notifications::NOTIFICATION_KEY)?,
                 _ => unreachable!("only row writes are combined"),
             }
         }

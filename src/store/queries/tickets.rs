@@ -97,6 +97,15 @@ pub enum Lock {
     No,
 }
 
+/// An update of a ticket this transaction loaded (and locked) changes exactly that row;
+/// anything else is a bug in the operation, not a condition to answer.
+pub(in crate::store) fn changed_loaded_ticket(rows: u64, voucher_id: &str) {
+    assert_eq!(
+        rows, 1,
+        "ticket {voucher_id} was loaded in this transaction"
+    );
+}
+
 pub(in crate::store) const ADD_AVAILABLE: &str = "UPDATE tickets SET available_quantity = available_quantity + $1, updated_at = $2 WHERE voucher_id = $3";
 pub(in crate::store) const SET_EXPIRE: &str =
     "UPDATE tickets SET expire_at = $1, updated_at = $2 WHERE voucher_id = $3";
@@ -461,10 +470,7 @@ impl Conn<'_> {
             self,
             bind_ticket_update!(sqlx::query(sql), value, now, voucher_id)
         )?;
-        assert_eq!(
-            done, 1,
-            "ticket {voucher_id} was loaded in this transaction"
-        );
+        changed_loaded_ticket(done, voucher_id);
         Ok(())
     }
 

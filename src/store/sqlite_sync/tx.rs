@@ -103,10 +103,7 @@ impl SyncTx<'_> {
             .conn
             .prepare_cached(sql)?
             .execute(params![value, now, voucher_id])?;
-        assert_eq!(
-            done, 1,
-            "ticket {voucher_id} was loaded in this transaction"
-        );
+        tickets::changed_loaded_ticket(done as u64, voucher_id);
         Ok(())
     }
 
@@ -189,7 +186,7 @@ impl SyncTx<'_> {
                     o.quantity,
                     o.created_at
                 ],
-                "use_orders (merchant_pid, request_id)",
+                history::USE_ORDER_KEY,
             ),
             Effect::Trans(t) => self.change(
                 history::INSERT_TRANS,
@@ -204,7 +201,7 @@ impl SyncTx<'_> {
                     t.expire_change.map(|c| c.1),
                     t.created_at
                 ],
-                "ticket_trans.trans_id",
+                history::TRANS_KEY,
             ),
             Effect::Available { voucher_id, delta } => {
                 self.update_loaded_ticket(tickets::ADD_AVAILABLE, *delta, voucher_id, now)
@@ -223,7 +220,7 @@ impl SyncTx<'_> {
                     r.trans_id,
                     r.created_at
                 ],
-                "cancels",
+                history::CANCEL_KEY,
             ),
             Effect::Record(key, record) => {
                 let (refused, answer) = history::record_columns(record);
@@ -238,7 +235,7 @@ impl SyncTx<'_> {
                         answer,
                         now
                     ],
-                    "idempotency (merchant_pid, method, request_id)",
+                    history::IDEMPOTENCY_KEY,
                 )
             }
             Effect::Order {
@@ -255,10 +252,7 @@ impl SyncTx<'_> {
                     .conn
                     .prepare_cached(codes::MARK_REFUNDED)?
                     .execute(params![now, voucher_id])?;
-                assert_eq!(
-                    done, 1,
-                    "ticket {voucher_id} was loaded in this transaction"
-                );
+                tickets::changed_loaded_ticket(done as u64, voucher_id);
                 Ok(())
             }
             Effect::Tickets(list) => {
@@ -342,7 +336,7 @@ impl SyncTx<'_> {
                     n.created_at,
                     n.merchant_pid
                 ],
-                "notifications.notify_id",
+                notifications::NOTIFICATION_KEY,
             ),
         }
     }
