@@ -328,3 +328,111 @@ async fn faults_and_clocks_apply_on_every_node() {
         assert_eq!(r.field("ticket_status"), "UN_EFFECTIVE", "{}", r.node_text);
     }
 }
+
+/// The node's PostgreSQL pool: a connection that comes back from a finished operation is used
+/// again as it is; one whose operation was cancelled (a client that hung up mid-call) is closed,
+/// so that nothing it left half-done — an open transaction, a statement still running, a
+/// session setting — reaches the next operation, and the next operation does not wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_connections_are_reused_and_a_cancelled_one_is_not() {
+    use ticketgate::store::{Conn, Store, StoreError, StoreLimits};
+    let url = crate::pg::fresh_database(&crate::pg::require_base_url()).await;
+    let limits = StoreLimits {
+        max_connections: 1,
+        ..Default::default()
+    };
+    let store = Store::open(&url, &limits).await.unwrap();
+    // The session's backend process, and the mark a cancelled operation set on its session.
+    let session = || {
+        store.read(|c| {
+            Box::pin(async move {
+                let Conn::Pg(c) = c else { unreachable!() };
+                let row: (i32, Option<String>) = sqlx::query_as(
+                    "SELECT pg_backend_pid(), current_setting('ticketgate.mark', true)",
+                )
+                .fetch_one(&mut **c)
+                .await?;
+                Ok::<_, StoreError>(row)
+            })
+        })
+    };
+    let (first, _) = session().await.unwrap();
+    let (again, _) = session().await.unwrap();
+    assert_eq!(first, again, "the connection is kept between operations");
+
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.write(|c| {
+            Box::pin(async move {
+                let Conn::Pg(c) = c else { unreachable!() };
+                sqlx::query("SELECT set_config('ticketgate.mark', 'left behind', false)")
+                    .execute(&mut **c)
+                    .await?;
+                sqlx::query("SELECT pg_sleep(5)").execute(&mut **c).await?;
+                Ok::<_, StoreError>(())
+            })
+        }),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the write was cut off");
+
+    let started = Instant::now();
+    let (next, mark) = session().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the next operation waited for the cancelled one: {:?}",
+        started.elapsed()
+    );
+    assert_ne!(
+        next, first,
+        "the cancelled operation's connection was closed"
+    );
+    assert_eq!(
+        mark, None,
+        "nothing of the cancelled operation's session is left"
+    );
+}
+
+/// A pooled connection the server ended (a restart, an administrator) costs at most one failed
+/// operation: the failure closes it and the idle connections opened with it, and the next
+/// operation opens a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_the_server_ended_costs_at_most_one_failed_operation() {
+    use ticketgate::store::{Conn, Store, StoreError, StoreLimits};
+    let url = crate::pg::fresh_database(&crate::pg::require_base_url()).await;
+    let store = Store::open(&url, &StoreLimits::default()).await.unwrap();
+    let pid = || {
+        store.read(|c| {
+            Box::pin(async move {
+                let Conn::Pg(c) = c else { unreachable!() };
+                let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut **c)
+                    .await?;
+                Ok::<_, StoreError>(pid)
+            })
+        })
+    };
+    let pooled = pid().await.unwrap();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pooled)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(ended);
+    let mut failed = 0;
+    let mut last = None;
+    for _ in 0..3 {
+        match pid().await {
+            Ok(p) => last = Some(p),
+            Err(e) => {
+                eprintln!("after the server ended the connection: {e}");
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed <= 1, "{failed} operations failed");
+    assert!(last.is_some_and(|p| p != pooled));
+}
