@@ -18,6 +18,6 @@ pub use model::*;
 pub use refusal::Refusal;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;

@@ -55,20 +55,9 @@ impl Operation for CancelOp {
     type Output = Result<CancelAnswer, Refusal>;
 
     async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
-        let mut loaded = tx.cancel_facts(&self.key, &self.req).await?;
+        let loaded = tx.cancel_facts(&self.key, &self.req).await?;
         if let Some(record) = &loaded.recorded {
             return Ok(cancel::replay(record, &self.req));
-        }
-        // A refund after use points at the use it follows, on the use's ticket.
-        for ticket in &loaded.use_tickets {
-            let history = tx.history(&ticket.voucher_id).await?;
-            loaded.refunded_use |= history.iter().any(|t| {
-                t.kind == TransKind::Refund
-                    && loaded
-                        .uses
-                        .iter()
-                        .any(|u| t.reverses_trans_id.as_deref() == Some(&*u.1))
-            });
         }
         let decided = match cancel::decide(&self.key.merchant_pid, &self.req, &loaded.facts()) {
             Ok(decided) => decided,

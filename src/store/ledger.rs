@@ -229,6 +229,25 @@ pub trait LedgerTx: Send {
     fn apply(&mut self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A cancel's use tickets when the use was of the ticket the cancel names only (the common
+/// case): that ticket, already loaded (and locked) in this transaction, so not read again.
+pub(in crate::store) fn already_loaded(
+    named: Option<&TicketView>,
+    vouchers: &[String],
+) -> Option<Vec<Ticket>> {
+    let view = named?;
+    vouchers
+        .iter()
+        .all(|id| *id == view.ticket.voucher_id)
+        .then(|| {
+            vouchers
+                .first()
+                .map(|_| view.ticket.clone())
+                .into_iter()
+                .collect()
+        })
+}
+
 impl Conn<'_> {
     /// The ticket a call names, locked, then the idempotency record of the call's request id.
     /// In this order, so that two nodes racing with the same request id on one ticket see each
@@ -269,9 +288,24 @@ impl LedgerTx for Conn<'_> {
             });
         };
         let order_no = req.order_no.as_ref().map(|o| o.as_str());
-        let (ticket, recorded) = self
-            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
-            .await?;
+        let (ticket, recorded, shop) = if let Conn::Pg(_) = self {
+            // The record and the shop in one statement, after the lock as ever.
+            let ticket = self
+                .ticket(
+                    req.code_type,
+                    req.ticket_code.as_str(),
+                    order_no,
+                    Lock::ForUpdate,
+                )
+                .await?;
+            let (recorded, shop) = self.record_and_shop_pg(key, req.shop_id.as_str()).await?;
+            (ticket, recorded, Some(shop))
+        } else {
+            let (ticket, recorded) = self
+                .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
+                .await?;
+            (ticket, recorded, None)
+        };
         if recorded.is_some() {
             return Ok(UseFacts {
                 recorded,
@@ -279,9 +313,13 @@ impl LedgerTx for Conn<'_> {
                 ..UseFacts::default()
             });
         }
-        let shop = self
-            .shop(key.merchant_pid.as_str(), req.shop_id.as_str())
-            .await?;
+        let shop = match shop {
+            Some(shop) => shop,
+            None => {
+                self.shop(key.merchant_pid.as_str(), req.shop_id.as_str())
+                    .await?
+            }
+        };
         let siblings = match &ticket {
             Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
                 let t = &v.ticket;
@@ -316,24 +354,47 @@ impl LedgerTx for Conn<'_> {
                 ..CancelLoaded::default()
             });
         }
-        let use_order = self
-            .use_order(key.merchant_pid.as_str(), &req.request_biz_no)
-            .await?;
+        let merchant_pid = key.merchant_pid.as_str();
+        let (use_order, history) = if let Conn::Pg(_) = self {
+            // The use order, its cancel and its transactions in one statement.
+            match self
+                .use_order_history_pg(merchant_pid, &req.request_biz_no)
+                .await?
+            {
+                Some(h) => (Some(h.order), Some((h.cancel, h.trans, h.refunded))),
+                None => (None, None),
+            }
+        } else {
+            (
+                self.use_order(merchant_pid, &req.request_biz_no).await?,
+                None,
+            )
+        };
         let mut loaded = CancelLoaded {
             recorded,
             ticket,
             ..CancelLoaded::default()
         };
         if let Some(order) = use_order.as_ref().filter(|o| !o.closed) {
-            loaded.already_cancelled = self.cancel_of_use(&order.use_order_id).await?.is_some();
-            loaded.uses = self
-                .use_order_trans(&order.use_order_id)
-                .await?
+            let (cancel, trans, refunded) = match history {
+                Some(history) => history,
+                None => (
+                    self.cancel_of_use(&order.use_order_id).await?,
+                    self.use_order_trans(&order.use_order_id).await?,
+                    self.refunded_after_use(&order.use_order_id).await?,
+                ),
+            };
+            loaded.already_cancelled = cancel.is_some();
+            loaded.refunded_use = refunded;
+            loaded.uses = trans
                 .into_iter()
                 .map(|t| (t.voucher_id, t.trans_id, t.quantity))
                 .collect();
             let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
-            loaded.use_tickets = self.tickets_by_voucher(&vouchers, Lock::ForUpdate).await?;
+            loaded.use_tickets = match already_loaded(loaded.ticket.as_ref(), &vouchers) {
+                Some(tickets) => tickets,
+                None => self.tickets_by_voucher(&vouchers, Lock::ForUpdate).await?,
+            };
         }
         loaded.use_order = use_order;
         Ok(loaded)
@@ -356,6 +417,22 @@ impl LedgerTx for Conn<'_> {
         merchant_pid: &MerchantPid,
         req: &QueryRequest,
     ) -> Result<QueryFacts, StoreError> {
+        if let Conn::Pg(_) = self {
+            let found = self
+                .query_view_pg(
+                    req.ticket_code.as_str(),
+                    merchant_pid.as_str(),
+                    req.shop_id.as_str(),
+                )
+                .await?;
+            return Ok(
+                found.map_or_else(QueryFacts::default, |(view, shop, trans)| QueryFacts {
+                    ticket: Some(view),
+                    shop: Some(shop),
+                    trans,
+                }),
+            );
+        }
         let ticket = self
             .ticket(CodeType::Internal, req.ticket_code.as_str(), None, Lock::No)
             .await?;
@@ -547,5 +624,33 @@ impl Conn<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::fixtures::{item, ticket};
+
+    #[test]
+    fn a_cancels_use_tickets_are_read_again_unless_they_are_the_named_one() {
+        let named = TicketView {
+            ticket: ticket("1", 1, 0),
+            item: item(None, None),
+        };
+        let id = named.ticket.voucher_id.clone();
+        let loaded = |vouchers: &[String]| already_loaded(Some(&named), vouchers);
+        assert_eq!(
+            loaded(std::slice::from_ref(&id)),
+            Some(vec![named.ticket.clone()])
+        );
+        assert_eq!(
+            loaded(&[id.clone(), id.clone()]),
+            Some(vec![named.ticket.clone()])
+        );
+        assert_eq!(loaded(&[]), Some(vec![]));
+        let other = ticket("2", 1, 0).voucher_id;
+        assert_eq!(loaded(&[id.clone(), other.clone()]), None);
+        assert_eq!(already_loaded(None, &[other]), None);
     }
 }

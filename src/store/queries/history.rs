@@ -6,7 +6,7 @@ use super::{Conn, StoreError, inserted};
 use crate::ledger::idempotency::{Key, Outcome, Record};
 use crate::ledger::{CancelRecord, Channel, CodeType, Trans, TransKind, UseOrder};
 
-#[derive(FromRow)]
+#[derive(FromRow, serde::Deserialize)]
 pub(in crate::store) struct TransRow {
     trans_id: String,
     voucher_id: String,
@@ -35,7 +35,7 @@ impl From<TransRow> for Trans {
 }
 
 #[derive(FromRow)]
-struct UseOrderRow {
+pub(in crate::store) struct UseOrderRow {
     use_order_id: String,
     merchant_pid: String,
     request_id: String,
@@ -67,8 +67,8 @@ impl From<UseOrderRow> for UseOrder {
     }
 }
 
-#[derive(FromRow)]
-struct CancelRow {
+#[derive(FromRow, serde::Deserialize)]
+pub(in crate::store) struct CancelRow {
     cancel_id: String,
     merchant_pid: String,
     request_id: String,
@@ -142,6 +142,17 @@ pub(in crate::store) fn use_order_from_rusqlite(row: &rusqlite::Row) -> rusqlite
     }))
 }
 
+/// 1 when a use transaction of the use order `order_id` (an SQL expression) was refunded since
+/// (a refund on its ticket reverses it), else 0.
+pub(in crate::store) fn refunded_after_use_sql(order_id: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM ticket_trans u JOIN ticket_trans r \
+         ON r.voucher_id = u.voucher_id AND r.reverses_trans_id = u.trans_id \
+         WHERE u.use_order_id = {order_id} AND u.kind = 'USE' AND r.kind = 'REFUND') \
+         THEN 1 ELSE 0 END"
+    )
+}
+
 /// An idempotency record from its stored columns (fingerprint, refused, answer).
 pub(in crate::store) fn record_from(fingerprint: String, refused: i64, answer: String) -> Record {
     Record {
@@ -192,6 +203,16 @@ impl Conn<'_> {
             .fetch_all(&mut **c)
             .await)?;
         Ok(rows.into_iter().map(Trans::from).collect())
+    }
+
+    /// Whether a use transaction of a use order was refunded since.
+    pub async fn refunded_after_use(&mut self, use_order_id: &str) -> Result<bool, StoreError> {
+        let sql = format!("SELECT {}", refunded_after_use_sql("$1"));
+        let row: (i32,) = on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(use_order_id)
+            .fetch_one(&mut **c)
+            .await)?;
+        Ok(row.0 != 0)
     }
 
     /// The use transactions of a use order.

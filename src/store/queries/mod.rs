@@ -109,6 +109,7 @@ macro_rules! bind_ticket_update {
 }
 
 pub(super) mod codes;
+pub(super) mod facts;
 pub(super) mod history;
 pub(super) mod lists;
 pub(super) mod notifications;

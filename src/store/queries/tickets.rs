@@ -77,11 +77,20 @@ pub(in crate::store) const TICKET_COLUMNS: &str = "voucher_id, code, code_type, 
 
 /// A ticket and its item in one row (the shared `item_id` and `merchant_pid` read by both).
 #[derive(FromRow)]
-struct TicketViewRow {
+pub(in crate::store) struct TicketViewRow {
     #[sqlx(flatten)]
     ticket: TicketRow,
     #[sqlx(flatten)]
     item: ItemRow,
+}
+
+impl From<TicketViewRow> for TicketView {
+    fn from(r: TicketViewRow) -> TicketView {
+        TicketView {
+            ticket: r.ticket.into(),
+            item: r.item.into(),
+        }
+    }
 }
 
 pub(in crate::store) const TICKET_VIEW_SELECT: &str = "SELECT t.voucher_id, t.code, t.code_type, t.order_no, t.merchant_pid, \
@@ -337,10 +346,7 @@ impl Conn<'_> {
                     .await?
             }
         };
-        Ok(row.map(|r| TicketView {
-            ticket: r.ticket.into(),
-            item: r.item.into(),
-        }))
+        Ok(row.map(TicketView::from))
     }
 
     /// A ticket and its item by a statement of `TICKET_VIEW_SELECT` with one parameter.
@@ -355,10 +361,7 @@ impl Conn<'_> {
                 .bind(param)
                 .fetch_optional(&mut **c)
                 .await)?;
-        Ok(row.map(|r| TicketView {
-            ticket: r.ticket.into(),
-            item: r.item.into(),
-        }))
+        Ok(row.map(TicketView::from))
     }
 
     /// Tickets by voucher id, in id order (so that concurrent writers that lock them lock in

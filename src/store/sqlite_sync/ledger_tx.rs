@@ -2,6 +2,7 @@
 //! at once, so an operation's future completes in one poll.
 
 use super::*;
+use crate::store::ledger::already_loaded;
 
 impl LedgerTx for SyncTx<'_> {
     async fn use_facts(
@@ -63,13 +64,20 @@ impl LedgerTx for SyncTx<'_> {
         if let Some(order) = loaded.use_order.as_ref().filter(|o| !o.closed) {
             let cancelled = self.one(&CANCEL_OF_USE, params![order.use_order_id], |_| Ok(()))?;
             loaded.already_cancelled = cancelled.is_some();
+            let refunded = self.one(&REFUNDED_AFTER_USE, params![order.use_order_id], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            loaded.refunded_use = refunded.is_some_and(|n| n != 0);
             loaded.uses = self
                 .trans_of(&USES_OF_ORDER, &order.use_order_id)?
                 .into_iter()
                 .map(|t| (t.voucher_id, t.trans_id, t.quantity))
                 .collect();
             let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
-            loaded.use_tickets = self.tickets_by_voucher(&vouchers)?;
+            loaded.use_tickets = match already_loaded(loaded.ticket.as_ref(), &vouchers) {
+                Some(tickets) => tickets,
+                None => self.tickets_by_voucher(&vouchers)?,
+            };
         }
         Ok(loaded)
     }
