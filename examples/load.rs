@@ -192,6 +192,7 @@ async fn main() {
         json!({
             "method": a.method,
             "mode": if a.rate.is_some() { "open" } else { "closed" },
+            "rate_asked": a.rate,
             "calls": calls,
             "failures": failures + usize::from(!warm),
             "wall_s": wall,
