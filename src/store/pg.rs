@@ -97,11 +97,19 @@ impl Drop for Pooled<'_> {
 }
 
 impl Pool {
+    /// A connection within the acquire timeout: a turn among at most `max`, then an idle
+    /// connection (tested first if it has been idle long) or a new one.
     async fn acquire(&self) -> Result<Pooled<'_>, StoreError> {
-        let started = Instant::now();
-        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
+        tokio::time::timeout(self.acquire_timeout, self.acquire_untimed())
             .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| StoreError::Db(sqlx::Error::PoolTimedOut))?
+    }
+
+    async fn acquire_untimed(&self) -> Result<Pooled<'_>, StoreError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
         loop {
             let kept = self.idle.lock().expect("pool lock").pop();
@@ -115,10 +123,7 @@ impl Pool {
             }
             return Ok(self.pooled(conn, permit));
         }
-        let left = self.acquire_timeout.saturating_sub(started.elapsed());
-        let conn = tokio::time::timeout(left, PgConnection::connect_with(&self.options))
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        let conn = PgConnection::connect_with(&self.options).await?;
         Ok(self.pooled(conn, permit))
     }
 
