@@ -76,16 +76,23 @@ struct UseOrderHistoryRow {
     refunded_use: i32,
 }
 
+/// A value a statement built as JSON (`None`: the subquery found no row).
+fn from_json<T: serde::de::DeserializeOwned>(
+    json: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    json.map(|text| {
+        serde_json::from_str(&text).map_err(|e| {
+            StoreError::Db(sqlx::Error::Decode(
+                format!("a row the statement built as JSON: {e}").into(),
+            ))
+        })
+    })
+    .transpose()
+}
+
 /// Rows of a JSON array a statement built (none: `json_agg` over no rows is NULL).
 fn json_rows<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Vec<T>, StoreError> {
-    match json {
-        None => Ok(Vec::new()),
-        Some(text) => serde_json::from_str(&text).map_err(|e| {
-            StoreError::Db(sqlx::Error::Decode(
-                format!("rows the statement built as JSON: {e}").into(),
-            ))
-        }),
-    }
+    Ok(from_json(json)?.unwrap_or_default())
 }
 
 fn shop(shop_id: &str, name: Option<String>) -> ShopFacts {
@@ -173,10 +180,7 @@ impl Conn<'_> {
             .fetch_optional(&mut **c)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let cancel: Option<CancelRow> = match row.cancel {
-            None => None,
-            Some(text) => json_rows::<CancelRow>(Some(format!("[{text}]")))?.pop(),
-        };
+        let cancel: Option<CancelRow> = from_json(row.cancel)?;
         let trans: Vec<TransRow> = json_rows(row.trans)?;
         Ok(Some(UseOrderHistory {
             order: row.order.into(),
