@@ -161,6 +161,17 @@ pub struct ShopFacts {
     pub name: Option<String>,
 }
 
+impl ShopFacts {
+    /// The facts of shop `shop_id` given its name, if the store has the shop.
+    pub fn named(shop_id: &str, name: Option<String>) -> ShopFacts {
+        ShopFacts {
+            shop_id: shop_id.to_string(),
+            known: name.is_some(),
+            name,
+        }
+    }
+}
+
 /// The six published states, with their exact descriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketStatus {

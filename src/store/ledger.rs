@@ -236,16 +236,14 @@ pub(in crate::store) fn already_loaded(
     vouchers: &[String],
 ) -> Option<Vec<Ticket>> {
     let view = named?;
-    vouchers
-        .iter()
-        .all(|id| *id == view.ticket.voucher_id)
-        .then(|| {
-            vouchers
-                .first()
-                .map(|_| view.ticket.clone())
-                .into_iter()
-                .collect()
-        })
+    if !vouchers.iter().all(|id| *id == view.ticket.voucher_id) {
+        return None;
+    }
+    Some(if vouchers.is_empty() {
+        Vec::new()
+    } else {
+        vec![view.ticket.clone()]
+    })
 }
 
 impl Conn<'_> {
@@ -267,11 +265,7 @@ impl Conn<'_> {
 
     async fn shop(&mut self, merchant_pid: &str, shop_id: &str) -> Result<ShopFacts, StoreError> {
         let name = self.shop_name(merchant_pid, shop_id).await?;
-        Ok(ShopFacts {
-            shop_id: shop_id.to_string(),
-            known: name.is_some(),
-            name,
-        })
+        Ok(ShopFacts::named(shop_id, name))
     }
 }
 
@@ -288,24 +282,17 @@ impl LedgerTx for Conn<'_> {
             });
         };
         let order_no = req.order_no.as_ref().map(|o| o.as_str());
-        let (ticket, recorded, shop) = if let Conn::Pg(_) = self {
-            // The record and the shop in one statement, after the lock as ever.
-            let ticket = self
-                .ticket(
-                    req.code_type,
-                    req.ticket_code.as_str(),
-                    order_no,
-                    Lock::ForUpdate,
-                )
-                .await?;
-            let (recorded, shop) = self.record_and_shop_pg(key, req.shop_id.as_str()).await?;
-            (ticket, recorded, Some(shop))
-        } else {
-            let (ticket, recorded) = self
-                .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
-                .await?;
-            (ticket, recorded, None)
-        };
+        // The ticket locked first, then its record (see `locked_ticket_and_record`), read with
+        // the shop.
+        let ticket = self
+            .ticket(
+                req.code_type,
+                req.ticket_code.as_str(),
+                order_no,
+                Lock::ForUpdate,
+            )
+            .await?;
+        let (recorded, shop) = self.record_and_shop(key, req.shop_id.as_str()).await?;
         if recorded.is_some() {
             return Ok(UseFacts {
                 recorded,
@@ -313,13 +300,6 @@ impl LedgerTx for Conn<'_> {
                 ..UseFacts::default()
             });
         }
-        let shop = match shop {
-            Some(shop) => shop,
-            None => {
-                self.shop(key.merchant_pid.as_str(), req.shop_id.as_str())
-                    .await?
-            }
-        };
         let siblings = match &ticket {
             Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
                 let t = &v.ticket;
@@ -354,41 +334,21 @@ impl LedgerTx for Conn<'_> {
                 ..CancelLoaded::default()
             });
         }
-        let merchant_pid = key.merchant_pid.as_str();
-        let (use_order, history) = if let Conn::Pg(_) = self {
-            // The use order, its cancel and its transactions in one statement.
-            match self
-                .use_order_history_pg(merchant_pid, &req.request_biz_no)
-                .await?
-            {
-                Some(h) => (Some(h.order), Some((h.cancel, h.trans, h.refunded))),
-                None => (None, None),
-            }
-        } else {
-            (
-                self.use_order(merchant_pid, &req.request_biz_no).await?,
-                None,
-            )
-        };
+        let history = self
+            .use_order_history(key.merchant_pid.as_str(), &req.request_biz_no)
+            .await?;
         let mut loaded = CancelLoaded {
             recorded,
             ticket,
             ..CancelLoaded::default()
         };
-        if let Some(order) = use_order.as_ref().filter(|o| !o.closed) {
-            let (cancel, trans, refunded) = match history {
-                Some(history) => history,
-                None => (
-                    self.cancel_of_use(&order.use_order_id).await?,
-                    self.use_order_trans(&order.use_order_id).await?,
-                    self.refunded_after_use(&order.use_order_id).await?,
-                ),
-            };
-            loaded.already_cancelled = cancel.is_some();
-            loaded.refunded_use = refunded;
-            loaded.uses = trans
-                .into_iter()
-                .map(|t| (t.voucher_id, t.trans_id, t.quantity))
+        if let Some(h) = history.as_ref().filter(|h| !h.order.closed) {
+            loaded.already_cancelled = h.cancel.is_some();
+            loaded.refunded_use = h.refunded;
+            loaded.uses = h
+                .trans
+                .iter()
+                .map(|t| (t.voucher_id.clone(), t.trans_id.clone(), t.quantity))
                 .collect();
             let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
             loaded.use_tickets = match already_loaded(loaded.ticket.as_ref(), &vouchers) {
@@ -396,7 +356,7 @@ impl LedgerTx for Conn<'_> {
                 None => self.tickets_by_voucher(&vouchers, Lock::ForUpdate).await?,
             };
         }
-        loaded.use_order = use_order;
+        loaded.use_order = history.map(|h| h.order);
         Ok(loaded)
     }
 
@@ -417,37 +377,20 @@ impl LedgerTx for Conn<'_> {
         merchant_pid: &MerchantPid,
         req: &QueryRequest,
     ) -> Result<QueryFacts, StoreError> {
-        if let Conn::Pg(_) = self {
-            let found = self
-                .query_view_pg(
-                    req.ticket_code.as_str(),
-                    merchant_pid.as_str(),
-                    req.shop_id.as_str(),
-                )
-                .await?;
-            return Ok(
-                found.map_or_else(QueryFacts::default, |(view, shop, trans)| QueryFacts {
-                    ticket: Some(view),
-                    shop: Some(shop),
-                    trans,
-                }),
-            );
-        }
-        let ticket = self
-            .ticket(CodeType::Internal, req.ticket_code.as_str(), None, Lock::No)
+        let found = self
+            .query_view(
+                req.ticket_code.as_str(),
+                merchant_pid.as_str(),
+                req.shop_id.as_str(),
+            )
             .await?;
-        let Some(view) = ticket else {
-            return Ok(QueryFacts::default());
-        };
-        let shop = self
-            .shop(merchant_pid.as_str(), req.shop_id.as_str())
-            .await?;
-        let trans = self.ticket_trans(&view.ticket.voucher_id).await?;
-        Ok(QueryFacts {
-            ticket: Some(view),
-            shop: Some(shop),
-            trans,
-        })
+        Ok(
+            found.map_or_else(QueryFacts::default, |(view, shop, trans)| QueryFacts {
+                ticket: Some(view),
+                shop: Some(shop),
+                trans,
+            }),
+        )
     }
 
     async fn caller_facts(

@@ -1,8 +1,8 @@
-//! PostgreSQL's one-statement reads of an operation's facts. Each round trip to PostgreSQL is a
-//! send, a wake-up and a parse on both sides, so where an operation needs rows of several
-//! tables at the same point (after its ticket lock, or for a read-only call), it asks for them
-//! in one statement: the first table's row, with the others' as scalar subqueries (a name, or
-//! rows as a JSON array). SQLite, in process, reads them statement by statement.
+//! An operation's reads of several tables at one point (after its ticket lock, or for a
+//! read-only call). Each round trip to PostgreSQL is a send, a wake-up and a parse on both
+//! sides, so there they are one statement: the first table's row, with the others' as scalar
+//! subqueries (a name, or rows as a JSON array). SQLite, in process, reads them statement by
+//! statement.
 
 use std::sync::LazyLock;
 
@@ -11,7 +11,7 @@ use sqlx::FromRow;
 use super::history::{
     CancelRow, SELECT_USE_ORDER, TransRow, UseOrderRow, record_from, refunded_after_use_sql,
 };
-use super::tickets::{TICKET_VIEW_SELECT, TicketViewRow, ticket_filter};
+use super::tickets::{Lock, TICKET_VIEW_SELECT, TicketViewRow, ticket_filter};
 use super::{Conn, StoreError};
 use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::{CancelRecord, CodeType, ShopFacts, TicketView, Trans, UseOrder};
@@ -95,14 +95,6 @@ fn json_rows<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Vec
     Ok(from_json(json)?.unwrap_or_default())
 }
 
-fn shop(shop_id: &str, name: Option<String>) -> ShopFacts {
-    ShopFacts {
-        shop_id: shop_id.to_string(),
-        known: name.is_some(),
-        name,
-    }
-}
-
 /// A use order, its cancel if any, its use transactions, and whether one was refunded since.
 pub(in crate::store) struct UseOrderHistory {
     pub order: UseOrder,
@@ -112,16 +104,25 @@ pub(in crate::store) struct UseOrderHistory {
 }
 
 impl Conn<'_> {
-    /// A query's facts in one statement (PostgreSQL): the ticket an internal code names, the
-    /// shop, and the ticket's transactions — `None` when no ticket has the code.
-    pub(in crate::store) async fn query_view_pg(
+    /// A query's facts: the ticket an internal code names, the shop, and the ticket's
+    /// transactions — `None` when no ticket has the code. One statement on PostgreSQL.
+    pub(in crate::store) async fn query_view(
         &mut self,
         code: &str,
         merchant_pid: &str,
         shop_id: &str,
     ) -> Result<Option<(TicketView, ShopFacts, Vec<Trans>)>, StoreError> {
-        let Conn::Pg(c) = self else {
-            unreachable!("one-statement reads are PostgreSQL's")
+        let c = match self {
+            Conn::Pg(c) => c,
+            Conn::Sqlite(_) => {
+                let ticket = self
+                    .ticket(CodeType::Internal, code, None, Lock::No)
+                    .await?;
+                let Some(view) = ticket else { return Ok(None) };
+                let shop = ShopFacts::named(shop_id, self.shop_name(merchant_pid, shop_id).await?);
+                let trans = self.ticket_trans(&view.ticket.voucher_id).await?;
+                return Ok(Some((view, shop, trans)));
+            }
         };
         let row: Option<QueryViewRow> = sqlx::query_as(QUERY_VIEW.as_str())
             .bind(code)
@@ -134,23 +135,29 @@ impl Conn<'_> {
         let trans: Vec<TransRow> = json_rows(row.trans)?;
         Ok(Some((
             row.view.into(),
-            shop(shop_id, row.shop_name),
+            ShopFacts::named(shop_id, row.shop_name),
             trans.into_iter().map(Trans::from).collect(),
         )))
     }
 
-    /// The idempotency record of `key` and the merchant's shop, in one statement (PostgreSQL).
-    pub(in crate::store) async fn record_and_shop_pg(
+    /// The idempotency record of `key` and the merchant's shop. One statement on PostgreSQL.
+    pub(in crate::store) async fn record_and_shop(
         &mut self,
         key: &Key,
         shop_id: &str,
     ) -> Result<(Option<Record>, ShopFacts), StoreError> {
-        let Conn::Pg(c) = self else {
-            unreachable!("one-statement reads are PostgreSQL's")
+        let merchant_pid = key.merchant_pid.as_str();
+        let c = match self {
+            Conn::Pg(c) => c,
+            Conn::Sqlite(_) => {
+                let record = self.idempotency(key).await?;
+                let name = self.shop_name(merchant_pid, shop_id).await?;
+                return Ok((record, ShopFacts::named(shop_id, name)));
+            }
         };
         let row: (Option<String>, Option<i64>, Option<String>, Option<String>) =
             sqlx::query_as(RECORD_AND_SHOP)
-                .bind(key.merchant_pid.as_str())
+                .bind(merchant_pid)
                 .bind(key.method)
                 .bind(key.request_id.as_str())
                 .bind(shop_id)
@@ -161,18 +168,30 @@ impl Conn<'_> {
             (Some(f), Some(r), Some(a)) => Some(record_from(f, r, a)),
             _ => None,
         };
-        Ok((record, shop(shop_id, shop_name)))
+        Ok((record, ShopFacts::named(shop_id, shop_name)))
     }
 
     /// The merchant's use order of `request_id` with its cancel, its use transactions and
-    /// whether one was refunded, in one statement (PostgreSQL).
-    pub(in crate::store) async fn use_order_history_pg(
+    /// whether one was refunded since. One statement on PostgreSQL.
+    pub(in crate::store) async fn use_order_history(
         &mut self,
         merchant_pid: &str,
         request_id: &str,
     ) -> Result<Option<UseOrderHistory>, StoreError> {
-        let Conn::Pg(c) = self else {
-            unreachable!("one-statement reads are PostgreSQL's")
+        let c = match self {
+            Conn::Pg(c) => c,
+            Conn::Sqlite(_) => {
+                let Some(order) = self.use_order(merchant_pid, request_id).await? else {
+                    return Ok(None);
+                };
+                let id = &order.use_order_id;
+                return Ok(Some(UseOrderHistory {
+                    cancel: self.cancel_of_use(id).await?,
+                    trans: self.use_order_trans(id).await?,
+                    refunded: self.refunded_after_use(id).await?,
+                    order,
+                }));
+            }
         };
         let row: Option<UseOrderHistoryRow> = sqlx::query_as(USE_ORDER_HISTORY.as_str())
             .bind(merchant_pid)

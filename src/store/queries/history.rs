@@ -142,6 +142,10 @@ pub(in crate::store) fn use_order_from_rusqlite(row: &rusqlite::Row) -> rusqlite
     }))
 }
 
+/// Whether a use transaction of use order `$1` was refunded since (1 or 0).
+pub(in crate::store) static REFUNDED_AFTER_USE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {}", refunded_after_use_sql("$1")));
+
 /// 1 when a use transaction of the use order `order_id` (an SQL expression) was refunded since
 /// (a refund on its ticket reverses it), else 0.
 pub(in crate::store) fn refunded_after_use_sql(order_id: &str) -> String {
@@ -207,8 +211,7 @@ impl Conn<'_> {
 
     /// Whether a use transaction of a use order was refunded since.
     pub async fn refunded_after_use(&mut self, use_order_id: &str) -> Result<bool, StoreError> {
-        let sql = format!("SELECT {}", refunded_after_use_sql("$1"));
-        let row: (i32,) = on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        let row: (i32,) = on!(self, |c| sqlx::query_as(REFUNDED_AFTER_USE.as_str())
             .bind(use_order_id)
             .fetch_one(&mut **c)
             .await)?;

@@ -196,10 +196,11 @@ pub(in crate::store) fn ticket_from_rusqlite(row: &rusqlite::Row) -> rusqlite::R
 pub(in crate::store) fn ticket_view_from_rusqlite(
     row: &rusqlite::Row,
 ) -> rusqlite::Result<TicketView> {
-    Ok(TicketView {
-        ticket: TicketRow::from_rusqlite(row)?.into(),
-        item: ItemRow::from_rusqlite(row)?.into(),
-    })
+    Ok(TicketViewRow {
+        ticket: TicketRow::from_rusqlite(row)?,
+        item: ItemRow::from_rusqlite(row)?,
+    }
+    .into())
 }
 
 impl Conn<'_> {

@@ -64,9 +64,11 @@ impl LedgerTx for SyncTx<'_> {
         if let Some(order) = loaded.use_order.as_ref().filter(|o| !o.closed) {
             let cancelled = self.one(&CANCEL_OF_USE, params![order.use_order_id], |_| Ok(()))?;
             loaded.already_cancelled = cancelled.is_some();
-            let refunded = self.one(&REFUNDED_AFTER_USE, params![order.use_order_id], |r| {
-                r.get::<_, i64>(0)
-            })?;
+            let refunded = self.one(
+                &history::REFUNDED_AFTER_USE,
+                params![order.use_order_id],
+                |r| r.get::<_, i64>(0),
+            )?;
             loaded.refunded_use = refunded.is_some_and(|n| n != 0);
             loaded.uses = self
                 .trans_of(&USES_OF_ORDER, &order.use_order_id)?

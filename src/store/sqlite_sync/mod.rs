@@ -73,8 +73,6 @@ static USES_OF_ORDER: LazyLock<String> = LazyLock::new(|| {
         Conn::TRANS_SELECT
     )
 });
-static REFUNDED_AFTER_USE: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {}", history::refunded_after_use_sql("$1")));
 static TRANS_BY_ID: LazyLock<String> = LazyLock::new(codes::trans_by_id_sql);
 static ORDER_TRANS: LazyLock<String> = LazyLock::new(codes::order_trans_sql);
 static TICKET_OF_VOUCHER: LazyLock<String> = LazyLock::new(codes::ticket_of_voucher_sql);

@@ -79,11 +79,7 @@ impl SyncTx<'_> {
             params![merchant_pid, shop_id],
             |r| r.get(0),
         )?;
-        Ok(ShopFacts {
-            shop_id: shop_id.to_string(),
-            known: name.is_some(),
-            name,
-        })
+        Ok(ShopFacts::named(shop_id, name))
     }
 
     pub(super) fn trans_of(&self, sql: &str, id: &str) -> Result<Vec<Trans>, StoreError> {
