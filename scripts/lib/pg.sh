@@ -1,6 +1,7 @@
 # Sourced by scripts: start_throwaway_pg starts a PostgreSQL 15 server on a free loopback port
 # in a temporary folder, sets PG_URL, and stops and removes it when the script exits.
-# fsync is off: these servers hold test and benchmark data only.
+# Durable by default (fsync on), as the bench wants; the test suite turns fsync off with
+# PG_EXTRA_OPTIONS="-c fsync=off" (its data is thrown away).
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
