@@ -247,20 +247,29 @@ pub(in crate::store) fn already_loaded(
 }
 
 impl Conn<'_> {
-    /// The ticket a call names, locked, then the idempotency record of the call's request id.
-    /// In this order, so that two nodes racing with the same request id on one ticket see each
-    /// other's result rather than both passing the replay check.
+    /// The ticket a call names, locked, then the idempotency record of the call's request id
+    /// and, for a call that names a shop (`shop_id`), that shop. In this order, so that two
+    /// nodes racing with the same request id on one ticket see each other's result rather than
+    /// both passing the replay check.
     async fn locked_ticket_and_record(
         &mut self,
         key: &Key,
         code_type: CodeType,
         code: &str,
         order_no: Option<&str>,
-    ) -> Result<(Option<TicketView>, Option<Record>), StoreError> {
+        shop_id: Option<&str>,
+    ) -> Result<(Option<TicketView>, Option<Record>, Option<ShopFacts>), StoreError> {
         let ticket = self
             .ticket(code_type, code, order_no, Lock::ForUpdate)
             .await?;
-        Ok((ticket, self.idempotency(key).await?))
+        let (record, shop) = match shop_id {
+            Some(shop_id) => {
+                let (record, shop) = self.record_and_shop(key, shop_id).await?;
+                (record, Some(shop))
+            }
+            None => (self.idempotency(key).await?, None),
+        };
+        Ok((ticket, record, shop))
     }
 
     async fn shop(&mut self, merchant_pid: &str, shop_id: &str) -> Result<ShopFacts, StoreError> {
@@ -282,17 +291,15 @@ impl LedgerTx for Conn<'_> {
             });
         };
         let order_no = req.order_no.as_ref().map(|o| o.as_str());
-        // The ticket locked first, then its record (see `locked_ticket_and_record`), read with
-        // the shop.
-        let ticket = self
-            .ticket(
+        let (ticket, recorded, shop) = self
+            .locked_ticket_and_record(
+                key,
                 req.code_type,
                 req.ticket_code.as_str(),
                 order_no,
-                Lock::ForUpdate,
+                Some(req.shop_id.as_str()),
             )
             .await?;
-        let (recorded, shop) = self.record_and_shop(key, req.shop_id.as_str()).await?;
         if recorded.is_some() {
             return Ok(UseFacts {
                 recorded,
@@ -311,7 +318,7 @@ impl LedgerTx for Conn<'_> {
         Ok(UseFacts {
             recorded,
             ticket,
-            shop: Some(shop),
+            shop,
             siblings,
         })
     }
@@ -324,8 +331,8 @@ impl LedgerTx for Conn<'_> {
         // Concurrent cancels of one ticket run one after the other on every backend, and each
         // sees what the previous one committed.
         let order_no = req.order_no.as_ref().map(|o| o.as_str());
-        let (ticket, recorded) = self
-            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
+        let (ticket, recorded, _) = self
+            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no, None)
             .await?;
         if recorded.is_some() {
             return Ok(CancelLoaded {
@@ -366,8 +373,8 @@ impl LedgerTx for Conn<'_> {
         req: &DelayRequest,
     ) -> Result<DelayFacts, StoreError> {
         let order_no = (req.code_type == CodeType::External).then(|| req.order_no.as_str());
-        let (ticket, recorded) = self
-            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no)
+        let (ticket, recorded, _) = self
+            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no, None)
             .await?;
         Ok(DelayFacts { recorded, ticket })
     }
