@@ -90,9 +90,13 @@ fn from_json<T: serde::de::DeserializeOwned>(
     .transpose()
 }
 
-/// Rows of a JSON array a statement built (none: `json_agg` over no rows is NULL).
-fn json_rows<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Vec<T>, StoreError> {
-    Ok(from_json(json)?.unwrap_or_default())
+/// Rows of a JSON array a statement built, each decoded as `R` and converted (none:
+/// `json_agg` over no rows is NULL).
+fn json_rows<R: serde::de::DeserializeOwned, T: From<R>>(
+    json: Option<String>,
+) -> Result<Vec<T>, StoreError> {
+    let rows: Vec<R> = from_json(json)?.unwrap_or_default();
+    Ok(rows.into_iter().map(T::from).collect())
 }
 
 /// A use order, its cancel if any, its use transactions, and whether one was refunded since.
@@ -132,11 +136,10 @@ impl Conn<'_> {
             .fetch_optional(&mut **c)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let trans: Vec<TransRow> = json_rows(row.trans)?;
         Ok(Some((
             row.view.into(),
             ShopFacts::named(shop_id, row.shop_name),
-            trans.into_iter().map(Trans::from).collect(),
+            json_rows::<TransRow, _>(row.trans)?,
         )))
     }
 
@@ -199,12 +202,10 @@ impl Conn<'_> {
             .fetch_optional(&mut **c)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let cancel: Option<CancelRow> = from_json(row.cancel)?;
-        let trans: Vec<TransRow> = json_rows(row.trans)?;
         Ok(Some(UseOrderHistory {
             order: row.order.into(),
-            cancel: cancel.map(CancelRecord::from),
-            trans: trans.into_iter().map(Trans::from).collect(),
+            cancel: from_json::<CancelRow>(row.cancel)?.map(CancelRecord::from),
+            trans: json_rows::<TransRow, _>(row.trans)?,
             refunded: row.refunded_use != 0,
         }))
     }
