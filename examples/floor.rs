@@ -5,27 +5,65 @@
 //! CPU the protocol's cryptography and HTTP leave to everything else on this machine.
 //!
 //!     floor --listen ADDR --app-public-key PEM --platform-private-key PEM
-//!           [--http axum|raw] [--workers N]
+//!           [--http axum|raw] [--workers N] [--durable FILE]
 //!
 //! `axum` serves through the same HTTP stack as the gateway; `raw` reads and writes the
 //! sockets itself (one read and one write a call when the client keeps to one request at a
-//! time), a bound for any HTTP library.
+//! time), a bound for any HTTP library. `--durable FILE` (with `axum`) adds the least a durable
+//! write can cost: each verified call's `biz_content` is appended to FILE by a writer thread
+//! that group-commits (one `write` and one `fdatasync` for whatever queued up meanwhile), and
+//! the call is answered after its `fdatasync` — the floor for `use` and `cancel`.
 
 use std::sync::Arc;
 
 use ticketgate::alipay::form;
 use ticketgate::alipay::sign::{self, REQUEST_WITH_EMPTIES};
-use ticketgate::alipay::{Charset, PrivateKey, PublicKey, SignType, envelope};
+use ticketgate::alipay::{Charset, Params, PrivateKey, PublicKey, SignType, envelope};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Keys {
     app: PublicKey,
     platform: PrivateKey,
+    journal: Option<std::sync::mpsc::Sender<(Vec<u8>, tokio::sync::oneshot::Sender<()>)>>,
 }
 
-/// The answer to one form body: a signed envelope, `10000` when the request's signature
-/// verifies, `40002` otherwise. The node has the size of a `query` answer for a used ticket.
-fn answer(keys: &Keys, body: &[u8]) -> Vec<u8> {
+/// The durable floor's writer: appends each record, one `fdatasync` a batch, then answers.
+fn journal(path: &str) -> std::sync::mpsc::Sender<(Vec<u8>, tokio::sync::oneshot::Sender<()>)> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (sender, receiver) =
+        std::sync::mpsc::channel::<(Vec<u8>, tokio::sync::oneshot::Sender<()>)>();
+    std::thread::Builder::new()
+        .name("floor-journal".into())
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            let mut waiting = Vec::new();
+            while let Ok(first) = receiver.recv() {
+                let mut next = Some(first);
+                while let Some((record, done)) = next {
+                    bytes.extend_from_slice(&record);
+                    bytes.push(b'\n');
+                    waiting.push(done);
+                    next = receiver.try_recv().ok();
+                }
+                file.write_all(&bytes).expect("the journal is writable");
+                file.sync_data().expect("the journal syncs");
+                bytes.clear();
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        })
+        .expect("a journal thread");
+    sender
+}
+
+/// A form body's parameters, and whether their signature verifies with the app's key.
+fn check(keys: &Keys, body: &[u8]) -> (Params, bool) {
     let pairs = form::split(body);
     let params = form::decode(&pairs, Charset::Utf8).unwrap_or_default();
     let field = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
@@ -34,6 +72,14 @@ fn answer(keys: &Keys, body: &[u8]) -> Vec<u8> {
     let verified = keys
         .app
         .verify(sign_type, content.as_bytes(), field("sign"));
+    (params, verified)
+}
+
+/// The answer: a signed envelope, `10000` when the request's signature verified, `40002`
+/// otherwise. The node has the size of a `query` answer for a used ticket.
+fn answer(keys: &Keys, params: &Params, verified: bool) -> Vec<u8> {
+    let field = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    let sign_type = SignType::parse(field("sign_type")).unwrap_or(SignType::Rsa2);
     let method = field("method");
     let node = if verified {
         let biz: serde_json::Value = serde_json::from_str(field("biz_content")).unwrap_or_default();
@@ -59,6 +105,7 @@ fn main() {
     let mut platform = String::new();
     let mut http = "axum".to_string();
     let mut workers = 0usize;
+    let mut durable = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -68,6 +115,7 @@ fn main() {
             "--platform-private-key" => platform = value,
             "--http" => http = value,
             "--workers" => workers = value.parse().expect("a number"),
+            "--durable" => durable = Some(value),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -75,7 +123,12 @@ fn main() {
     let keys = Arc::new(Keys {
         app: PublicKey::from_text(&read(&app)).expect("the app's public key"),
         platform: PrivateKey::from_text(&read(&platform)).expect("the platform's private key"),
+        journal: durable.as_deref().map(journal),
     });
+    assert!(
+        keys.journal.is_none() || http == "axum",
+        "--durable goes with --http axum"
+    );
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if workers > 0 {
         runtime.worker_threads(workers);
@@ -101,7 +154,16 @@ async fn serve_axum(listener: tokio::net::TcpListener, keys: Arc<Keys>) {
     use axum::routing::{get, post};
 
     async fn gateway(State(keys): State<Arc<Keys>>, body: Bytes) -> Response {
-        let mut response = answer(&keys, &body).into_response();
+        let (params, verified) = check(&keys, &body);
+        if let (true, Some(journal)) = (verified, &keys.journal) {
+            let record = params.get("biz_content").cloned().unwrap_or_default();
+            let (done, written) = tokio::sync::oneshot::channel();
+            journal
+                .send((record.into_bytes(), done))
+                .expect("the journal thread runs");
+            written.await.expect("the journal answers");
+        }
+        let mut response = answer(&keys, &params, verified).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json;charset=utf-8"),
@@ -168,7 +230,8 @@ async fn raw_connection(mut stream: tokio::net::TcpStream, keys: Arc<Keys>) {
         }
         let is_post = buf.starts_with(b"POST ");
         let body = if is_post {
-            answer(&keys, &buf[head_end..head_end + length])
+            let (params, verified) = check(&keys, &buf[head_end..head_end + length]);
+            answer(&keys, &params, verified)
         } else {
             b"ok".to_vec()
         };
