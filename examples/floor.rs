@@ -24,19 +24,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 struct Keys {
     app: PublicKey,
     platform: PrivateKey,
-    journal: Option<std::sync::mpsc::Sender<(Vec<u8>, tokio::sync::oneshot::Sender<()>)>>,
+    journal: Option<Journal>,
 }
 
+/// A record for the durable floor's writer, and where to say it is on disk.
+type Record = (Vec<u8>, tokio::sync::oneshot::Sender<()>);
+type Journal = std::sync::mpsc::Sender<Record>;
+
 /// The durable floor's writer: appends each record, one `fdatasync` a batch, then answers.
-fn journal(path: &str) -> std::sync::mpsc::Sender<(Vec<u8>, tokio::sync::oneshot::Sender<()>)> {
+fn journal(path: &str) -> Journal {
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .unwrap_or_else(|e| panic!("{path}: {e}"));
-    let (sender, receiver) =
-        std::sync::mpsc::channel::<(Vec<u8>, tokio::sync::oneshot::Sender<()>)>();
+    let (sender, receiver) = std::sync::mpsc::channel::<Record>();
     std::thread::Builder::new()
         .name("floor-journal".into())
         .spawn(move || {
