@@ -271,11 +271,6 @@ impl Conn<'_> {
         };
         Ok((ticket, record, shop))
     }
-
-    async fn shop(&mut self, merchant_pid: &str, shop_id: &str) -> Result<ShopFacts, StoreError> {
-        let name = self.shop_name(merchant_pid, shop_id).await?;
-        Ok(ShopFacts::named(shop_id, name))
-    }
 }
 
 impl LedgerTx for Conn<'_> {

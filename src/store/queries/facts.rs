@@ -123,7 +123,7 @@ impl Conn<'_> {
                     .ticket(CodeType::Internal, code, None, Lock::No)
                     .await?;
                 let Some(view) = ticket else { return Ok(None) };
-                let shop = ShopFacts::named(shop_id, self.shop_name(merchant_pid, shop_id).await?);
+                let shop = self.shop(merchant_pid, shop_id).await?;
                 let trans = self.ticket_trans(&view.ticket.voucher_id).await?;
                 return Ok(Some((view, shop, trans)));
             }
@@ -154,8 +154,7 @@ impl Conn<'_> {
             Conn::Pg(c) => c,
             Conn::Sqlite(_) => {
                 let record = self.idempotency(key).await?;
-                let name = self.shop_name(merchant_pid, shop_id).await?;
-                return Ok((record, ShopFacts::named(shop_id, name)));
+                return Ok((record, self.shop(merchant_pid, shop_id).await?));
             }
         };
         let row: (Option<String>, Option<i64>, Option<String>, Option<String>) =

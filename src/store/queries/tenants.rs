@@ -289,6 +289,16 @@ impl Conn<'_> {
         Ok(row.map(|r| r.0))
     }
 
+    /// The facts of the merchant's shop `shop_id`: its name, and whether the store has it.
+    pub(in crate::store) async fn shop(
+        &mut self,
+        merchant_pid: &str,
+        shop_id: &str,
+    ) -> Result<crate::ledger::ShopFacts, StoreError> {
+        let name = self.shop_name(merchant_pid, shop_id).await?;
+        Ok(crate::ledger::ShopFacts::named(shop_id, name))
+    }
+
     pub async fn insert_shop(
         &mut self,
         merchant_pid: &str,
