@@ -21,7 +21,8 @@ use ticketgate::alipay::sign::{self, REQUEST_WITH_EMPTIES};
 use ticketgate::alipay::{Charset, Params, PrivateKey, PublicKey, SignType, envelope};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Keys {
+/// What every connection shares: the two keys, and the durable floor's writer if it runs.
+struct Floor {
     app: PublicKey,
     platform: PrivateKey,
     journal: Option<Journal>,
@@ -66,13 +67,13 @@ fn journal(path: &str) -> Journal {
 }
 
 /// A form body's parameters, and whether their signature verifies with the app's key.
-fn check(keys: &Keys, body: &[u8]) -> (Params, bool) {
+fn check(floor: &Floor, body: &[u8]) -> (Params, bool) {
     let pairs = form::split(body);
     let params = form::decode(&pairs, Charset::Utf8).unwrap_or_default();
     let field = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
     let sign_type = SignType::parse(field("sign_type")).unwrap_or(SignType::Rsa2);
     let content = sign::content(&params, REQUEST_WITH_EMPTIES);
-    let verified = keys
+    let verified = floor
         .app
         .verify(sign_type, content.as_bytes(), field("sign"));
     (params, verified)
@@ -80,7 +81,7 @@ fn check(keys: &Keys, body: &[u8]) -> (Params, bool) {
 
 /// The answer: a signed envelope, `10000` when the request's signature verified, `40002`
 /// otherwise. The node has the size of a `query` answer for a used ticket.
-fn answer(keys: &Keys, params: &Params, verified: bool) -> Vec<u8> {
+fn answer(floor: &Floor, params: &Params, verified: bool) -> Vec<u8> {
     let field = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
     let sign_type = SignType::parse(field("sign_type")).unwrap_or(SignType::Rsa2);
     let method = field("method");
@@ -98,7 +99,7 @@ fn answer(keys: &Keys, params: &Params, verified: bool) -> Vec<u8> {
     } else {
         envelope::ERROR_NODE.to_string()
     };
-    let signature = keys.platform.sign(sign_type, node.as_bytes());
+    let signature = floor.platform.sign(sign_type, node.as_bytes());
     envelope::body(&name, node.as_bytes(), &signature, Charset::Utf8, None)
 }
 
@@ -123,13 +124,13 @@ fn main() {
         }
     }
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let keys = Arc::new(Keys {
+    let floor = Arc::new(Floor {
         app: PublicKey::from_text(&read(&app)).expect("the app's public key"),
         platform: PrivateKey::from_text(&read(&platform)).expect("the platform's private key"),
         journal: durable.as_deref().map(journal),
     });
     assert!(
-        keys.journal.is_none() || http == "axum",
+        floor.journal.is_none() || http == "axum",
         "--durable goes with --http axum"
     );
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -142,23 +143,23 @@ fn main() {
             .await
             .expect("the listen address");
         match http.as_str() {
-            "axum" => serve_axum(listener, keys).await,
-            "raw" => serve_raw(listener, keys).await,
+            "axum" => serve_axum(listener, floor).await,
+            "raw" => serve_raw(listener, floor).await,
             other => panic!("--http axum|raw, not {other}"),
         }
     });
 }
 
-async fn serve_axum(listener: tokio::net::TcpListener, keys: Arc<Keys>) {
+async fn serve_axum(listener: tokio::net::TcpListener, floor: Arc<Floor>) {
     use axum::body::Bytes;
     use axum::extract::State;
     use axum::http::{HeaderValue, header};
     use axum::response::{IntoResponse, Response};
     use axum::routing::{get, post};
 
-    async fn gateway(State(keys): State<Arc<Keys>>, body: Bytes) -> Response {
-        let (params, verified) = check(&keys, &body);
-        if let (true, Some(journal)) = (verified, &keys.journal) {
+    async fn gateway(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
+        let (params, verified) = check(&floor, &body);
+        if let (true, Some(journal)) = (verified, &floor.journal) {
             let record = params.get("biz_content").cloned().unwrap_or_default();
             let (done, written) = tokio::sync::oneshot::channel();
             journal
@@ -166,7 +167,7 @@ async fn serve_axum(listener: tokio::net::TcpListener, keys: Arc<Keys>) {
                 .expect("the journal thread runs");
             written.await.expect("the journal answers");
         }
-        let mut response = answer(&keys, &params, verified).into_response();
+        let mut response = answer(&floor, &params, verified).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json;charset=utf-8"),
@@ -176,7 +177,7 @@ async fn serve_axum(listener: tokio::net::TcpListener, keys: Arc<Keys>) {
     let router = axum::Router::new()
         .route("/gateway.do", post(gateway))
         .route("/health", get(|| async { "ok" }))
-        .with_state(keys);
+        .with_state(floor);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -191,19 +192,19 @@ async fn serve_axum(listener: tokio::net::TcpListener, keys: Arc<Keys>) {
     }
 }
 
-async fn serve_raw(listener: tokio::net::TcpListener, keys: Arc<Keys>) {
+async fn serve_raw(listener: tokio::net::TcpListener, floor: Arc<Floor>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(raw_connection(stream, keys.clone()));
+        tokio::spawn(raw_connection(stream, floor.clone()));
     }
 }
 
 /// HTTP/1.1 by hand: headers up to the blank line, `Content-Length` bytes of body, one answer
 /// with `Content-Length`; keep-alive until the client closes.
-async fn raw_connection(mut stream: tokio::net::TcpStream, keys: Arc<Keys>) {
+async fn raw_connection(mut stream: tokio::net::TcpStream, floor: Arc<Floor>) {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4 * 1024);
     loop {
@@ -233,8 +234,8 @@ async fn raw_connection(mut stream: tokio::net::TcpStream, keys: Arc<Keys>) {
         }
         let is_post = buf.starts_with(b"POST ");
         let body = if is_post {
-            let (params, verified) = check(&keys, &buf[head_end..head_end + length]);
-            answer(&keys, &params, verified)
+            let (params, verified) = check(&floor, &buf[head_end..head_end + length]);
+            answer(&floor, &params, verified)
         } else {
             b"ok".to_vec()
         };
