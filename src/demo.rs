@@ -2,6 +2,7 @@
 //! key pair, a shop, a normal item, a 10-use times card and a few tickets of each, described
 //! in `DATA/demo/demo.json` so that a client can call at once.
 
+use crate::store::op;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ pub async fn ensure(svc: &Service, data: &Path, gateway: &str) -> anyhow::Result
     let path = dir.join("demo.json");
     let empty = !svc
         .store
-        .read(|c| Box::pin(async move { c.any_merchant().await }))
+        .read(op!(|tx| -> bool { tx.any_merchant().await }))
         .await?;
     if empty {
         create(svc, &dir, gateway).await?;

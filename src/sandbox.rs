@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::ledger::fields::Biz;
-use crate::store::{ClockRow, FaultRow, Store, StoreError};
+use crate::store::{ClockRow, FaultRow, Store, StoreError, op};
 
 /// How often a node re-reads clocks and faults. `admin clock …` and `admin fault …` wait
 /// [`SETTLE`] before they return, so that when they do, every running node obeys.
@@ -95,7 +95,9 @@ impl Sandbox {
     /// Re-reads clocks and faults from the store.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
         let (clocks, faults) = store
-            .read(|c| Box::pin(async move { Ok((c.clocks().await?, c.faults().await?)) }))
+            .read(op!(|tx| -> (Vec<ClockRow>, Vec<FaultRow>) {
+                Ok((tx.clocks().await?, tx.faults().await?))
+            }))
             .await?;
         self.load(clocks, faults);
         Ok(())

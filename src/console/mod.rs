@@ -16,6 +16,7 @@
 //!   `POST /api/clocks/{pid}/reset`, `POST /api/faults` (`{"method":…,"answer":…}`),
 //!   `DELETE /api/faults/{id}`, `DELETE /api/faults`
 
+use crate::store::op;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -260,10 +261,9 @@ async fn calls(State(c): State<Arc<Console>>, RawQuery(raw): RawQuery) -> Respon
     let rows = c
         .svc
         .store
-        .read(move |conn| {
-            let f = filter.clone();
-            Box::pin(async move { conn.read_log(&f, None, window).await })
-        })
+        .read(op!(|tx| [f: crate::store::LogFilter = filter, window: i64 = window] -> Vec<(i64, String, String)> {
+            tx.read_log(&f, None, window).await
+        }))
         .await;
     let rows = match rows {
         Ok(rows) => rows,

@@ -12,7 +12,8 @@ use crate::ledger::names::{AppId, MerchantPid};
 use crate::notify::Target;
 use crate::operations::methods::{self, Entry};
 use crate::operations::{Acting, Service};
-use crate::store::{CallerFacts, LedgerTx, Operation, StoreError};
+use crate::store::prelude::*;
+use crate::store::{CallerFacts, StoreError};
 
 use super::limit::CallLimit;
 use super::log::Facts;
@@ -439,7 +440,7 @@ async fn diagnose(
     let lookup = MerchantApps {
         merchant_pid: record.merchant_pid.clone(),
     };
-    let Ok(apps) = svc.store.read_op(lookup).await else {
+    let Ok(apps) = svc.store.read(lookup).await else {
         return finding;
     };
     let others: Vec<(String, PublicKey)> = apps
@@ -461,7 +462,7 @@ struct MerchantApps {
 impl Operation for MerchantApps {
     type Output = Vec<crate::store::AppRecord>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         tx.merchant_apps(&self.merchant_pid).await
     }
 }
@@ -477,7 +478,7 @@ async fn read_caller(
         app_id: app_id.to_string(),
         token: token.map(str::to_string),
     };
-    svc.store.read_op(lookup).await.map_err(|e| {
+    svc.store.read(lookup).await.map_err(|e| {
         tracing::error!(error = %e, "store read failed on the gateway path");
         GatewayError::Unavailable
     })
@@ -491,7 +492,7 @@ struct CallerLookup {
 impl Operation for CallerLookup {
     type Output = CallerFacts;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<CallerFacts, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<CallerFacts, StoreError> {
         tx.caller_facts(&self.app_id, self.token.as_deref()).await
     }
 }

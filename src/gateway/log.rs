@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use crate::alipay::form::Params;
 use crate::alipay::time;
 use crate::ids;
-use crate::store::{Effect, LedgerTx, LogRow, Operation, Plan, Store, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Effect, LogRow, Plan, Store, StoreError};
 
 /// Entries waiting to be written before new ones are dropped.
 const QUEUE: usize = 8192;
@@ -215,7 +216,7 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Answered>, kee
             since_trim = 0;
             plan.push(Effect::TrimLog { keep });
         }
-        if let Err(e) = store.write_op(LogOp { plan }).await {
+        if let Err(e) = store.write(LogOp { plan }).await {
             tracing::warn!(error = %e, "request log batch not written");
         }
     }
@@ -228,7 +229,7 @@ struct LogOp {
 impl Operation for LogOp {
     type Output = ();
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<(), StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<(), StoreError> {
         tx.apply(&self.plan).await
     }
 }

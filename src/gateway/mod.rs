@@ -6,6 +6,7 @@ mod limit;
 pub mod log;
 mod respond;
 
+use crate::store::op;
 use std::sync::Arc;
 
 use axum::Router;
@@ -135,7 +136,9 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let summary = gw
         .svc
         .store
-        .read(|c| Box::pin(async move { c.outbox_summary().await }))
+        .read(op!(|tx| -> Vec<(String, i64, i64)> {
+            tx.outbox_summary().await
+        }))
         .await;
     if let Ok(rows) = summary {
         let now = gw.svc.now_ms();
@@ -235,10 +238,7 @@ async fn injected_fault(svc: &Service, call: &check::Call) -> Option<crate::stor
     let id = fault.fault_id.clone();
     let spent = svc
         .store
-        .write(move |c| {
-            let id = id.clone();
-            Box::pin(async move { c.hit_fault(&id).await })
-        })
+        .write(op!(|tx| [id: String = id] -> bool { tx.hit_fault(&id).await }))
         .await;
     match spent {
         Ok(true) => Some(fault),

@@ -111,6 +111,22 @@ pub fn answer(req: &RefundRequest) -> RefundAnswer {
     }
 }
 
+/// The operator's refund of a whole ticket (`admin ticket refund`): a `REFUND` transaction
+/// that takes whatever remains (pointing at no use: it reverses nothing), and the ticket
+/// becomes `REFUNDED`. `None` when it is refunded already.
+pub fn refund_remaining(ticket: &super::Ticket, trans_id: String, now: i64) -> Option<Trans> {
+    (!ticket.refunded).then(|| Trans {
+        trans_id,
+        voucher_id: ticket.voucher_id.clone(),
+        kind: TransKind::Refund,
+        quantity: ticket.available_quantity,
+        use_order_id: None,
+        reverses_trans_id: None,
+        expire_change: None,
+        created_at: now,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use crate::alipay::PrivateKey;
 use crate::clock::SharedClock;
 use crate::ids;
 use crate::metrics::Metrics;
-use crate::store::{OutboxStatus, Store, StoreError};
+use crate::store::{NotificationRow, OutboxStatus, Store, StoreError, op};
 
 /// How much longer than an attempt's timeout a claim lasts.
 pub const LEASE_MARGIN_MS: i64 = 5_000;
@@ -127,18 +127,22 @@ impl Deliverer {
         let claim_token = token.clone();
         let claimed = self
             .store
-            .write(move |c| {
-                let token = claim_token.clone();
-                Box::pin(async move {
-                    c.claim_notification(now, lease_until, &token, max_offset)
-                        .await
-                })
-            })
+            .write(op!(|tx| [
+                token: String = claim_token,
+                now: i64 = now,
+                lease_until: i64 = lease_until,
+                max_offset: i64 = max_offset,
+            ] -> Option<NotificationRow> {
+                tx.claim_notification(now, lease_until, &token, max_offset)
+                    .await
+            }))
             .await?;
         let Some(row) = claimed else {
             let next_due = self
                 .store
-                .read(|c| Box::pin(async move { c.next_notification_due().await }))
+                .read(op!(|tx| -> Option<i64> {
+                    tx.next_notification_due().await
+                }))
                 .await?;
             return Ok(Outcome::Idle { next_due });
         };
@@ -164,21 +168,17 @@ impl Deliverer {
         let last_error = error.clone();
         let still_ours = self
             .store
-            .write(move |c| {
-                let (id, token, last_error) =
-                    (notify_id.clone(), token.clone(), last_error.clone());
-                Box::pin(async move {
-                    c.finish_notification(
-                        &id,
-                        &token,
-                        status,
-                        next_attempt_at,
-                        last_error.as_deref(),
-                        now,
-                    )
+            .write(op!(|tx| [
+                id: String = notify_id,
+                token: String = token,
+                status: OutboxStatus = status,
+                next_attempt_at: i64 = next_attempt_at,
+                last_error: Option<String> = last_error,
+                now: i64 = now,
+            ] -> bool {
+                tx.finish_notification(&id, &token, status, next_attempt_at, last_error.as_deref(), now)
                     .await
-                })
-            })
+            }))
             .await?;
         let notify_id = row.notify_id;
         if let Some(metrics) = &self.metrics {

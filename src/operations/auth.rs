@@ -12,7 +12,7 @@ use crate::alipay::time;
 use crate::ids;
 use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;
-use crate::store::TokenRow;
+use crate::store::{TokenRow, op};
 
 /// How long an authorization code can be exchanged.
 pub const CODE_VALID_MS: i64 = 10 * 60_000;
@@ -103,18 +103,16 @@ impl Method for TokenApp {
         let (app_id, now) = (ctx.who.app_id.to_string(), svc.now_ms());
         let made = svc
             .store
-            .write(move |c| {
-                let (app_id, req) = (app_id.clone(), req.clone());
-                Box::pin(async move {
+            .write(op!(|tx| [app_id: String = app_id, req: Exchange = req, now: i64 = now] -> Result<TokenRow, GatewayError> {
                     let (merchant, methods) = match &req {
                         Exchange::Code(code) => {
-                            match c.spend_auth_code(code, &app_id, now).await? {
+                            match tx.spend_auth_code(code, &app_id, now).await? {
                                 Some(code) => (code.merchant_pid, code.methods),
                                 None => return Ok(Err(GatewayError::CodeInvalid)),
                             }
                         }
                         Exchange::Refresh(refresh) => {
-                            let old = c.token_row(&app_id, None, Some(refresh)).await?;
+                            let old = tx.token_row(&app_id, None, Some(refresh)).await?;
                             let usable = old.filter(|t| {
                                 t.revoked_at.is_none()
                                     && t.refresh_expires_at.is_none_or(|at| at > now)
@@ -124,17 +122,16 @@ impl Method for TokenApp {
                             };
                             // The old pair stops working with this commit; a concurrent
                             // refresh of the same pair makes one new pair, not two.
-                            if !c.revoke_token(&old.token, now).await? {
+                            if !tx.revoke_token(&old.token, now).await? {
                                 return Ok(Err(GatewayError::RefreshTokenInvalid));
                             }
                             (old.merchant_pid, old.methods)
                         }
                     };
                     let row = new_token(&app_id, &merchant, methods, now, Some(TOKEN_VALID_MS));
-                    c.insert_token(&row).await?;
+                    tx.insert_token(&row).await?;
                     Ok(Ok(row))
-                })
-            })
+                }))
             .await
             .map_err(OpError::from)?
             .map_err(OpError::Gateway)?;
@@ -187,10 +184,7 @@ impl Method for TokenAppQuery {
         let app_id = ctx.who.app_id.to_string();
         let found = svc
             .store
-            .read(move |c| {
-                let (app_id, token) = (app_id.clone(), token.clone());
-                Box::pin(async move { c.token_row(&app_id, Some(&token), None).await })
-            })
+            .read(op!(|tx| [app_id: String = app_id, token: String = token] -> Option<TokenRow> { tx.token_row(&app_id, Some(&token), None).await }))
             .await?;
         let t = found.ok_or(OpError::Gateway(GatewayError::InvalidAppAuthToken))?;
         let now = svc.now_ms();

@@ -10,7 +10,8 @@ use crate::ledger::fields::Biz;
 use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::{CancelRecord, Refusal, TicketView, Trans, TransKind};
 use crate::notify::{Target, message};
-use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Effect, Plan, StoreError};
 
 /// `koubei.trade.ticket.ticketcode.cancel`.
 pub struct Cancel;
@@ -40,7 +41,7 @@ impl Method for Cancel {
             notify: ctx.notify.clone(),
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.write_op(op).await)
+        settle(svc.store.write(op).await)
     }
 }
 
@@ -54,7 +55,7 @@ struct CancelOp {
 impl Operation for CancelOp {
     type Output = Result<CancelAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let loaded = tx.cancel_facts(&self.key, &self.req).await?;
         if let Some(record) = &loaded.recorded {
             return Ok(cancel::replay(record, &self.req));

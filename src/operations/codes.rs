@@ -16,7 +16,8 @@ use crate::ledger::idempotency::{self, Key, Record};
 use crate::ledger::names::AppId;
 use crate::ledger::{CodeType, Refusal, Ticket, Trans, TransKind};
 use crate::notify::{Target, message};
-use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Effect, Plan, StoreError};
 
 /// One year, the validity of a code sent without `valid_end` for an item without an end.
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
@@ -59,7 +60,7 @@ impl Method for Send {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.write_op(op).await)
+        settle(svc.store.write(op).await)
     }
 }
 
@@ -73,7 +74,7 @@ struct SendOp {
 impl Operation for SendOp {
     type Output = Result<SendAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         // The send order is the lock: two sends to one order run one after the other.
         let order_no = self.req.send.order_no.as_str();
         let send = tx.locked_send_order(order_no).await?;
@@ -155,7 +156,7 @@ impl Method for CheckAvailable {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.read_op(op).await)
+        settle(svc.store.read(op).await)
     }
 }
 
@@ -168,7 +169,7 @@ struct CheckOp {
 impl Operation for CheckOp {
     type Output = Result<CheckAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let order_no = self.req.send.order_no.as_str();
         let send = tx.locked_send_order(order_no).await?;
         let ticket = tx
@@ -221,7 +222,7 @@ impl Method for Sync {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.write_op(op).await)
+        settle(svc.store.write(op).await)
     }
 }
 
@@ -236,7 +237,7 @@ struct SyncOp {
 impl Operation for SyncOp {
     type Output = Result<SyncAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let order_no = self.req.order_no.as_ref().map(|o| o.as_str());
         let ticket = tx
             .locked_ticket(self.req.code_type, self.req.ticket_code.as_str(), order_no)
@@ -354,7 +355,7 @@ impl Method for SendClose {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.write_op(op).await)
+        settle(svc.store.write(op).await)
     }
 }
 
@@ -368,7 +369,7 @@ struct CloseOp {
 impl Operation for CloseOp {
     type Output = Result<SendAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let send = tx
             .locked_send_order(self.req.send.order_no.as_str())
             .await?;

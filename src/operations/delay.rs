@@ -8,7 +8,8 @@ use crate::ledger::delay::{self, DelayAnswer, DelayRequest};
 use crate::ledger::fields::Biz;
 use crate::ledger::idempotency::{self, Key, Record};
 use crate::ledger::{Refusal, Trans, TransKind};
-use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Effect, Plan, StoreError};
 
 /// `koubei.trade.ticket.ticketcode.delay`.
 pub struct Delay;
@@ -37,7 +38,7 @@ impl Method for Delay {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.write_op(op).await)
+        settle(svc.store.write(op).await)
     }
 }
 
@@ -50,7 +51,7 @@ struct DelayOp {
 impl Operation for DelayOp {
     type Output = Result<DelayAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let facts = tx.delay_facts(&self.key, &self.req).await?;
         if let Some(record) = &facts.recorded {
             return Ok(idempotency::replay(record, &self.req.fingerprint()));

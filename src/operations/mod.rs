@@ -21,7 +21,7 @@ use crate::alipay::PrivateKey;
 use crate::ledger::names::{AppId, MerchantPid};
 use crate::ledger::{Channel, Refusal};
 use crate::notify::Target;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, op};
 
 /// The service context every operation runs in: the store, the clock, the platform's signing
 /// key, and this node's notification wake-up and counters.
@@ -55,7 +55,9 @@ impl Service {
         let load = || async {
             let read = || async {
                 self.store
-                    .read(|c| Box::pin(async move { c.sandbox_ca().await }))
+                    .read(op!(|tx| -> Option<crate::alipay::certs::StoredCa> {
+                        tx.sandbox_ca().await
+                    }))
                     .await
             };
             if let Some(stored) = read().await? {
@@ -66,10 +68,11 @@ impl Service {
             let made = SandboxCa::generate(&self.platform_key.public_key()).to_stored();
             let now = self.now_ms();
             self.store
-                .write(move |c| {
-                    let made = made.clone();
-                    Box::pin(async move { c.insert_sandbox_ca(&made, now).await })
-                })
+                .write(
+                    op!(|tx| [made: crate::alipay::certs::StoredCa = made, now: i64 = now] -> () {
+                        tx.insert_sandbox_ca(&made, now).await
+                    }),
+                )
                 .await?;
             // Another node may have stored its own first: whatever is stored is the CA.
             let stored = read().await?.expect("a CA was just stored");

@@ -6,7 +6,8 @@ use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;
 use crate::ledger::names::MerchantPid;
 use crate::ledger::order::{self, OrderAnswer, OrderRequest};
-use crate::store::{LedgerTx, Operation, StoreError};
+use crate::store::StoreError;
+use crate::store::prelude::*;
 
 /// `koubei.trade.order.query`.
 pub struct OrderQuery;
@@ -31,7 +32,7 @@ impl Method for OrderQuery {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.read_op(op).await)
+        settle(svc.store.read(op).await)
     }
 }
 
@@ -44,7 +45,7 @@ struct OrderOp {
 impl Operation for OrderOp {
     type Output = Result<OrderAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let facts = tx.order_facts(self.req.order_no.as_str()).await?;
         Ok(order::answer(&self.merchant_pid, &facts, self.now))
     }

@@ -6,7 +6,8 @@ use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;
 use crate::ledger::names::MerchantPid;
 use crate::ledger::query::{self, QueryAnswer, QueryRequest};
-use crate::store::{LedgerTx, Operation, StoreError};
+use crate::store::StoreError;
+use crate::store::prelude::*;
 
 /// `koubei.trade.ticket.ticketcode.query`.
 pub struct Query;
@@ -31,7 +32,7 @@ impl Method for Query {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.read_op(op).await)
+        settle(svc.store.read(op).await)
     }
 }
 
@@ -44,7 +45,7 @@ struct QueryOp {
 impl Operation for QueryOp {
     type Output = Result<QueryAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let facts = tx.query_facts(&self.merchant_pid, &self.req).await?;
         Ok(query::decide(&self.merchant_pid, facts.ticket.as_ref())
             .map(|view| query::answer(view, facts.shop.as_ref(), &facts.trans, self.now)))

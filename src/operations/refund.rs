@@ -9,7 +9,8 @@ use crate::ledger::fields::Biz;
 use crate::ledger::idempotency::{self, Key, Record};
 use crate::ledger::refund::{self, RefundAnswer, RefundRequest};
 use crate::ledger::{CodeType, Refusal, Trans, TransKind};
-use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Effect, Plan, StoreError};
 
 /// `koubei.trade.ticket.used.refund`.
 pub struct UsedRefund;
@@ -38,7 +39,7 @@ impl Method for UsedRefund {
             req,
             now: svc.now_for(ctx.who.merchant_pid.as_str()),
         };
-        settle(svc.store.write_op(op).await)
+        settle(svc.store.write(op).await)
     }
 }
 
@@ -51,7 +52,7 @@ struct RefundOp {
 impl Operation for RefundOp {
     type Output = Result<RefundAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         // The ticket that holds the use (an external code is found this way too), else the
         // internal code the call names; locked before the replay check, as every write does.
         let code = self.req.ticket_code.as_str();

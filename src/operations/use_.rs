@@ -10,7 +10,8 @@ use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::use_::{self, UseAnswer, UseCall, UseFacts, UsePlan, UseRequest};
 use crate::ledger::{Channel, CodeType, Refusal, Trans, TransKind, UseOrder};
 use crate::notify::{Target, message};
-use crate::store::{Effect, LedgerTx, Operation, Plan, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Effect, Plan, StoreError};
 
 /// `koubei.trade.ticket.ticketcode.use`.
 pub struct Use;
@@ -45,7 +46,7 @@ pub async fn run(svc: &Service, ctx: &CallContext, call: UseCall) -> Result<UseA
         notify: ctx.notify.clone(),
         now: svc.now_for(ctx.who.merchant_pid.as_str()),
     };
-    settle(svc.store.write_op(op).await)
+    settle(svc.store.write(op).await)
 }
 
 struct UseOp {
@@ -60,7 +61,7 @@ struct UseOp {
 impl Operation for UseOp {
     type Output = Result<UseAnswer, Refusal>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
         let facts = tx
             .use_facts(&self.key, self.call.request.as_ref().ok())
             .await?;

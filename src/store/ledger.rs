@@ -1,15 +1,15 @@
 //! The store as the ledger's operations see it: a handful of operation-shaped calls. An
 //! operation asks its transaction for all its facts in one call (`use_facts`, `cancel_facts`,
-//! …), decides purely, and hands back one [`Plan`] to apply. A backend implements
-//! [`LedgerTx`]; the operations are written once, generic over it.
-//!
-//! The methods return futures, but nothing in the contract needs them to wait: a backend that
-//! runs operations synchronously on a writer thread implements them with ready futures and
-//! drives an operation to completion in one poll.
+//! …), decides purely, and hands back one [`Plan`] to apply. [`LedgerTx`] is written once,
+//! for every [`Tx`]; what each effect of a plan writes is [`row_write`], in one place for
+//! both backends (each backend's `Tx::apply` runs those statements, one by one or combined).
 
 use std::future::Future;
 
-use super::{AppRecord, Conn, Lock, LogRow, NotificationRow, StoreError};
+use super::queries::{Codes, History, RequestLog, Tenants, Tickets, history, notifications};
+use super::queries::{codes, log, tickets};
+use super::sql::{Arg, args};
+use super::{AppRecord, LogRow, NotificationRow, StoreError, Tx};
 use crate::ledger::cancel::{CancelLoaded, CancelRequest};
 use crate::ledger::codes::SendOrder;
 use crate::ledger::delay::{DelayFacts, DelayRequest};
@@ -96,137 +96,14 @@ impl Plan {
 }
 
 /// The app a call names and the grant behind its token, if any.
-pub type CallerFacts = (Option<AppRecord>, Option<super::queries::tenants::Grant>);
+pub type CallerFacts = (Option<AppRecord>, Option<super::queries::Grant>);
 
-/// A transaction as the ledger's operations use it.
-pub trait LedgerTx: Send {
-    /// A use's facts: its idempotency record, then (for a well-formed request) the named
-    /// ticket (locked), the shop, and the siblings a multi-ticket use of a normal ticket needs.
-    fn use_facts(
-        &mut self,
-        key: &Key,
-        req: Option<&UseRequest>,
-    ) -> impl Future<Output = Result<UseFacts, StoreError>> + Send;
-
-    /// A cancel's facts: the named ticket (locked), its idempotency record, the use order named
-    /// by `request_biz_no`, whether it was cancelled, its use transactions and their tickets.
-    fn cancel_facts(
-        &mut self,
-        key: &Key,
-        req: &CancelRequest,
-    ) -> impl Future<Output = Result<CancelLoaded, StoreError>> + Send;
-
-    /// A delay's facts: the named ticket (locked) and the idempotency record.
-    fn delay_facts(
-        &mut self,
-        key: &Key,
-        req: &DelayRequest,
-    ) -> impl Future<Output = Result<DelayFacts, StoreError>> + Send;
-
-    /// A query's facts: the ticket with its item, and when it exists the shop and its
-    /// transactions.
-    fn query_facts(
-        &mut self,
-        merchant_pid: &MerchantPid,
-        req: &QueryRequest,
-    ) -> impl Future<Output = Result<QueryFacts, StoreError>> + Send;
-
-    /// Who is calling: the app, and the grant behind an `app_auth_token` given with the call
-    /// (the merchant it lets the app act for, and when it expires).
-    fn caller_facts(
-        &mut self,
-        app_id: &str,
-        token: Option<&str>,
-    ) -> impl Future<Output = Result<CallerFacts, StoreError>> + Send;
-
-    /// What issuing tickets needs: the item, and the item of the order if it exists already.
-    fn issue_facts(
-        &mut self,
-        item_id: &str,
-        order_no: &str,
-    ) -> impl Future<Output = Result<(Option<Item>, Option<String>), StoreError>> + Send;
-
-    /// Inserts tickets; answers the codes inserted (a ticket whose code or id is taken is
-    /// skipped, so the caller can draw again).
-    fn insert_tickets(
-        &mut self,
-        tickets: &[Ticket],
-        now: i64,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
-
-    // ---- single facts, for the operations that need only a few -------------------------
-
-    /// The ticket a call names, locked.
-    fn locked_ticket(
-        &mut self,
-        code_type: CodeType,
-        code: &str,
-        order_no: Option<&str>,
-    ) -> impl Future<Output = Result<Option<TicketView>, StoreError>> + Send;
-
-    /// A ticket by voucher id, locked.
-    fn locked_ticket_of_voucher(
-        &mut self,
-        voucher_id: &str,
-    ) -> impl Future<Output = Result<Option<TicketView>, StoreError>> + Send;
-
-    /// The idempotency record of a request, if it was seen before.
-    fn record(
-        &mut self,
-        key: &Key,
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
-
-    /// One transaction by id.
-    fn trans_by_id(
-        &mut self,
-        trans_id: &str,
-    ) -> impl Future<Output = Result<Option<Trans>, StoreError>> + Send;
-
-    /// Every transaction of a ticket, oldest first.
-    fn history(
-        &mut self,
-        voucher_id: &str,
-    ) -> impl Future<Output = Result<Vec<Trans>, StoreError>> + Send;
-
-    /// What the store knows of a merchant's shop.
-    fn shop_facts(
-        &mut self,
-        merchant_pid: &str,
-        shop_id: &str,
-    ) -> impl Future<Output = Result<ShopFacts, StoreError>> + Send;
-
-    /// An order with its item, tickets, their transactions and its send order.
-    fn order_facts(
-        &mut self,
-        order_no: &str,
-    ) -> impl Future<Output = Result<OrderFacts, StoreError>> + Send;
-
-    /// The send order of an order, locked.
-    fn locked_send_order(
-        &mut self,
-        order_no: &str,
-    ) -> impl Future<Output = Result<Option<SendOrder>, StoreError>> + Send;
-
-    /// The codes an order holds already.
-    fn codes_of_order(
-        &mut self,
-        order_no: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
-
-    /// The code merchant's app of an item, and that app.
-    fn code_merchant(
-        &mut self,
-        item_id: &str,
-    ) -> impl Future<Output = Result<Option<AppRecord>, StoreError>> + Send;
-
-    /// A merchant's apps (a bounded few), for the signature doctor.
-    fn merchant_apps(
-        &mut self,
-        merchant_pid: &str,
-    ) -> impl Future<Output = Result<Vec<AppRecord>, StoreError>> + Send;
-
-    /// Applies a plan's effects in order.
-    fn apply(&mut self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
+/// A use order, its cancel if any, its use transactions, and whether one was refunded since.
+pub struct UseOrderHistory {
+    pub order: UseOrder,
+    pub cancel: Option<CancelRecord>,
+    pub trans: Vec<Trans>,
+    pub refunded: bool,
 }
 
 /// A cancel's use tickets when the use was of the ticket the cancel names only (the common
@@ -246,331 +123,432 @@ pub(in crate::store) fn already_loaded(
     })
 }
 
-impl Conn<'_> {
+/// How many rows an effect's statement must change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::store) enum Check<'a> {
+    /// One row, or the key named was taken by a concurrent writer: a retryable conflict.
+    Inserted(&'static str),
+    /// One row of a ticket this transaction loaded: anything else is a bug.
+    Loaded(&'a str),
+    /// Any number.
+    Any,
+}
+
+impl Check<'_> {
+    pub(in crate::store) fn verify(self, rows: u64) -> Result<(), StoreError> {
+        match self {
+            Check::Inserted(what) => super::queries::inserted(rows, what),
+            Check::Loaded(voucher_id) => {
+                tickets::changed_loaded_ticket(rows, voucher_id);
+                Ok(())
+            }
+            Check::Any => Ok(()),
+        }
+    }
+}
+
+/// One statement of an effect: its SQL, its arguments, and what it must change.
+pub(in crate::store) struct RowWrite<'a> {
+    pub sql: &'static str,
+    pub args: Vec<Arg<'a>>,
+    pub check: Check<'a>,
+}
+
+/// The one statement an effect writes, at `now`; `None` for the effects of many rows
+/// (`Tickets`, `Log`), which go through their own multi-row statements.
+pub(in crate::store) fn row_write(effect: &Effect, now: i64) -> Option<RowWrite<'_>> {
+    let (sql, args, check): (_, Vec<Arg<'_>>, _) = match effect {
+        Effect::UseOrder(o) => (
+            history::INSERT_USE_ORDER,
+            history::use_order_args(o).into(),
+            Check::Inserted(history::USE_ORDER_KEY),
+        ),
+        Effect::Trans(t) => (
+            history::INSERT_TRANS,
+            history::trans_args(t).into(),
+            Check::Inserted(history::TRANS_KEY),
+        ),
+        Effect::Available { voucher_id, delta } => (
+            tickets::ADD_AVAILABLE,
+            args![*delta, now, voucher_id].into(),
+            Check::Loaded(voucher_id),
+        ),
+        Effect::Expire {
+            voucher_id,
+            expire_at,
+        } => (
+            tickets::SET_EXPIRE,
+            args![*expire_at, now, voucher_id].into(),
+            Check::Loaded(voucher_id),
+        ),
+        Effect::Cancel(r) => (
+            history::INSERT_CANCEL,
+            history::cancel_args(r).into(),
+            Check::Inserted(history::CANCEL_KEY),
+        ),
+        Effect::Record(key, record) => (
+            history::INSERT_IDEMPOTENCY,
+            history::record_args(key, record, now).into(),
+            Check::Inserted(history::IDEMPOTENCY_KEY),
+        ),
+        Effect::Notify(n) => (
+            notifications::INSERT_NOTIFICATION,
+            notifications::notification_args(n).into(),
+            Check::Inserted(notifications::NOTIFICATION_KEY),
+        ),
+        Effect::Order {
+            order_no,
+            merchant_pid,
+            item_id,
+        } => (
+            tickets::INSERT_ORDER,
+            args![order_no, merchant_pid, item_id, now].into(),
+            Check::Inserted("orders.order_no"),
+        ),
+        Effect::Refunded { voucher_id } => (
+            tickets::MARK_REFUNDED,
+            args![now, voucher_id].into(),
+            Check::Loaded(voucher_id),
+        ),
+        Effect::TrimLog { keep } => (log::TRIM_LOG, args![*keep].into(), Check::Any),
+        Effect::SendOrder(s) => (
+            codes::INSERT_SEND_ORDER,
+            codes::send_order_args(s, now).into(),
+            Check::Inserted(codes::SEND_ORDER_KEY),
+        ),
+        Effect::Sent {
+            send_order_no,
+            count,
+        } => (
+            codes::ADD_SENT,
+            args![*count, now, send_order_no].into(),
+            Check::Inserted(codes::OPEN_SEND_ORDER),
+        ),
+        Effect::SendClosed {
+            send_order_no,
+            refunded,
+            reason,
+        } => (
+            codes::CLOSE_SEND,
+            args![*refunded, now, reason, send_order_no].into(),
+            Check::Inserted(codes::OPEN_SEND_ORDER),
+        ),
+        Effect::Tickets(_) | Effect::Log(_) => return None,
+    };
+    Some(RowWrite { sql, args, check })
+}
+
+/// The reads PostgreSQL makes in one statement, made one by one (SQLite's way: in process a
+/// statement costs microseconds, and one statement over several tables costs more to plan).
+pub(in crate::store) mod one_by_one {
+    use super::*;
+
+    pub async fn query_view<T: Tx>(
+        tx: &mut T,
+        code: &str,
+        merchant_pid: &str,
+        shop_id: &str,
+    ) -> Result<Option<(TicketView, ShopFacts, Vec<Trans>)>, StoreError> {
+        let Some(view) = tx.locked_ticket(CodeType::Internal, code, None).await? else {
+            return Ok(None);
+        };
+        let shop = tx.shop_facts(merchant_pid, shop_id).await?;
+        let trans = tx.history(&view.ticket.voucher_id).await?;
+        Ok(Some((view, shop, trans)))
+    }
+
+    pub async fn record_and_shop<T: Tx>(
+        tx: &mut T,
+        key: &Key,
+        shop_id: &str,
+    ) -> Result<(Option<Record>, ShopFacts), StoreError> {
+        let record = tx.record(key).await?;
+        Ok((
+            record,
+            tx.shop_facts(key.merchant_pid.as_str(), shop_id).await?,
+        ))
+    }
+
+    pub async fn use_order_history<T: Tx>(
+        tx: &mut T,
+        merchant_pid: &str,
+        request_id: &str,
+    ) -> Result<Option<UseOrderHistory>, StoreError> {
+        let Some(order) = tx.use_order(merchant_pid, request_id).await? else {
+            return Ok(None);
+        };
+        let id = &order.use_order_id;
+        Ok(Some(UseOrderHistory {
+            cancel: tx.cancel_of_use(id).await?,
+            trans: tx.use_order_trans(id).await?,
+            refunded: tx.refunded_after_use(id).await?,
+            order,
+        }))
+    }
+}
+
+/// A call's ticket (locked), its idempotency record, and the shop it names.
+pub type LockedFacts = (Option<TicketView>, Option<Record>, Option<ShopFacts>);
+
+/// A transaction as the ledger's operations use it, written once for both backends.
+pub trait LedgerTx: Tx {
+    /// Applies one effect, in its own statement(s).
+    fn apply_effect(
+        &mut self,
+        effect: &Effect,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            match effect {
+                Effect::Tickets(list) => {
+                    if self.insert_tickets(list, now).await?.len() != list.len() {
+                        return Err(StoreError::Conflict("tickets (order_no, code)"));
+                    }
+                    Ok(())
+                }
+                Effect::Log(rows) => self.insert_logs(rows).await,
+                other => {
+                    let write = row_write(other, now).expect("a single-statement effect");
+                    let rows = self.execute(write.sql, &write.args).await?;
+                    write.check.verify(rows)
+                }
+            }
+        }
+    }
+
     /// The ticket a call names, locked, then the idempotency record of the call's request id
     /// and, for a call that names a shop (`shop_id`), that shop. In this order, so that two
     /// nodes racing with the same request id on one ticket see each other's result rather than
     /// both passing the replay check.
-    async fn locked_ticket_and_record(
+    fn locked_ticket_and_record(
         &mut self,
         key: &Key,
         code_type: CodeType,
         code: &str,
         order_no: Option<&str>,
         shop_id: Option<&str>,
-    ) -> Result<(Option<TicketView>, Option<Record>, Option<ShopFacts>), StoreError> {
-        let ticket = self
-            .ticket(code_type, code, order_no, Lock::ForUpdate)
-            .await?;
-        let (record, shop) = match shop_id {
-            Some(shop_id) => {
-                let (record, shop) = self.record_and_shop(key, shop_id).await?;
-                (record, Some(shop))
-            }
-            None => (self.idempotency(key).await?, None),
-        };
-        Ok((ticket, record, shop))
+    ) -> impl Future<Output = Result<LockedFacts, StoreError>> + Send {
+        async move {
+            let ticket = self.locked_ticket(code_type, code, order_no).await?;
+            let (record, shop) = match shop_id {
+                Some(shop_id) => {
+                    let (record, shop) = self.record_and_shop(key, shop_id).await?;
+                    (record, Some(shop))
+                }
+                None => (self.record(key).await?, None),
+            };
+            Ok((ticket, record, shop))
+        }
     }
-}
 
-impl LedgerTx for Conn<'_> {
-    async fn use_facts(
+    /// A use's facts: its idempotency record, then (for a well-formed request) the named
+    /// ticket (locked), the shop, and the siblings a multi-ticket use of a normal ticket needs.
+    fn use_facts(
         &mut self,
         key: &Key,
         req: Option<&UseRequest>,
-    ) -> Result<UseFacts, StoreError> {
-        let Some(req) = req else {
-            return Ok(UseFacts {
-                recorded: self.idempotency(key).await?,
-                ..UseFacts::default()
-            });
-        };
-        let order_no = req.order_no.as_ref().map(|o| o.as_str());
-        let (ticket, recorded, shop) = self
-            .locked_ticket_and_record(
-                key,
-                req.code_type,
-                req.ticket_code.as_str(),
-                order_no,
-                Some(req.shop_id.as_str()),
-            )
-            .await?;
-        if recorded.is_some() {
-            return Ok(UseFacts {
+    ) -> impl Future<Output = Result<UseFacts, StoreError>> + Send {
+        async move {
+            let Some(req) = req else {
+                return Ok(UseFacts {
+                    recorded: self.record(key).await?,
+                    ..UseFacts::default()
+                });
+            };
+            let order_no = req.order_no.as_ref().map(|o| o.as_str());
+            let (ticket, recorded, shop) = self
+                .locked_ticket_and_record(
+                    key,
+                    req.code_type,
+                    req.ticket_code.as_str(),
+                    order_no,
+                    Some(req.shop_id.as_str()),
+                )
+                .await?;
+            if recorded.is_some() {
+                return Ok(UseFacts {
+                    recorded,
+                    ticket,
+                    ..UseFacts::default()
+                });
+            }
+            let siblings = match &ticket {
+                Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
+                    let t = &v.ticket;
+                    self.locked_siblings(&t.order_no, &t.item_id, &t.voucher_id)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
+            Ok(UseFacts {
                 recorded,
                 ticket,
-                ..UseFacts::default()
-            });
+                shop,
+                siblings,
+            })
         }
-        let siblings = match &ticket {
-            Some(v) if !v.is_times_card() && req.quantity.unwrap_or(1) > 1 => {
-                let t = &v.ticket;
-                self.siblings(&t.order_no, &t.item_id, &t.voucher_id, Lock::ForUpdate)
-                    .await?
-            }
-            _ => Vec::new(),
-        };
-        Ok(UseFacts {
-            recorded,
-            ticket,
-            shop,
-            siblings,
-        })
     }
 
-    async fn cancel_facts(
+    /// A cancel's facts: the named ticket (locked), its idempotency record, the use order named
+    /// by `request_biz_no`, whether it was cancelled, its use transactions and their tickets.
+    fn cancel_facts(
         &mut self,
         key: &Key,
         req: &CancelRequest,
-    ) -> Result<CancelLoaded, StoreError> {
-        // Concurrent cancels of one ticket run one after the other on every backend, and each
-        // sees what the previous one committed.
-        let order_no = req.order_no.as_ref().map(|o| o.as_str());
-        let (ticket, recorded, _) = self
-            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no, None)
-            .await?;
-        if recorded.is_some() {
-            return Ok(CancelLoaded {
+    ) -> impl Future<Output = Result<CancelLoaded, StoreError>> + Send {
+        async move {
+            // Concurrent cancels of one ticket run one after the other on every backend, and
+            // each sees what the previous one committed.
+            let order_no = req.order_no.as_ref().map(|o| o.as_str());
+            let (ticket, recorded, _) = self
+                .locked_ticket_and_record(
+                    key,
+                    req.code_type,
+                    req.ticket_code.as_str(),
+                    order_no,
+                    None,
+                )
+                .await?;
+            if recorded.is_some() {
+                return Ok(CancelLoaded {
+                    recorded,
+                    ticket,
+                    ..CancelLoaded::default()
+                });
+            }
+            let history = self
+                .use_order_history(key.merchant_pid.as_str(), &req.request_biz_no)
+                .await?;
+            let mut loaded = CancelLoaded {
                 recorded,
                 ticket,
                 ..CancelLoaded::default()
-            });
-        }
-        let history = self
-            .use_order_history(key.merchant_pid.as_str(), &req.request_biz_no)
-            .await?;
-        let mut loaded = CancelLoaded {
-            recorded,
-            ticket,
-            ..CancelLoaded::default()
-        };
-        if let Some(h) = history.as_ref().filter(|h| !h.order.closed) {
-            loaded.already_cancelled = h.cancel.is_some();
-            loaded.refunded_use = h.refunded;
-            loaded.uses = h
-                .trans
-                .iter()
-                .map(|t| (t.voucher_id.clone(), t.trans_id.clone(), t.quantity))
-                .collect();
-            let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
-            loaded.use_tickets = match already_loaded(loaded.ticket.as_ref(), &vouchers) {
-                Some(tickets) => tickets,
-                None => self.tickets_by_voucher(&vouchers, Lock::ForUpdate).await?,
             };
+            if let Some(h) = history.as_ref().filter(|h| !h.order.closed) {
+                loaded.already_cancelled = h.cancel.is_some();
+                loaded.refunded_use = h.refunded;
+                loaded.uses = h
+                    .trans
+                    .iter()
+                    .map(|t| (t.voucher_id.clone(), t.trans_id.clone(), t.quantity))
+                    .collect();
+                let vouchers: Vec<String> = loaded.uses.iter().map(|u| u.0.clone()).collect();
+                loaded.use_tickets = match already_loaded(loaded.ticket.as_ref(), &vouchers) {
+                    Some(tickets) => tickets,
+                    None => self.locked_tickets_by_voucher(&vouchers).await?,
+                };
+            }
+            loaded.use_order = history.map(|h| h.order);
+            Ok(loaded)
         }
-        loaded.use_order = history.map(|h| h.order);
-        Ok(loaded)
     }
 
-    async fn delay_facts(
+    /// A delay's facts: the named ticket (locked) and the idempotency record.
+    fn delay_facts(
         &mut self,
         key: &Key,
         req: &DelayRequest,
-    ) -> Result<DelayFacts, StoreError> {
-        let order_no = (req.code_type == CodeType::External).then(|| req.order_no.as_str());
-        let (ticket, recorded, _) = self
-            .locked_ticket_and_record(key, req.code_type, req.ticket_code.as_str(), order_no, None)
-            .await?;
-        Ok(DelayFacts { recorded, ticket })
+    ) -> impl Future<Output = Result<DelayFacts, StoreError>> + Send {
+        async move {
+            let order_no = (req.code_type == CodeType::External).then(|| req.order_no.as_str());
+            let (ticket, recorded, _) = self
+                .locked_ticket_and_record(
+                    key,
+                    req.code_type,
+                    req.ticket_code.as_str(),
+                    order_no,
+                    None,
+                )
+                .await?;
+            Ok(DelayFacts { recorded, ticket })
+        }
     }
 
-    async fn query_facts(
+    /// A query's facts: the ticket with its item, and when it exists the shop and its
+    /// transactions.
+    fn query_facts(
         &mut self,
         merchant_pid: &MerchantPid,
         req: &QueryRequest,
-    ) -> Result<QueryFacts, StoreError> {
-        let found = self
-            .query_view(
-                req.ticket_code.as_str(),
-                merchant_pid.as_str(),
-                req.shop_id.as_str(),
+    ) -> impl Future<Output = Result<QueryFacts, StoreError>> + Send {
+        async move {
+            let found = self
+                .query_view(
+                    req.ticket_code.as_str(),
+                    merchant_pid.as_str(),
+                    req.shop_id.as_str(),
+                )
+                .await?;
+            Ok(
+                found.map_or_else(QueryFacts::default, |(view, shop, trans)| QueryFacts {
+                    ticket: Some(view),
+                    shop: Some(shop),
+                    trans,
+                }),
             )
-            .await?;
-        Ok(
-            found.map_or_else(QueryFacts::default, |(view, shop, trans)| QueryFacts {
-                ticket: Some(view),
-                shop: Some(shop),
-                trans,
-            }),
-        )
+        }
     }
 
-    async fn caller_facts(
+    /// Who is calling: the app, and the grant behind an `app_auth_token` given with the call
+    /// (the merchant it lets the app act for, and when it expires).
+    fn caller_facts(
         &mut self,
         app_id: &str,
         token: Option<&str>,
-    ) -> Result<CallerFacts, StoreError> {
-        let app = self.app(app_id).await?;
-        let grant = match token {
-            Some(token) => self.token_grant(token, app_id).await?,
-            None => None,
-        };
-        Ok((app, grant))
+    ) -> impl Future<Output = Result<CallerFacts, StoreError>> + Send {
+        async move {
+            let app = self.app(app_id).await?;
+            let grant = match token {
+                Some(token) => self.token_grant(token, app_id).await?,
+                None => None,
+            };
+            Ok((app, grant))
+        }
     }
 
-    async fn issue_facts(
+    /// What issuing tickets needs: the item, and the item of the order if it exists already.
+    fn issue_facts(
         &mut self,
         item_id: &str,
         order_no: &str,
-    ) -> Result<(Option<Item>, Option<String>), StoreError> {
-        Ok((self.item(item_id).await?, self.order_item(order_no).await?))
+    ) -> impl Future<Output = Result<(Option<Item>, Option<String>), StoreError>> + Send {
+        async move { Ok((self.item(item_id).await?, self.order_item(order_no).await?)) }
     }
 
-    async fn insert_tickets(
+    /// An order with its item, tickets, their transactions and its send order.
+    fn order_facts(
         &mut self,
-        tickets: &[Ticket],
-        now: i64,
-    ) -> Result<Vec<String>, StoreError> {
-        // Multi-row statements: one round trip per few hundred tickets.
-        let mut inserted = Vec::with_capacity(tickets.len());
-        for chunk in tickets.chunks(500) {
-            inserted.extend(self.insert_ticket_rows(chunk, now).await?);
-        }
-        Ok(inserted)
-    }
-
-    async fn locked_ticket(
-        &mut self,
-        code_type: CodeType,
-        code: &str,
-        order_no: Option<&str>,
-    ) -> Result<Option<TicketView>, StoreError> {
-        self.ticket(code_type, code, order_no, Lock::ForUpdate)
-            .await
-    }
-
-    async fn locked_ticket_of_voucher(
-        &mut self,
-        voucher_id: &str,
-    ) -> Result<Option<TicketView>, StoreError> {
-        Conn::locked_ticket_of_voucher(self, voucher_id).await
-    }
-
-    async fn record(&mut self, key: &Key) -> Result<Option<Record>, StoreError> {
-        self.idempotency(key).await
-    }
-
-    async fn trans_by_id(&mut self, trans_id: &str) -> Result<Option<Trans>, StoreError> {
-        Conn::trans_by_id(self, trans_id).await
-    }
-
-    async fn history(&mut self, voucher_id: &str) -> Result<Vec<Trans>, StoreError> {
-        self.ticket_trans(voucher_id).await
-    }
-
-    async fn shop_facts(
-        &mut self,
-        merchant_pid: &str,
-        shop_id: &str,
-    ) -> Result<ShopFacts, StoreError> {
-        self.shop(merchant_pid, shop_id).await
-    }
-
-    async fn order_facts(&mut self, order_no: &str) -> Result<OrderFacts, StoreError> {
-        let Some(order) = self.order(order_no).await? else {
-            return Ok(OrderFacts::default());
-        };
-        Ok(OrderFacts {
-            item: self.item(&order.item_id).await?,
-            tickets: self.order_tickets(order_no).await?,
-            trans: self.order_trans(order_no).await?,
-            send: self.send_order(order_no).await?,
-            order: Some(order),
-        })
-    }
-
-    async fn locked_send_order(&mut self, order_no: &str) -> Result<Option<SendOrder>, StoreError> {
-        self.send_order(order_no).await
-    }
-
-    async fn codes_of_order(&mut self, order_no: &str) -> Result<Vec<String>, StoreError> {
-        Conn::codes_of_order(self, order_no).await
-    }
-
-    async fn code_merchant(&mut self, item_id: &str) -> Result<Option<AppRecord>, StoreError> {
-        match Conn::code_merchant(self, item_id).await? {
-            Some(app_id) => self.app(&app_id).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn merchant_apps(&mut self, merchant_pid: &str) -> Result<Vec<AppRecord>, StoreError> {
-        Conn::merchant_apps(self, merchant_pid).await
-    }
-
-    async fn apply(&mut self, plan: &Plan) -> Result<(), StoreError> {
-        let mut rest = plan.effects.as_slice();
-        while let Some(first) = rest.first() {
-            // On PostgreSQL a run of row writes is one statement: one round trip, not one each.
-            let run = match self {
-                Conn::Pg(_) => super::queries::plan::combinable_run(rest),
-                Conn::Sqlite(_) => 0,
+        order_no: &str,
+    ) -> impl Future<Output = Result<OrderFacts, StoreError>> + Send {
+        async move {
+            let Some(order) = self.order(order_no).await? else {
+                return Ok(OrderFacts::default());
             };
-            if run > 1 {
-                self.apply_rows(&rest[..run], plan.now).await?;
-                rest = &rest[run..];
-            } else {
-                self.apply_one(first, plan.now).await?;
-                rest = &rest[1..];
+            Ok(OrderFacts {
+                item: self.item(&order.item_id).await?,
+                tickets: self.order_tickets(order_no).await?,
+                trans: self.order_trans(order_no).await?,
+                send: self.send_order(order_no).await?,
+                order: Some(order),
+            })
+        }
+    }
+
+    /// The code merchant's app of an item, and that app.
+    fn code_merchant(
+        &mut self,
+        item_id: &str,
+    ) -> impl Future<Output = Result<Option<AppRecord>, StoreError>> + Send {
+        async move {
+            match self.code_merchant_app(item_id).await? {
+                Some(app_id) => self.app(&app_id).await,
+                None => Ok(None),
             }
         }
-        Ok(())
     }
 }
 
-impl Conn<'_> {
-    /// Applies one effect, in its own statement(s).
-    async fn apply_one(&mut self, effect: &Effect, now: i64) -> Result<(), StoreError> {
-        match effect {
-            Effect::UseOrder(order) => self.insert_use_order(order).await?,
-            Effect::Trans(trans) => self.insert_trans(trans).await?,
-            Effect::Available { voucher_id, delta } => {
-                self.add_available(voucher_id, *delta, now).await?
-            }
-            Effect::Expire {
-                voucher_id,
-                expire_at,
-            } => self.set_expire(voucher_id, *expire_at, now).await?,
-            Effect::Cancel(record) => self.insert_cancel(record).await?,
-            Effect::Record(key, record) => self.insert_idempotency(key, record, now).await?,
-            Effect::Notify(row) => self.insert_notification(row).await?,
-            Effect::Order {
-                order_no,
-                merchant_pid,
-                item_id,
-            } => {
-                if !self
-                    .insert_order(order_no, merchant_pid, item_id, now)
-                    .await?
-                {
-                    return Err(StoreError::Conflict("orders.order_no"));
-                }
-            }
-            Effect::Refunded { voucher_id } => self.mark_refunded(voucher_id, now).await?,
-            Effect::Log(rows) => self.insert_logs(rows).await?,
-            Effect::TrimLog { keep } => self.trim_log(*keep).await?,
-            Effect::Tickets(tickets) => {
-                if self.insert_tickets(tickets, now).await?.len() != tickets.len() {
-                    return Err(StoreError::Conflict("tickets (order_no, code)"));
-                }
-            }
-            Effect::SendOrder(send) => self.insert_send_order(send, now).await?,
-            Effect::Sent {
-                send_order_no,
-                count,
-            } => self.add_sent(send_order_no, *count, now).await?,
-            Effect::SendClosed {
-                send_order_no,
-                refunded,
-                reason,
-            } => {
-                self.close_send(send_order_no, *refunded, reason.as_deref(), now)
-                    .await?
-            }
-        }
-        Ok(())
-    }
-}
+impl<T: Tx> LedgerTx for T {}
 
 #[cfg(test)]
 mod tests {

@@ -1,70 +1,55 @@
-//! The only SQL in the system: one store API over SQLite (one writer task, batched commits)
-//! and PostgreSQL (a pool, short transactions, bounded retries).
+//! The only SQL in the system: one transaction trait, [`Tx`], with two implementations —
+//! SQLite through rusqlite (one writer thread per file, batched commits; `sqlite/`) and
+//! PostgreSQL through sqlx (a pool, short transactions, bounded retries; `pg/`).
 //!
-//! The ledger's operations are written once against [`LedgerTx`] (facts in one call, a plan
-//! applied in one call) and run with [`Store::write_op`] / [`Store::read_op`]; a write is
-//! durably committed before the caller sees its result. The operator's commands still use
-//! statement-level closures over [`Conn`] ([`Store::write`], [`Store::read`]).
+//! Every access is an [`Operation`] (generic over `Tx`) run with [`Store::write`] or
+//! [`Store::read`]: the ledger's calls, the outbox, the request log, the sandbox and the
+//! operator's commands alike. A write is durably committed before the caller sees its result.
+//! Statements are written once, in `queries/` and `ledger.rs`, over `Tx`'s two primitives.
 
 mod ledger;
 mod pg;
 mod queries;
+pub mod sql;
 mod sqlite;
-mod sqlite_sync;
+mod tx;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use sqlx::postgres::PgConnection;
-use sqlx::sqlite::SqliteConnection;
-
+pub use crate::op;
 pub use ledger::{CallerFacts, Effect, LedgerTx, Plan};
 pub use queries::{
-    AppRecord, ClockRow, CodeRow, FaultRow, Grant, Lock, LogFilter, LogRow, NotificationRow,
-    OutboxStatus, TokenRow,
+    AppRecord, ClockRow, CodeRow, FaultRow, Grant, LogFilter, LogRow, NotificationRow,
+    OutboxStatus, Rows, TokenRow,
 };
+pub use sql::{Arg, Cols, Row, Value};
+pub use tx::{Operation, Tx};
+
+/// The store's vocabulary: every trait whose methods an operation calls on its `tx`.
+pub mod prelude {
+    pub use super::ledger::LedgerTx;
+    pub use super::queries::{
+        Codes, History, Lists, Outbox, RequestLog, SandboxRows, Tenants, Tickets,
+    };
+    pub use super::{Operation, Tx};
+}
 
 /// A boxed, sendable future borrowing from `'a`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// An operation on the store: async code against a connection inside a transaction. It may
-/// run more than once (after a conflict), so it must only touch the database.
-pub trait Op<R>:
-    for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>> + Send + Sync + 'static
-{
-}
-
-impl<R, F> Op<R> for F where
-    F: for<'c, 't> Fn(&'c mut Conn<'t>) -> BoxFuture<'c, Result<R, StoreError>>
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// One of the ledger's operations: it asks its transaction for facts, decides, and applies a
-/// plan. It may run more than once (after a conflict), so it only touches the database
-/// through `tx`, and reads its `now` from its own fields.
-pub trait Operation: Send + Sync + 'static {
-    type Output: Send + 'static;
-    fn run<T: LedgerTx>(
-        &self,
-        tx: &mut T,
-    ) -> impl Future<Output = Result<Self::Output, StoreError>> + Send;
-}
-
-/// A connection inside a transaction, on either backend.
-pub enum Conn<'t> {
-    Sqlite(&'t mut SqliteConnection),
-    Pg(&'t mut PgConnection),
-}
-
 /// Why the store could not do what was asked.
 #[derive(Debug)]
 pub enum StoreError {
-    /// The database refused or failed.
+    /// PostgreSQL refused or failed.
     Db(sqlx::Error),
+    /// A row did not read back as the statement's row kind (a bug, or a schema out of step).
+    Decode(String),
+    /// The schema could not be brought up to date.
+    Migration(String),
+    /// The database named holds no ticketgate store (and was not to be created).
+    NoStore(String),
     /// SQLite refused or failed, on the synchronous path.
     Sqlite(rusqlite::Error),
     /// The system refused (a thread could not be started).
@@ -90,6 +75,9 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Sqlite(e) => write!(f, "database error: {e}"),
+            StoreError::Decode(why) => write!(f, "a stored row did not read back: {why}"),
+            StoreError::Migration(why) => write!(f, "migrating the database: {why}"),
+            StoreError::NoStore(what) => write!(f, "{what}"),
             StoreError::Io(e) => write!(f, "system error: {e}"),
             StoreError::Conflict(what) => write!(f, "concurrent write conflict on {what}"),
             StoreError::Contention => f.write_str("gave up after repeated write conflicts"),
@@ -303,7 +291,7 @@ impl Breaker {
 
 #[derive(Clone)]
 enum Backend {
-    Sqlite(sqlite::Sqlite),
+    Sqlite(std::sync::Arc<sqlite::SyncSqlite>),
     Pg(pg::Pg),
 }
 
@@ -328,14 +316,44 @@ impl Default for StoreLimits {
     }
 }
 
+/// The file a `sqlite://PATH` URL names.
+fn sqlite_path(url: &str) -> &str {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    path.split('?').next().unwrap_or(path)
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database at `url`:
     /// `sqlite://PATH` or `postgres://…`.
     pub async fn open(url: &str, limits: &StoreLimits) -> Result<Store, StoreError> {
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Pg(pg::Pg::open(url, limits).await?)
+        Self::open_with(url, limits, true).await
+    }
+
+    /// Opens and migrates the database at `url` if it holds a ticketgate store already;
+    /// [`StoreError::NoStore`] otherwise (nothing is created).
+    pub async fn open_existing(url: &str, limits: &StoreLimits) -> Result<Store, StoreError> {
+        Self::open_with(url, limits, false).await
+    }
+
+    async fn open_with(url: &str, limits: &StoreLimits, create: bool) -> Result<Store, StoreError> {
+        let backend = if is_postgres(url) {
+            Backend::Pg(pg::Pg::open(url, limits, create).await?)
         } else {
-            Backend::Sqlite(sqlite::Sqlite::open(url, limits.sqlite_batch_max.max(1)).await?)
+            let path = std::path::PathBuf::from(sqlite_path(url));
+            let batch_max = limits.sqlite_batch_max.max(1);
+            let opened = tokio::task::spawn_blocking(move || {
+                sqlite::SyncSqlite::start(&path, batch_max, create)
+            })
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))??;
+            Backend::Sqlite(std::sync::Arc::new(opened))
         };
         Ok(Store {
             backend,
@@ -346,18 +364,11 @@ impl Store {
     /// The store's gauges for `/metrics`: (name, help, value).
     pub fn gauges(&self) -> Vec<(&'static str, &'static str, f64)> {
         match &self.backend {
-            Backend::Sqlite(s) => vec![
-                (
-                    "ticketgate_sqlite_writer_queue",
-                    "Ledger operations waiting for the SQLite writer thread.",
-                    s.ledger.queue_depth() as f64,
-                ),
-                (
-                    "ticketgate_sqlite_admin_queue",
-                    "Other writes (outbox, operator) waiting for SQLite's second writer.",
-                    s.queue_depth() as f64,
-                ),
-            ],
+            Backend::Sqlite(s) => vec![(
+                "ticketgate_sqlite_writer_queue",
+                "Operations waiting for the SQLite writer thread.",
+                s.queue_depth() as f64,
+            )],
             Backend::Pg(p) => {
                 let (size, idle) = p.pool_state();
                 vec![
@@ -413,15 +424,11 @@ impl Store {
     /// The database answers: an empty write through the SQLite writer thread, or a round trip
     /// to PostgreSQL. Bypasses the breaker (the breaker's probe, and `/ready`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        struct Ping;
-        impl Operation for Ping {
-            type Output = ();
-            async fn run<T: LedgerTx>(&self, tx: &mut T) -> Result<(), StoreError> {
-                tx.apply(&Plan::new(0)).await
-            }
-        }
         match &self.backend {
-            Backend::Sqlite(s) => s.ledger.write(std::sync::Arc::new(Ping)).await,
+            Backend::Sqlite(s) => {
+                let ping = op!(|tx| -> () { tx.apply(&Plan::new(0)).await });
+                s.write(std::sync::Arc::new(ping)).await
+            }
             Backend::Pg(p) => p.ping().await,
         }
     }
@@ -431,85 +438,38 @@ impl Store {
         &self.breaker
     }
 
-    /// Runs one of the ledger's operations in a write transaction; its result comes back once
-    /// it is durably committed.
-    pub async fn write_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
+    /// Runs an operation in a write transaction; its result comes back once it is durably
+    /// committed. It may run more than once (after a conflict).
+    pub async fn write<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
         let op = std::sync::Arc::new(op);
         self.guarded(async {
-            if let Backend::Sqlite(s) = &self.backend {
-                return with_retries(|_| s.ledger.write(op.clone())).await;
+            match &self.backend {
+                Backend::Sqlite(s) => with_retries(|_| s.write(op.clone())).await,
+                Backend::Pg(p) => p.write(&*op).await,
             }
-            self.write_unguarded(move |c| {
-                let op = op.clone();
-                Box::pin(async move { op.run(c).await })
-            })
-            .await
         })
         .await
     }
 
-    /// Runs one of the ledger's read-only operations: in one snapshot on SQLite, statement by
-    /// statement (each its own snapshot, as READ COMMITTED gives) on PostgreSQL.
-    pub async fn read_op<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
+    /// Runs a read-only operation: in one snapshot on SQLite, statement by statement (each its
+    /// own snapshot, as READ COMMITTED gives) on PostgreSQL.
+    pub async fn read<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
         self.guarded(async {
-            if let Backend::Sqlite(s) = &self.backend {
-                return s.ledger.read(&op);
+            match &self.backend {
+                Backend::Sqlite(s) => s.read(&op),
+                Backend::Pg(p) => p.read(&op).await,
             }
-            let op = std::sync::Arc::new(op);
-            self.read_unguarded(move |c| {
-                let op = op.clone();
-                Box::pin(async move { op.run(c).await })
-            })
-            .await
         })
         .await
-    }
-
-    /// Runs `op` in a write transaction and returns its result once it is durably committed.
-    /// `op` may run more than once (after a conflict), so it must only touch the database.
-    pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: Op<R>,
-    {
-        self.guarded(self.write_unguarded(op)).await
-    }
-
-    async fn write_unguarded<R, F>(&self, op: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: Op<R>,
-    {
-        match &self.backend {
-            Backend::Sqlite(s) => s.write(op).await,
-            Backend::Pg(p) => p.write(op).await,
-        }
-    }
-
-    /// Runs `op` read-only (snapshots as for [`Store::read_op`]).
-    pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: Op<R>,
-    {
-        self.guarded(self.read_unguarded(op)).await
-    }
-
-    async fn read_unguarded<R, F>(&self, op: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: Op<R>,
-    {
-        match &self.backend {
-            Backend::Sqlite(s) => s.read(op).await,
-            Backend::Pg(p) => p.read(op).await,
-        }
     }
 
     /// Stops accepting writes, finishes the queued ones and closes the connections.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite(s) => s.close().await,
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                let _ = tokio::task::spawn_blocking(move || s.close()).await;
+            }
             Backend::Pg(p) => p.close().await,
         }
     }

@@ -12,6 +12,7 @@ use ticketgate::gateway::Limits;
 use ticketgate::store::LogFilter;
 
 use crate::helpers::*;
+use ticketgate::store::op;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
 
@@ -22,10 +23,7 @@ async fn entries(app: &TestApp, filter: LogFilter, want: usize) -> Vec<Value> {
         let f = filter.clone();
         let rows = app
             .store()
-            .read(move |c| {
-                let f = f.clone();
-                Box::pin(async move { c.read_log(&f, None, 1000).await })
-            })
+            .read(op!(|tx| [f: LogFilter = f] -> Vec<(i64, String, String)> { tx.read_log(&f, None, 1000).await }))
             .await
             .unwrap();
         if rows.len() >= want || Instant::now() > deadline {

@@ -335,7 +335,7 @@ async fn faults_and_clocks_apply_on_every_node() {
 /// session setting — reaches the next operation, and the next operation does not wait for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_are_reused_and_a_cancelled_one_is_not() {
-    use ticketgate::store::{Conn, Store, StoreError, StoreLimits};
+    use ticketgate::store::{Store, StoreLimits, op};
     let url = crate::pg::fresh_database(&crate::pg::require_base_url()).await;
     let limits = StoreLimits {
         max_connections: 1,
@@ -344,17 +344,12 @@ async fn pooled_connections_are_reused_and_a_cancelled_one_is_not() {
     let store = Store::open(&url, &limits).await.unwrap();
     // The session's backend process, and the mark a cancelled operation set on its session.
     let session = || {
-        store.read(|c| {
-            Box::pin(async move {
-                let Conn::Pg(c) = c else { unreachable!() };
-                let row: (i32, Option<String>) = sqlx::query_as(
-                    "SELECT pg_backend_pid(), current_setting('ticketgate.mark', true)",
-                )
-                .fetch_one(&mut **c)
-                .await?;
-                Ok::<_, StoreError>(row)
-            })
-        })
+        store.read(op!(|tx| -> (i64, Option<String>) {
+            let sql = "SELECT pg_backend_pid(), current_setting('ticketgate.mark', true)";
+            let row = tx.rows(sql, &[]).await?.remove(0);
+            let mut c = row.cols();
+            Ok((c.int()?, c.opt_text()?))
+        }))
     };
     let (first, _) = session().await.unwrap();
     let (again, _) = session().await.unwrap();
@@ -362,16 +357,12 @@ async fn pooled_connections_are_reused_and_a_cancelled_one_is_not() {
 
     let cancelled = tokio::time::timeout(
         Duration::from_millis(300),
-        store.write(|c| {
-            Box::pin(async move {
-                let Conn::Pg(c) = c else { unreachable!() };
-                sqlx::query("SELECT set_config('ticketgate.mark', 'left behind', false)")
-                    .execute(&mut **c)
-                    .await?;
-                sqlx::query("SELECT pg_sleep(5)").execute(&mut **c).await?;
-                Ok::<_, StoreError>(())
-            })
-        }),
+        store.write(op!(|tx| -> () {
+            let mark = "SELECT set_config('ticketgate.mark', 'left behind', false)";
+            tx.rows(mark, &[]).await?;
+            tx.execute("SELECT pg_sleep(5)", &[]).await?;
+            Ok(())
+        })),
     )
     .await;
     assert!(cancelled.is_err(), "the write was cut off");
@@ -398,26 +389,21 @@ async fn pooled_connections_are_reused_and_a_cancelled_one_is_not() {
 /// operation opens a fresh one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_connection_the_server_ended_costs_at_most_one_failed_operation() {
-    use ticketgate::store::{Conn, Store, StoreError, StoreLimits};
+    use ticketgate::store::{Store, StoreLimits, op};
     let url = crate::pg::fresh_database(&crate::pg::require_base_url()).await;
     let store = Store::open(&url, &StoreLimits::default()).await.unwrap();
     let pid = || {
-        store.read(|c| {
-            Box::pin(async move {
-                let Conn::Pg(c) = c else { unreachable!() };
-                let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                    .fetch_one(&mut **c)
-                    .await?;
-                Ok::<_, StoreError>(pid)
-            })
-        })
+        store.read(op!(|tx| -> i64 {
+            let row = tx.rows("SELECT pg_backend_pid()", &[]).await?.remove(0);
+            row.cols().int()
+        }))
     };
     let pooled = pid().await.unwrap();
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
         .await
         .unwrap();
     let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-        .bind(pooled)
+        .bind(pooled as i32)
         .fetch_one(&mut admin)
         .await
         .unwrap();

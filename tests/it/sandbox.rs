@@ -14,6 +14,7 @@ use ticketgate::store::LogFilter;
 
 use crate::helpers::*;
 use crate::receiver::{Answer, Receiver};
+use ticketgate::store::op;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
 const DAY_MS: i64 = 86_400_000;
@@ -234,10 +235,7 @@ async fn a_fault_answers_instead_of_the_operation_and_writes_nothing() {
         let f = filter.clone();
         let rows = app
             .store()
-            .read(move |c| {
-                let f = f.clone();
-                Box::pin(async move { c.read_log(&f, None, 100).await })
-            })
+            .read(op!(|tx| [f: LogFilter = f] -> Vec<(i64, String, String)> { tx.read_log(&f, None, 100).await }))
             .await
             .unwrap();
         let entries: Vec<Value> = rows

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ticketgate::ledger::Refusal;
 use ticketgate::operations::OpError;
 use ticketgate::store::StoreError;
+use ticketgate::store::prelude::*;
 
 use crate::helpers::*;
+use ticketgate::store::op;
 
 #[tokio::test]
 async fn a_write_that_keeps_conflicting_gives_up_as_system_error() {
@@ -16,15 +18,12 @@ async fn a_write_that_keeps_conflicting_gives_up_as_system_error() {
     let counter = attempts.clone();
     let outcome: Result<(), StoreError> = app
         .store()
-        .write(move |c| {
-            let counter = counter.clone();
-            Box::pin(async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                // A real write first, so that giving up must also roll it back.
-                c.insert_merchant("2088000000000077", "ghost", 0).await?;
-                Err(StoreError::Conflict("test"))
-            })
-        })
+        .write(op!(|tx| [counter: Arc<AtomicUsize> = counter] -> () {
+            counter.fetch_add(1, Ordering::SeqCst);
+            // A real write first, so that giving up must also roll it back.
+            tx.insert_merchant("2088000000000077", "ghost", 0).await?;
+            Err(StoreError::Conflict("test"))
+        }))
         .await;
     assert!(
         matches!(outcome, Err(StoreError::Contention)),
@@ -37,7 +36,9 @@ async fn a_write_that_keeps_conflicting_gives_up_as_system_error() {
     ));
     let exists = app
         .store()
-        .read(|c| Box::pin(async move { c.merchant_exists("2088000000000077").await }))
+        .read(op!(|tx| -> bool {
+            tx.merchant_exists("2088000000000077").await
+        }))
         .await
         .unwrap();
     assert!(!exists, "nothing of a failed write is committed");
@@ -50,32 +51,27 @@ async fn a_write_that_conflicts_once_succeeds_on_retry() {
     let counter = attempts.clone();
     let outcome = app
         .store()
-        .write(move |c| {
-            let counter = counter.clone();
-            Box::pin(async move {
-                let n = counter.fetch_add(1, Ordering::SeqCst);
-                c.insert_merchant(&format!("20880000000001{n:02}"), "m", 0)
-                    .await?;
-                if n == 0 {
-                    Err(StoreError::Conflict("test"))
-                } else {
-                    Ok(n)
-                }
-            })
-        })
+        .write(op!(|tx| [counter: Arc<AtomicUsize> = counter] -> usize {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tx.insert_merchant(&format!("20880000000001{n:02}"), "m", 0)
+                .await?;
+            if n == 0 {
+                Err(StoreError::Conflict("test"))
+            } else {
+                Ok(n)
+            }
+        }))
         .await
         .unwrap();
     assert_eq!(outcome, 1);
     let (first, second) = app
         .store()
-        .read(|c| {
-            Box::pin(async move {
-                Ok((
-                    c.merchant_exists("2088000000000100").await?,
-                    c.merchant_exists("2088000000000101").await?,
-                ))
-            })
-        })
+        .read(op!(|tx| -> (bool, bool) {
+            Ok((
+                tx.merchant_exists("2088000000000100").await?,
+                tx.merchant_exists("2088000000000101").await?,
+            ))
+        }))
         .await
         .unwrap();
     assert!(
@@ -89,13 +85,11 @@ async fn a_panicking_operation_costs_one_answer_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let outcome: Result<(), StoreError> = app
         .store()
-        .write(|c| {
-            Box::pin(async move {
-                c.insert_merchant("2088000000000066", "half done", 0)
-                    .await?;
-                panic!("a bug in an operation");
-            })
-        })
+        .write(op!(|tx| -> () {
+            tx.insert_merchant("2088000000000066", "half done", 0)
+                .await?;
+            panic!("a bug in an operation");
+        }))
         .await;
     assert!(matches!(outcome, Err(StoreError::Panicked)), "{outcome:?}");
     // The writer (or the pool) carries on, and the half-done write is gone.
@@ -103,7 +97,9 @@ async fn a_panicking_operation_costs_one_answer_and_writes_nothing() {
     assert_success(&app.use_code("u1", &code).await);
     let exists = app
         .store()
-        .read(|c| Box::pin(async move { c.merchant_exists("2088000000000066").await }))
+        .read(op!(|tx| -> bool {
+            tx.merchant_exists("2088000000000066").await
+        }))
         .await
         .unwrap();
     assert!(!exists);
@@ -132,7 +128,7 @@ fn marker(request_id: &str, sleep_ms: u64, panic: bool) -> Marker {
 impl ticketgate::store::Operation for Marker {
     type Output = ();
 
-    async fn run<T: ticketgate::store::LedgerTx>(&self, tx: &mut T) -> Result<(), StoreError> {
+    async fn run<T: ticketgate::store::Tx>(&self, tx: &mut T) -> Result<(), StoreError> {
         std::thread::sleep(std::time::Duration::from_millis(self.sleep_ms));
         let mut plan = ticketgate::store::Plan::new(0);
         plan.push(ticketgate::store::Effect::Record(
@@ -151,7 +147,7 @@ struct Seen(ticketgate::ledger::idempotency::Key);
 impl ticketgate::store::Operation for Seen {
     type Output = bool;
 
-    async fn run<T: ticketgate::store::LedgerTx>(&self, tx: &mut T) -> Result<bool, StoreError> {
+    async fn run<T: ticketgate::store::Tx>(&self, tx: &mut T) -> Result<bool, StoreError> {
         Ok(tx.use_facts(&self.0, None).await?.recorded.is_some())
     }
 }
@@ -162,10 +158,10 @@ async fn a_panicking_ledger_operation_costs_one_answer_and_writes_nothing() {
     let store = app.store();
     let bad = marker("p1", 0, true);
     let key = bad.key.clone();
-    let outcome = store.write_op(bad).await;
+    let outcome = store.write(bad).await;
     assert!(matches!(outcome, Err(StoreError::Panicked)), "{outcome:?}");
     assert!(
-        !store.read_op(Seen(key)).await.unwrap(),
+        !store.read(Seen(key)).await.unwrap(),
         "the half-done write is gone"
     );
     // The writer carries on.
@@ -183,18 +179,18 @@ async fn writes_are_answered_only_after_their_commit() {
     let store = app.store().clone();
     let first = tokio::spawn({
         let store = store.clone();
-        async move { store.write_op(marker("first", 200, false)).await }
+        async move { store.write(marker("first", 200, false)).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let a = marker("a", 0, false);
     let a_key = a.key.clone();
     let b = tokio::spawn({
         let store = store.clone();
-        async move { store.write_op(marker("b", 400, false)).await }
+        async move { store.write(marker("b", 400, false)).await }
     });
-    store.write_op(a).await.unwrap();
+    store.write(a).await.unwrap();
     assert!(
-        store.read_op(Seen(a_key)).await.unwrap(),
+        store.read(Seen(a_key)).await.unwrap(),
         "answered before its commit"
     );
     first.await.unwrap().unwrap();
@@ -211,14 +207,14 @@ async fn a_failure_inside_a_batch_undoes_only_its_own_writes() {
     let store = app.store().clone();
     let first = tokio::spawn({
         let store = store.clone();
-        async move { store.write_op(marker("first", 300, false)).await }
+        async move { store.write(marker("first", 300, false)).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let mut queued = Vec::new();
     for (id, panic) in [("a", false), ("bad", true), ("c", false)] {
         let store = store.clone();
         queued.push(tokio::spawn(async move {
-            store.write_op(marker(id, 0, panic)).await
+            store.write(marker(id, 0, panic)).await
         }));
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -232,7 +228,7 @@ async fn a_failure_inside_a_batch_undoes_only_its_own_writes() {
     );
     assert!(outcomes[2].is_ok(), "{:?}", outcomes[2]);
     for (id, kept) in [("a", true), ("bad", false), ("c", true)] {
-        let seen = store.read_op(Seen(marker(id, 0, false).key)).await.unwrap();
+        let seen = store.read(Seen(marker(id, 0, false).key)).await.unwrap();
         assert_eq!(seen, kept, "{id}");
     }
 }

@@ -10,6 +10,7 @@ use super::tickets::issue_order;
 use super::{AdminError, Result, invalid};
 use crate::alipay::PrivateKey;
 use crate::operations::Service;
+use crate::store::op;
 
 /// A fixtures file. Every entry is keyed by its id: loading a file twice makes nothing the
 /// second time (entries that exist are listed as `existing`, not compared).
@@ -227,7 +228,7 @@ pub async fn reset(svc: &Service, yes: bool) -> Result<Value> {
     }
     let counts = svc
         .store
-        .write(|c| Box::pin(async move { c.reset().await }))
+        .write(op!(|tx| -> Vec<(&'static str, u64)> { tx.reset().await }))
         .await?;
     svc.sandbox.refresh(&svc.store).await?;
     let deleted: Map<String, Value> = counts
@@ -262,19 +263,16 @@ pub async fn list(svc: &Service, what: Listing, of: Option<String>, limit: i64) 
     }
     let rows = svc
         .store
-        .read(move |c| {
-            let of = of.clone();
-            Box::pin(async move {
-                match what {
-                    Listing::Merchants => c.list_merchants().await,
-                    Listing::Apps => c.list_apps(&of).await,
-                    Listing::Shops => c.list_shops(&of).await,
-                    Listing::Items => c.list_items(&of).await,
-                    Listing::Orders => c.list_orders(&of, limit).await,
-                    Listing::Tickets => c.list_tickets(&of, limit).await,
-                }
-            })
-        })
+        .read(op!(|tx| [of: String = of, what: Listing = what, limit: i64 = limit] -> crate::store::Rows {
+            match what {
+                Listing::Merchants => tx.list_merchants().await,
+                Listing::Apps => tx.list_apps(&of).await,
+                Listing::Shops => tx.list_shops(&of).await,
+                Listing::Items => tx.list_items(&of).await,
+                Listing::Orders => tx.list_orders(&of, limit).await,
+                Listing::Tickets => tx.list_tickets(&of, limit).await,
+            }
+        }))
         .await?;
     let times = [
         "created_at",

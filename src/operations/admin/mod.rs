@@ -20,7 +20,7 @@ pub use tickets::{MAX_TICKETS_PER_ORDER, issue_order, ticket_refund, ticket_show
 
 use super::OpError;
 use crate::alipay::PrivateKey;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, op};
 
 /// Why an admin command did nothing.
 #[derive(Debug)]
@@ -98,13 +98,9 @@ pub fn check_pid(pid: &str) -> Result<()> {
 /// Checks a PID and that the merchant exists.
 pub(super) async fn known_merchant(svc: &super::Service, pid: &str) -> Result<()> {
     check_pid(pid)?;
-    let p = pid.to_string();
     let exists = svc
         .store
-        .read(move |c| {
-            let p = p.clone();
-            Box::pin(async move { c.merchant_exists(&p).await })
-        })
+        .read(op!(|tx| [pid: String = pid.into()] -> bool { tx.merchant_exists(&pid).await }))
         .await?;
     if exists {
         Ok(())
@@ -130,7 +126,9 @@ pub(super) fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
 pub async fn platform_key(store: &Store, now: i64) -> Result<PrivateKey> {
     let read = |store: Store| async move {
         store
-            .read(|c| Box::pin(async move { c.platform_key().await }))
+            .read(op!(|tx| -> Option<(String, String)> {
+                tx.platform_key().await
+            }))
             .await
     };
     if let Some((private, _)) = read(store.clone()).await? {
@@ -141,10 +139,11 @@ pub async fn platform_key(store: &Store, now: i64) -> Result<PrivateKey> {
     let key = PrivateKey::generate();
     let (private, public) = (key.to_pkcs1_pem(), key.public_key().to_pem());
     store
-        .write(move |c| {
-            let (private, public) = (private.clone(), public.clone());
-            Box::pin(async move { c.insert_platform_key(&private, &public, now).await })
-        })
+        .write(
+            op!(|tx| [private: String = private, public: String = public, now: i64 = now] -> bool {
+                tx.insert_platform_key(&private, &public, now).await
+            }),
+        )
         .await?;
     // Another process may have won the race: whatever is stored is the key.
     let (private, _) = read(store.clone())

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{AdminError, Result};
 use crate::operations::Service;
-use crate::store::OutboxStatus;
+use crate::store::{NotificationRow, OutboxStatus, op};
 
 /// Notifications, oldest first, optionally of one status.
 pub async fn notify_list(svc: &Service, status: Option<String>) -> Result<Value> {
@@ -18,7 +18,11 @@ pub async fn notify_list(svc: &Service, status: Option<String>) -> Result<Value>
         })?),
     };
     let rows = store
-        .read(move |c| Box::pin(async move { c.notifications(status).await }))
+        .read(
+            op!(|tx| [status: Option<OutboxStatus> = status] -> Vec<NotificationRow> {
+                tx.notifications(status).await
+            }),
+        )
         .await?;
     let list: Vec<Value> = rows
         .into_iter()
@@ -44,14 +48,11 @@ pub async fn notify_show(svc: &Service, notify_id: &str) -> Result<Value> {
     let id = notify_id.to_string();
     let found = svc
         .store
-        .read(move |c| {
-            let id = id.clone();
-            Box::pin(async move {
-                let row = c.notification(&id).await?;
-                let attempts = c.notification_attempts(&id).await?;
-                Ok((row, attempts))
-            })
-        })
+        .read(op!(|tx| [id: String = id] -> (Option<NotificationRow>, Vec<(i64, i64, i64, Option<String>)>) {
+            let row = tx.notification(&id).await?;
+            let attempts = tx.notification_attempts(&id).await?;
+            Ok((row, attempts))
+        }))
         .await?;
     let (Some(n), attempts) = found else {
         return Err(AdminError::NotFound(format!("notification {notify_id}")));
@@ -91,22 +92,19 @@ pub async fn notify_resend(svc: &Service, notify_id: &str) -> Result<Value> {
     let (store, now) = (&svc.store, svc.now_ms());
     let id = notify_id.to_string();
     let outcome = store
-        .write(move |c| {
-            let id = id.clone();
-            Box::pin(async move {
-                let Some(row) = c.notification(&id).await? else {
-                    return Ok(Err(AdminError::NotFound(format!("notification {id}"))));
-                };
-                if row.status == OutboxStatus::Pending {
-                    return Ok(Err(AdminError::Invalid(format!(
-                        "notification {id} is still pending (attempt {} of its schedule)",
-                        row.attempts + 1
-                    ))));
-                }
-                c.requeue_notification(&id, now).await?;
-                Ok(Ok(()))
-            })
-        })
+        .write(op!(|tx| [id: String = id, now: i64 = now] -> Result<()> {
+            let Some(row) = tx.notification(&id).await? else {
+                return Ok(Err(AdminError::NotFound(format!("notification {id}"))));
+            };
+            if row.status == OutboxStatus::Pending {
+                return Ok(Err(AdminError::Invalid(format!(
+                    "notification {id} is still pending (attempt {} of its schedule)",
+                    row.attempts + 1
+                ))));
+            }
+            tx.requeue_notification(&id, now).await?;
+            Ok(Ok(()))
+        }))
         .await?;
     outcome?;
     Ok(json!({"notify_id": notify_id, "status": OutboxStatus::Pending.name()}))
@@ -125,14 +123,18 @@ pub async fn print_log(
     let mut cursor: Option<(i64, String)> = None;
     loop {
         let (f, after) = (filter.clone(), cursor.clone());
+        type Page = Vec<(i64, String, String)>;
         // The newest `limit` first; then, following, everything after the last one printed.
         let page = if cursor.is_none() { limit } else { 1000 };
         let rows = svc
             .store
-            .read(move |c| {
-                let (f, after) = (f.clone(), after.clone());
-                Box::pin(async move { c.read_log(&f, after, page).await })
-            })
+            .read(op!(|tx| [
+                f: crate::store::LogFilter = f,
+                after: Option<(i64, String)> = after,
+                page: i64 = page,
+            ] -> Page {
+                tx.read_log(&f, after.clone(), page).await
+            }))
             .await?;
         let mut out = std::io::stdout().lock();
         for (at, id, entry) in rows {

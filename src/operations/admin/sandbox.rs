@@ -8,7 +8,7 @@ use super::{AdminError, Result, invalid, known_merchant};
 use crate::alipay::time;
 use crate::operations::Service;
 use crate::sandbox::{SETTLE, parse_answer};
-use crate::store::{ClockRow, FaultRow};
+use crate::store::{ClockRow, FaultRow, op};
 
 /// Refreshes this process's copy, wakes its notification worker, and waits until every other
 /// node has re-read too.
@@ -59,10 +59,11 @@ pub async fn clock_advance(svc: &Service, pid: &str, by_ms: i64) -> Result<Value
     let (p, now) = (pid.to_string(), svc.now_ms());
     let offset = svc
         .store
-        .write(move |c| {
-            let p = p.clone();
-            Box::pin(async move { c.advance_clock(&p, by_ms, now).await })
-        })
+        .write(
+            op!(|tx| [p: String = p, by_ms: i64 = by_ms, now: i64 = now] -> i64 {
+                tx.advance_clock(&p, by_ms, now).await
+            }),
+        )
         .await?;
     settle(svc).await?;
     Ok(clock_json(svc, pid, offset))
@@ -89,10 +90,11 @@ pub async fn clock_set(svc: &Service, pid: &str, at: &str) -> Result<Value> {
     let p = pid.to_string();
     let offset = svc
         .store
-        .write(move |c| {
-            let p = p.clone();
-            Box::pin(async move { c.move_clock(&p, wanted, real).await })
-        })
+        .write(
+            op!(|tx| [p: String = p, wanted: i64 = wanted, real: i64 = real] -> i64 {
+                tx.move_clock(&p, wanted, real).await
+            }),
+        )
         .await?;
     settle(svc).await?;
     if offset != wanted {
@@ -114,7 +116,7 @@ pub async fn clock_show(svc: &Service, pid: Option<&str>) -> Result<Value> {
     }
     let clocks: Vec<ClockRow> = svc
         .store
-        .read(|c| Box::pin(async move { c.clocks().await }))
+        .read(op!(|tx| -> Vec<ClockRow> { tx.clocks().await }))
         .await?;
     let list: Vec<Value> = clocks
         .iter()
@@ -130,10 +132,7 @@ pub async fn clock_reset(svc: &Service, pid: &str) -> Result<Value> {
     let p = pid.to_string();
     let had = svc
         .store
-        .write(move |c| {
-            let p = p.clone();
-            Box::pin(async move { c.delete_clock(&p).await })
-        })
+        .write(op!(|tx| [p: String = p] -> bool { tx.delete_clock(&p).await }))
         .await?;
     settle(svc).await?;
     let mut answer = clock_json(svc, pid, 0);
@@ -210,10 +209,7 @@ pub async fn fault_add(svc: &Service, new: NewFault) -> Result<Value> {
         let a = app.clone();
         let known = svc
             .store
-            .read(move |c| {
-                let a = a.clone();
-                Box::pin(async move { c.app(&a).await })
-            })
+            .read(op!(|tx| [a: String = a] -> Option<crate::store::AppRecord> { tx.app(&a).await }))
             .await?;
         if known.is_none() {
             return Err(AdminError::NotFound(format!("app {app}")));
@@ -236,10 +232,7 @@ pub async fn fault_add(svc: &Service, new: NewFault) -> Result<Value> {
     };
     let stored = row.clone();
     svc.store
-        .write(move |c| {
-            let row = stored.clone();
-            Box::pin(async move { c.insert_fault(&row).await })
-        })
+        .write(op!(|tx| [row: FaultRow = stored] -> () { tx.insert_fault(&row).await }))
         .await?;
     settle(svc).await?;
     Ok(fault_json(&row))
@@ -249,7 +242,7 @@ pub async fn fault_add(svc: &Service, new: NewFault) -> Result<Value> {
 pub async fn fault_list(svc: &Service) -> Result<Value> {
     let faults = svc
         .store
-        .read(|c| Box::pin(async move { c.faults().await }))
+        .read(op!(|tx| -> Vec<FaultRow> { tx.faults().await }))
         .await?;
     let list: Vec<Value> = faults.iter().map(fault_json).collect();
     Ok(json!({ "faults": list }))
@@ -260,10 +253,7 @@ pub async fn fault_clear(svc: &Service, fault_id: Option<&str>) -> Result<Value>
     let id = fault_id.map(str::to_string);
     let cleared = svc
         .store
-        .write(move |c| {
-            let id = id.clone();
-            Box::pin(async move { c.delete_faults(id.as_deref()).await })
-        })
+        .write(op!(|tx| [id: Option<String> = id] -> u64 { tx.delete_faults(id.as_deref()).await }))
         .await?;
     if let Some(id) = fault_id
         && cleared == 0

@@ -8,17 +8,14 @@ use crate::alipay::{Charset, PublicKey, SignType};
 use crate::ids;
 use crate::ledger::Item;
 use crate::operations::Service;
-use crate::store::AppRecord;
+use crate::store::{AppRecord, op};
 
 pub async fn add_merchant(svc: &Service, pid: &str, name: &str) -> Result<Value> {
     let (store, now) = (&svc.store, svc.now_ms());
     check_pid(pid)?;
     let (p, n) = (pid.to_string(), name.to_string());
     let created = store
-        .write(move |c| {
-            let (p, n) = (p.clone(), n.clone());
-            Box::pin(async move { c.insert_merchant(&p, &n, now).await })
-        })
+        .write(op!(|tx| [p: String = p, n: String = n, now: i64 = now] -> bool { tx.insert_merchant(&p, &n, now).await }))
         .await?;
     if !created {
         return Err(AdminError::Duplicate(format!("merchant {pid}")));
@@ -42,10 +39,7 @@ pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
     let id = app_id.to_string();
     let found = svc
         .store
-        .read(move |c| {
-            let id = id.clone();
-            Box::pin(async move { c.app(&id).await })
-        })
+        .read(op!(|tx| [id: String = id] -> Option<AppRecord> { tx.app(&id).await }))
         .await?;
     let app = found.ok_or_else(|| AdminError::NotFound(format!("app {app_id}")))?;
     let key = PublicKey::from_text(&app.public_key_pem)
@@ -79,10 +73,7 @@ pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
 async fn app_record(svc: &Service, app_id: &str) -> Result<AppRecord> {
     let id = app_id.to_string();
     svc.store
-        .read(move |c| {
-            let id = id.clone();
-            Box::pin(async move { c.app(&id).await })
-        })
+        .read(op!(|tx| [id: String = id] -> Option<AppRecord> { tx.app(&id).await }))
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("app {app_id}")))
 }
@@ -102,10 +93,7 @@ pub async fn set_app_key(
     let (id, pem) = (app_id.to_string(), key.to_pem());
     let changed = svc
         .store
-        .write(move |c| {
-            let (id, pem) = (id.clone(), pem.clone());
-            Box::pin(async move { c.set_app_key(&id, Some(&pem), other).await })
-        })
+        .write(op!(|tx| [id: String = id, pem: String = pem, other: bool = other] -> bool { tx.set_app_key(&id, Some(&pem), other).await }))
         .await?;
     if !changed {
         return Err(AdminError::NotFound(format!("app {app_id}")));
@@ -133,10 +121,7 @@ pub async fn remove_app_key(svc: &Service, app_id: &str, sign_type: SignType) ->
     }
     let id = app_id.to_string();
     svc.store
-        .write(move |c| {
-            let id = id.clone();
-            Box::pin(async move { c.set_app_key(&id, None, true).await })
-        })
+        .write(op!(|tx| [id: String = id] -> bool { tx.set_app_key(&id, None, true).await }))
         .await?;
     show_app(svc, app_id).await
 }
@@ -155,10 +140,7 @@ pub async fn app_cert(
     let id = app_id.to_string();
     if remove {
         svc.store
-            .write(move |c| {
-                let id = id.clone();
-                Box::pin(async move { c.set_app_cert(&id, None).await })
-            })
+            .write(op!(|tx| [id: String = id] -> bool { tx.set_app_cert(&id, None).await }))
             .await?;
         return Ok(json!({"app_id": app_id, "mode": "public key"}));
     }
@@ -169,10 +151,7 @@ pub async fn app_cert(
     let sn = crate::alipay::certs::cert_sn_of_pem(&cert).expect("a certificate we issued");
     let (s, c) = (sn.clone(), cert.clone());
     svc.store
-        .write(move |conn| {
-            let (id, s, c) = (id.clone(), s.clone(), c.clone());
-            Box::pin(async move { conn.set_app_cert(&id, Some((&s, &c))).await })
-        })
+        .write(op!(|tx| [id: String = id, s: String = s, c: String = c] -> bool { tx.set_app_cert(&id, Some((&s, &c))).await }))
         .await?;
     let files = [
         (format!("appCertPublicKey_{app_id}.crt"), cert),
@@ -205,10 +184,7 @@ pub async fn set_app_aes_key(svc: &Service, app_id: &str, remove: bool) -> Resul
     let (id, k) = (app_id.to_string(), key.clone());
     let changed = svc
         .store
-        .write(move |c| {
-            let (id, k) = (id.clone(), k.clone());
-            Box::pin(async move { c.set_app_aes_key(&id, k.as_deref()).await })
-        })
+        .write(op!(|tx| [id: String = id, k: Option<String> = k] -> bool { tx.set_app_aes_key(&id, k.as_deref()).await }))
         .await?;
     if !changed {
         return Err(AdminError::NotFound(format!("app {app_id}")));
@@ -255,21 +231,18 @@ pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
     };
     let r = record.clone();
     let outcome = store
-        .write(move |c| {
-            let r = r.clone();
-            Box::pin(async move {
-                if !c.merchant_exists(&r.merchant_pid).await? {
-                    return Ok(Err(AdminError::NotFound(format!(
-                        "merchant {}",
-                        r.merchant_pid
-                    ))));
-                }
-                if !c.insert_app(&r, now).await? {
-                    return Ok(Err(AdminError::Duplicate(format!("app {}", r.app_id))));
-                }
-                Ok(Ok(()))
-            })
-        })
+        .write(op!(|tx| [r: AppRecord = r, now: i64 = now] -> Result<()> {
+            if !tx.merchant_exists(&r.merchant_pid).await? {
+                return Ok(Err(AdminError::NotFound(format!(
+                    "merchant {}",
+                    r.merchant_pid
+                ))));
+            }
+            if !tx.insert_app(&r, now).await? {
+                return Ok(Err(AdminError::Duplicate(format!("app {}", r.app_id))));
+            }
+            Ok(Ok(()))
+        }))
         .await?;
     outcome?;
     Ok(json!({
@@ -299,20 +272,19 @@ pub async fn add_shop(
         name.to_string(),
     );
     let outcome = store
-        .write(move |c| {
-            let (m, s, n) = (m.clone(), s.clone(), n.clone());
-            Box::pin(async move {
-                if !c.merchant_exists(&m).await? {
+        .write(
+            op!(|tx| [m: String = m, s: String = s, n: String = n, now: i64 = now] -> Result<()> {
+                if !tx.merchant_exists(&m).await? {
                     return Ok(Err(AdminError::NotFound(format!("merchant {m}"))));
                 }
-                if !c.insert_shop(&m, &s, &n, now).await? {
+                if !tx.insert_shop(&m, &s, &n, now).await? {
                     return Ok(Err(AdminError::Duplicate(format!(
                         "shop {s} of merchant {m}"
                     ))));
                 }
                 Ok(Ok(()))
-            })
-        })
+            }),
+        )
         .await?;
     outcome?;
     Ok(json!({"merchant_pid": merchant_pid, "shop_id": shop_id, "name": name}))
@@ -399,11 +371,8 @@ pub async fn add_item(svc: &Service, new: NewItem) -> Result<Value> {
     let it = item.clone();
     let code_merchant = new.code_merchant.clone();
     let outcome = store
-        .write(move |c| {
-            let it = it.clone();
-            let code_merchant = code_merchant.clone();
-            Box::pin(async move {
-                if !c.merchant_exists(&it.merchant_pid).await? {
+        .write(op!(|tx| [it: Item = it, code_merchant: Option<String> = code_merchant, now: i64 = now] -> Result<()> {
+                if !tx.merchant_exists(&it.merchant_pid).await? {
                     return Ok(Err(AdminError::NotFound(format!(
                         "merchant {}",
                         it.merchant_pid
@@ -411,7 +380,7 @@ pub async fn add_item(svc: &Service, new: NewItem) -> Result<Value> {
                 }
                 if let Some(shops) = &it.shop_ids {
                     for s in shops {
-                        if c.shop_name(&it.merchant_pid, s).await?.is_none() {
+                        if tx.shop_name(&it.merchant_pid, s).await?.is_none() {
                             return Ok(Err(AdminError::NotFound(format!(
                                 "shop {s} of merchant {}",
                                 it.merchant_pid
@@ -420,21 +389,20 @@ pub async fn add_item(svc: &Service, new: NewItem) -> Result<Value> {
                     }
                 }
                 if let Some(app_id) = &code_merchant
-                    && c.app(app_id).await?.is_none()
+                    && tx.app(app_id).await?.is_none()
                 {
                     return Ok(Err(AdminError::NotFound(format!(
                         "app {app_id} (the code merchant)"
                     ))));
                 }
-                if !c.insert_item(&it, now).await? {
+                if !tx.insert_item(&it, now).await? {
                     return Ok(Err(AdminError::Duplicate(format!("item {}", it.item_id))));
                 }
                 if let Some(app_id) = &code_merchant {
-                    c.insert_code_merchant(&it.item_id, app_id, now).await?;
+                    tx.insert_code_merchant(&it.item_id, app_id, now).await?;
                 }
                 Ok(Ok(()))
-            })
-        })
+            }))
         .await?;
     outcome?;
     Ok(json!({
@@ -500,10 +468,9 @@ pub async fn grant_token_for(
     );
     let stored = row.clone();
     svc.store
-        .write(move |c| {
-            let row = stored.clone();
-            Box::pin(async move { c.insert_token(&row).await })
-        })
+        .write(
+            op!(|tx| [row: crate::store::TokenRow = stored] -> () { tx.insert_token(&row).await }),
+        )
         .await?;
     Ok(json!({
         "app_auth_token": row.token,
@@ -540,10 +507,7 @@ pub async fn auth_code(
     };
     let stored = row.clone();
     svc.store
-        .write(move |c| {
-            let row = stored.clone();
-            Box::pin(async move { c.insert_auth_code(&row, now).await })
-        })
+        .write(op!(|tx| [row: crate::store::CodeRow = stored, now: i64 = now] -> () { tx.insert_auth_code(&row, now).await }))
         .await?;
     Ok(json!({
         "app_auth_code": row.code,

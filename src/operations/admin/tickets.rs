@@ -9,10 +9,11 @@ use crate::ledger::codes::SendOrder;
 use crate::ledger::fields::Biz;
 use crate::ledger::names::{AppId, MerchantPid};
 use crate::ledger::use_::UseCall;
-use crate::ledger::{Channel, CodeType, Ticket, Trans, TransKind, query};
+use crate::ledger::{Channel, CodeType, Ticket, query, refund};
 use crate::notify::{Target, message};
 use crate::operations::{Acting, CallContext, OpError, Service};
-use crate::store::{Effect, LedgerTx, Lock, Operation, Plan, Store, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Effect, Plan, Store, StoreError, op};
 
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
 
@@ -63,7 +64,7 @@ pub async fn issue_order(
         now,
         sandbox: svc.sandbox.clone(),
     };
-    let issued = store.write_op(op).await?;
+    let issued = store.write(op).await?;
     // A code merchant's order may have queued its send notification.
     svc.notify_wake.notify_waiters();
     issued
@@ -84,7 +85,7 @@ struct IssueOp {
 impl Operation for IssueOp {
     type Output = Result<Value>;
 
-    async fn run<T: LedgerTx>(&self, tx: &mut T) -> std::result::Result<Result<Value>, StoreError> {
+    async fn run<T: Tx>(&self, tx: &mut T) -> std::result::Result<Result<Value>, StoreError> {
         let now = self.now;
         let order_no = self.order_no.clone().unwrap_or_else(|| ids::dated(now, 18));
         let (item, order_item) = tx.issue_facts(&self.item_id, &order_no).await?;
@@ -210,7 +211,7 @@ fn distinct_codes(
 impl IssueOp {
     /// An order of a code merchant's item: no tickets yet, a send order awaiting the codes,
     /// and the send notification to the code merchant's app (when it has a notify address).
-    async fn awaiting_codes<T: LedgerTx>(
+    async fn awaiting_codes<T: Tx>(
         &self,
         tx: &mut T,
         item: &crate::ledger::Item,
@@ -283,22 +284,17 @@ pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) ->
     let sandbox = svc.sandbox.clone();
 
     store
-        .read(move |c| {
-            let (code, order_no) = (code.clone(), order_no.clone());
-            let sandbox = sandbox.clone();
-            Box::pin(async move {
-                let Some(view) = c
-                    .ticket(
-                        code_type_of(&order_no),
-                        &code,
-                        order_no.as_deref(),
-                        Lock::No,
-                    )
-                    .await?
-                else {
+        .read(op!(|tx| [
+            code: String = code,
+            order_no: Option<String> = order_no,
+            sandbox: std::sync::Arc<crate::sandbox::Sandbox> = sandbox,
+            now: i64 = now,
+        ] -> Result<Value> {
+                let found = tx.ticket(code_type_of(&order_no), &code, order_no.as_deref());
+                let Some(view) = found.await? else {
                     return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
                 };
-                let trans = c.ticket_trans(&view.ticket.voucher_id).await?;
+                let trans = tx.history(&view.ticket.voucher_id).await?;
                 let now = now + sandbox.offset(&view.ticket.merchant_pid);
                 let answer = query::answer(&view, None, &trans, now);
                 let mut node = serde_json::to_value(answer).expect("a typed answer serialises");
@@ -317,8 +313,7 @@ pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) ->
                     }
                 }
                 Ok(Ok(node))
-            })
-        })
+        }))
         .await?
 }
 
@@ -326,20 +321,12 @@ pub async fn ticket_show(svc: &Service, code: &str, order_no: Option<String>) ->
 async fn owner(store: &Store, code: &str, order_no: &Option<String>) -> Result<String> {
     let (code, order_no) = (code.to_string(), order_no.clone());
     let owner = store
-        .read(move |c| {
-            let (code, order_no) = (code.clone(), order_no.clone());
-            Box::pin(async move {
-                let view = c
-                    .ticket(
-                        code_type_of(&order_no),
-                        &code,
-                        order_no.as_deref(),
-                        Lock::No,
-                    )
-                    .await?;
-                Ok(view.map(|v| v.ticket.merchant_pid))
-            })
-        })
+        .read(
+            op!(|tx| [code: String = code, order_no: Option<String> = order_no] -> Option<String> {
+                let view = tx.ticket(code_type_of(&order_no), &code, order_no.as_deref());
+                Ok(view.await?.map(|v| v.ticket.merchant_pid))
+            }),
+        )
         .await?;
     owner.ok_or_else(|| AdminError::NotFound("ticket".into()))
 }
@@ -390,49 +377,34 @@ pub async fn ticket_refund(svc: &Service, code: &str, order_no: Option<String>) 
     let sandbox = svc.sandbox.clone();
 
     store
-        .write(move |c| {
-            let (code, order_no) = (code.clone(), order_no.clone());
-            let sandbox = sandbox.clone();
-            Box::pin(async move {
-                let Some(view) = c
-                    .ticket(
-                        code_type_of(&order_no),
-                        &code,
-                        order_no.as_deref(),
-                        Lock::ForUpdate,
-                    )
-                    .await?
-                else {
-                    return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
-                };
-                let t = view.ticket;
-                let now = now + sandbox.offset(&t.merchant_pid);
-                if t.refunded {
-                    return Ok(Err(AdminError::Duplicate(format!(
-                        "refund of ticket {code}"
-                    ))));
-                }
-                let trans_id = ids::dated(now, 10);
-                c.insert_trans(&Trans {
-                    trans_id: trans_id.clone(),
-                    voucher_id: t.voucher_id.clone(),
-                    kind: TransKind::Refund,
-                    quantity: t.available_quantity,
-                    use_order_id: None,
-                    reverses_trans_id: None,
-                    expire_change: None,
-                    created_at: now,
-                })
-                .await?;
-                c.mark_refunded(&t.voucher_id, now).await?;
-                Ok(Ok(json!({
-                    "ticket_code": t.code,
-                    "ticket_status": "REFUNDED",
-                    "ticket_trans_id": trans_id,
-                    "refunded_quantity": t.available_quantity.to_string(),
-                })))
-            })
-        })
+        .write(op!(|tx| [
+            code: String = code,
+            order_no: Option<String> = order_no,
+            sandbox: std::sync::Arc<crate::sandbox::Sandbox> = sandbox,
+            now: i64 = now,
+        ] -> Result<Value> {
+            let found = tx.locked_ticket(code_type_of(&order_no), &code, order_no.as_deref());
+            let Some(view) = found.await? else {
+                return Ok(Err(AdminError::NotFound(format!("ticket {code}"))));
+            };
+            let t = view.ticket;
+            let now = now + sandbox.offset(&t.merchant_pid);
+            let trans_id = ids::dated(now, 10);
+            let Some(refund) = refund::refund_remaining(&t, trans_id, now) else {
+                return Ok(Err(AdminError::Duplicate(format!("refund of ticket {code}"))));
+            };
+            let answer = json!({
+                "ticket_code": t.code,
+                "ticket_status": "REFUNDED",
+                "ticket_trans_id": refund.trans_id,
+                "refunded_quantity": refund.quantity.to_string(),
+            });
+            let mut plan = Plan::new(now);
+            plan.push(Effect::Trans(refund));
+            plan.push(Effect::Refunded { voucher_id: t.voucher_id });
+            tx.apply(&plan).await?;
+            Ok(Ok(answer))
+        }))
         .await?
 }
 

@@ -1,93 +1,141 @@
 //! History: ticket transactions, use orders, cancels and the idempotency records.
 
-use sqlx::FromRow;
+use std::future::Future;
+use std::sync::LazyLock;
 
-use super::{Conn, StoreError, inserted};
+use super::{Tx, all, one};
 use crate::ledger::idempotency::{Key, Outcome, Record};
 use crate::ledger::{CancelRecord, Channel, CodeType, Trans, TransKind, UseOrder};
+use crate::store::StoreError;
+use crate::store::sql::{Arg, Cols, FromRow, args};
 
-#[derive(FromRow, serde::Deserialize)]
-pub(in crate::store) struct TransRow {
-    trans_id: String,
-    voucher_id: String,
-    kind: String,
-    quantity: i64,
-    use_order_id: Option<String>,
-    reverses_trans_id: Option<String>,
-    expire_before: Option<i64>,
-    expire_after: Option<i64>,
-    created_at: i64,
-}
+pub(in crate::store) const TRANS_COLUMNS: &str = "trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
+     expire_before, expire_after, created_at";
 
-impl From<TransRow> for Trans {
-    fn from(r: TransRow) -> Trans {
-        Trans {
-            trans_id: r.trans_id,
-            voucher_id: r.voucher_id,
-            kind: TransKind::parse(&r.kind).expect("only the kinds of TransKind are written"),
-            quantity: r.quantity,
-            use_order_id: r.use_order_id,
-            reverses_trans_id: r.reverses_trans_id,
-            expire_change: r.expire_before.zip(r.expire_after),
-            created_at: r.created_at,
-        }
+impl FromRow for Trans {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(Trans {
+            trans_id: c.text()?,
+            voucher_id: c.text()?,
+            kind: TransKind::parse(&c.text()?).expect("only the kinds of TransKind are written"),
+            quantity: c.int()?,
+            use_order_id: c.opt_text()?,
+            reverses_trans_id: c.opt_text()?,
+            expire_change: c.opt_int()?.zip(c.opt_int()?),
+            created_at: c.int()?,
+        })
     }
 }
 
-#[derive(FromRow)]
-pub(in crate::store) struct UseOrderRow {
-    use_order_id: String,
-    merchant_pid: String,
-    request_id: String,
-    channel: String,
-    closed: i64,
-    ticket_code: String,
-    code_type: String,
-    order_no: Option<String>,
-    voucher_id: Option<String>,
-    quantity: i64,
-    created_at: i64,
+/// A transaction's values in the order of `INSERT_TRANS`'s placeholders.
+pub(in crate::store) fn trans_args(t: &Trans) -> [Arg<'_>; 9] {
+    args![
+        &t.trans_id,
+        &t.voucher_id,
+        t.kind.name(),
+        t.quantity,
+        &t.use_order_id,
+        &t.reverses_trans_id,
+        t.expire_change.map(|c| c.0),
+        t.expire_change.map(|c| c.1),
+        t.created_at
+    ]
 }
 
-impl From<UseOrderRow> for UseOrder {
-    fn from(r: UseOrderRow) -> UseOrder {
-        UseOrder {
-            use_order_id: r.use_order_id,
-            merchant_pid: r.merchant_pid,
-            request_id: r.request_id,
-            channel: Channel::parse(&r.channel),
-            closed: r.closed != 0,
-            ticket_code: r.ticket_code,
-            code_type: CodeType::parse(Some(&r.code_type)),
-            order_no: r.order_no,
-            voucher_id: r.voucher_id,
-            quantity: r.quantity,
-            created_at: r.created_at,
-        }
+pub(in crate::store) const USE_ORDER_COLUMNS: &str = "use_order_id, merchant_pid, request_id, channel, closed, ticket_code, \
+     code_type, order_no, voucher_id, quantity, created_at";
+
+impl FromRow for UseOrder {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(UseOrder {
+            use_order_id: c.text()?,
+            merchant_pid: c.text()?,
+            request_id: c.text()?,
+            channel: Channel::parse(&c.text()?),
+            closed: c.flag()?,
+            ticket_code: c.text()?,
+            code_type: CodeType::parse(Some(&c.text()?)),
+            order_no: c.opt_text()?,
+            voucher_id: c.opt_text()?,
+            quantity: c.int()?,
+            created_at: c.int()?,
+        })
     }
 }
 
-#[derive(FromRow, serde::Deserialize)]
-pub(in crate::store) struct CancelRow {
-    cancel_id: String,
-    merchant_pid: String,
-    request_id: String,
-    use_order_id: String,
-    trans_id: String,
-    created_at: i64,
+/// A use order's values in the order of `INSERT_USE_ORDER`'s placeholders.
+pub(in crate::store) fn use_order_args(o: &UseOrder) -> [Arg<'_>; 11] {
+    args![
+        &o.use_order_id,
+        &o.merchant_pid,
+        &o.request_id,
+        o.channel.name(),
+        o.closed,
+        &o.ticket_code,
+        o.code_type.map_or("INVALID", CodeType::name),
+        &o.order_no,
+        &o.voucher_id,
+        o.quantity,
+        o.created_at
+    ]
 }
 
-impl From<CancelRow> for CancelRecord {
-    fn from(r: CancelRow) -> CancelRecord {
-        CancelRecord {
-            cancel_id: r.cancel_id,
-            merchant_pid: r.merchant_pid,
-            request_id: r.request_id,
-            use_order_id: r.use_order_id,
-            trans_id: r.trans_id,
-            created_at: r.created_at,
-        }
+pub(in crate::store) const CANCEL_COLUMNS: &str =
+    "cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at";
+
+impl FromRow for CancelRecord {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(CancelRecord {
+            cancel_id: c.text()?,
+            merchant_pid: c.text()?,
+            request_id: c.text()?,
+            use_order_id: c.text()?,
+            trans_id: c.text()?,
+            created_at: c.int()?,
+        })
     }
+}
+
+/// A cancel's values in the order of `INSERT_CANCEL`'s placeholders.
+pub(in crate::store) fn cancel_args(r: &CancelRecord) -> [Arg<'_>; 6] {
+    args![
+        &r.cancel_id,
+        &r.merchant_pid,
+        &r.request_id,
+        &r.use_order_id,
+        &r.trans_id,
+        r.created_at
+    ]
+}
+
+impl FromRow for Record {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(record_from(c.text()?, c.int()?, c.text()?))
+    }
+}
+
+/// An idempotency record's values in the order of `INSERT_IDEMPOTENCY`'s placeholders.
+pub(in crate::store) fn record_args<'a>(
+    key: &'a Key,
+    record: &'a Record,
+    now: i64,
+) -> [Arg<'a>; 7] {
+    let (refused, answer) = match &record.outcome {
+        Outcome::Answered(json) => (0, Arg::from(json)),
+        Outcome::Refused { sub_code, sub_msg } => (
+            1,
+            Arg::from(serde_json::json!({"sub_code": sub_code, "sub_msg": sub_msg}).to_string()),
+        ),
+    };
+    [
+        Arg::from(key.merchant_pid.as_str()),
+        Arg::from(key.method),
+        Arg::from(key.request_id.as_str()),
+        Arg::from(&record.fingerprint),
+        Arg::from(refused),
+        answer,
+        Arg::from(now),
+    ]
 }
 
 /// What a taken key of each insert below is called, in its conflict.
@@ -98,62 +146,55 @@ pub(in crate::store) const IDEMPOTENCY_KEY: &str = "idempotency (merchant_pid, m
 pub(in crate::store) const INSERT_TRANS: &str = "INSERT INTO ticket_trans (trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
                    expire_before, expire_after, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
-pub(in crate::store) const SELECT_USE_ORDER: &str = "SELECT use_order_id, merchant_pid, request_id, channel, closed, ticket_code, code_type, \
-                   order_no, voucher_id, quantity, created_at FROM use_orders WHERE merchant_pid = $1 AND request_id = $2";
+pub(in crate::store) static SELECT_USE_ORDER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {USE_ORDER_COLUMNS} FROM use_orders WHERE merchant_pid = $1 AND request_id = $2"
+    )
+});
 pub(in crate::store) const INSERT_USE_ORDER: &str = "INSERT INTO use_orders (use_order_id, merchant_pid, request_id, channel, closed, ticket_code, \
                    code_type, order_no, voucher_id, quantity, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
 pub(in crate::store) const INSERT_CANCEL: &str = "INSERT INTO cancels (cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
-pub(in crate::store) const SELECT_IDEMPOTENCY: &str = "SELECT fingerprint, refused, answer FROM idempotency \
+const SELECT_IDEMPOTENCY: &str = "SELECT fingerprint, refused, answer FROM idempotency \
                    WHERE merchant_pid = $1 AND method = $2 AND request_id = $3";
 pub(in crate::store) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency (merchant_pid, method, request_id, fingerprint, refused, answer, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 
-/// A transaction from a row of `TRANS_SELECT`, read by the synchronous SQLite path.
-pub(in crate::store) fn trans_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<Trans> {
-    Ok(Trans::from(TransRow {
-        trans_id: row.get("trans_id")?,
-        voucher_id: row.get("voucher_id")?,
-        kind: row.get("kind")?,
-        quantity: row.get("quantity")?,
-        use_order_id: row.get("use_order_id")?,
-        reverses_trans_id: row.get("reverses_trans_id")?,
-        expire_before: row.get("expire_before")?,
-        expire_after: row.get("expire_after")?,
-        created_at: row.get("created_at")?,
-    }))
-}
-
-/// A use order from a row of `SELECT_USE_ORDER`, read by the synchronous SQLite path.
-pub(in crate::store) fn use_order_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<UseOrder> {
-    Ok(UseOrder::from(UseOrderRow {
-        use_order_id: row.get("use_order_id")?,
-        merchant_pid: row.get("merchant_pid")?,
-        request_id: row.get("request_id")?,
-        channel: row.get("channel")?,
-        closed: row.get("closed")?,
-        ticket_code: row.get("ticket_code")?,
-        code_type: row.get("code_type")?,
-        order_no: row.get("order_no")?,
-        voucher_id: row.get("voucher_id")?,
-        quantity: row.get("quantity")?,
-        created_at: row.get("created_at")?,
-    }))
-}
+static TRANS_OF_TICKET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TRANS_COLUMNS} FROM ticket_trans WHERE voucher_id = $1 ORDER BY created_at, trans_id"
+    )
+});
+static USES_OF_ORDER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TRANS_COLUMNS} FROM ticket_trans WHERE use_order_id = $1 AND kind = 'USE' \
+         ORDER BY created_at, trans_id"
+    )
+});
+static TRANS_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {TRANS_COLUMNS} FROM ticket_trans WHERE trans_id = $1"));
+static ORDER_TRANS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TRANS_COLUMNS} FROM ticket_trans WHERE voucher_id IN \
+         (SELECT voucher_id FROM tickets WHERE order_no = $1) ORDER BY created_at, trans_id"
+    )
+});
+static CANCEL_OF_USE: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {CANCEL_COLUMNS} FROM cancels WHERE use_order_id = $1"));
 
 /// Whether a use transaction of use order `$1` was refunded since (1 or 0).
-pub(in crate::store) static REFUNDED_AFTER_USE: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {}", refunded_after_use_sql("$1")));
+static REFUNDED_AFTER_USE: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {}", refunded_after_use_sql("$1")));
 
 /// 1 when a use transaction of the use order `order_id` (an SQL expression) was refunded since
 /// (a refund on its ticket reverses it), else 0.
 pub(in crate::store) fn refunded_after_use_sql(order_id: &str) -> String {
     format!(
-        "CASE WHEN EXISTS (SELECT 1 FROM ticket_trans u JOIN ticket_trans r \
+        "CAST(CASE WHEN EXISTS (SELECT 1 FROM ticket_trans u JOIN ticket_trans r \
          ON r.voucher_id = u.voucher_id AND r.reverses_trans_id = u.trans_id \
          WHERE u.use_order_id = {order_id} AND u.kind = 'USE' AND r.kind = 'REFUND') \
-         THEN 1 ELSE 0 END"
+         THEN 1 ELSE 0 END AS BIGINT)"
     )
 }
 
@@ -175,124 +216,80 @@ pub(in crate::store) fn record_from(fingerprint: String, refused: i64, answer: S
     }
 }
 
-/// The stored columns (refused, answer) of an idempotency record.
-pub(in crate::store) fn record_columns(record: &Record) -> (i64, String) {
-    match &record.outcome {
-        Outcome::Answered(json) => (0, json.clone()),
-        Outcome::Refused { sub_code, sub_msg } => (
-            1,
-            serde_json::json!({"sub_code": sub_code, "sub_msg": sub_msg}).to_string(),
-        ),
-    }
-}
-
-impl Conn<'_> {
-    // ---- transactions, use orders, cancels -----------------------------------------------
-
-    pub async fn insert_trans(&mut self, t: &Trans) -> Result<(), StoreError> {
-        let done = execute!(self, bind_trans!(sqlx::query(INSERT_TRANS), t))?;
-        inserted(done, TRANS_KEY)
+/// The statements of the ledger's history, for every backend.
+pub trait History: Tx {
+    /// Every transaction of a ticket, oldest first.
+    fn history(
+        &mut self,
+        voucher_id: &str,
+    ) -> impl Future<Output = Result<Vec<Trans>, StoreError>> + Send {
+        async move { all(self, &TRANS_OF_TICKET, &args![voucher_id]).await }
     }
 
-    pub(in crate::store) const TRANS_SELECT: &'static str = "SELECT trans_id, voucher_id, kind, quantity, use_order_id, reverses_trans_id, \
-         expire_before, expire_after, created_at FROM ticket_trans";
+    /// Every transaction of an order's tickets, oldest first.
+    fn order_trans(
+        &mut self,
+        order_no: &str,
+    ) -> impl Future<Output = Result<Vec<Trans>, StoreError>> + Send {
+        async move { all(self, &ORDER_TRANS, &args![order_no]).await }
+    }
 
-    pub async fn ticket_trans(&mut self, voucher_id: &str) -> Result<Vec<Trans>, StoreError> {
-        let sql = format!(
-            "{} WHERE voucher_id = $1 ORDER BY created_at, trans_id",
-            Self::TRANS_SELECT
-        );
-        let rows: Vec<TransRow> = on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(voucher_id)
-            .fetch_all(&mut **c)
-            .await)?;
-        Ok(rows.into_iter().map(Trans::from).collect())
+    /// One transaction by id.
+    fn trans_by_id(
+        &mut self,
+        trans_id: &str,
+    ) -> impl Future<Output = Result<Option<Trans>, StoreError>> + Send {
+        async move { one(self, &TRANS_BY_ID, &args![trans_id]).await }
     }
 
     /// Whether a use transaction of a use order was refunded since.
-    pub async fn refunded_after_use(&mut self, use_order_id: &str) -> Result<bool, StoreError> {
-        let row: (i32,) = on!(self, |c| sqlx::query_as(REFUNDED_AFTER_USE.as_str())
-            .bind(use_order_id)
-            .fetch_one(&mut **c)
-            .await)?;
-        Ok(row.0 != 0)
+    fn refunded_after_use(
+        &mut self,
+        use_order_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let n: Option<i64> = one(self, &REFUNDED_AFTER_USE, &args![use_order_id]).await?;
+            Ok(n.is_some_and(|n| n != 0))
+        }
     }
 
     /// The use transactions of a use order.
-    pub async fn use_order_trans(&mut self, use_order_id: &str) -> Result<Vec<Trans>, StoreError> {
-        let sql = format!(
-            "{} WHERE use_order_id = $1 AND kind = 'USE' ORDER BY created_at, trans_id",
-            Self::TRANS_SELECT
-        );
-        let rows: Vec<TransRow> = on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(use_order_id)
-            .fetch_all(&mut **c)
-            .await)?;
-        Ok(rows.into_iter().map(Trans::from).collect())
+    fn use_order_trans(
+        &mut self,
+        use_order_id: &str,
+    ) -> impl Future<Output = Result<Vec<Trans>, StoreError>> + Send {
+        async move { all(self, &USES_OF_ORDER, &args![use_order_id]).await }
     }
 
-    pub async fn use_order(
+    fn use_order(
         &mut self,
         merchant_pid: &str,
         request_id: &str,
-    ) -> Result<Option<UseOrder>, StoreError> {
-        let sql = SELECT_USE_ORDER;
-        let row: Option<UseOrderRow> = on!(self, |c| sqlx::query_as(sql)
-            .bind(merchant_pid)
-            .bind(request_id)
-            .fetch_optional(&mut **c)
-            .await)?;
-        Ok(row.map(UseOrder::from))
+    ) -> impl Future<Output = Result<Option<UseOrder>, StoreError>> + Send {
+        async move { one(self, &SELECT_USE_ORDER, &args![merchant_pid, request_id]).await }
     }
 
-    pub async fn insert_use_order(&mut self, o: &UseOrder) -> Result<(), StoreError> {
-        let done = execute!(self, bind_use_order!(sqlx::query(INSERT_USE_ORDER), o))?;
-        inserted(done, USE_ORDER_KEY)
-    }
-
-    pub(in crate::store) const CANCEL_SELECT: &'static str = "SELECT cancel_id, merchant_pid, request_id, use_order_id, trans_id, created_at FROM cancels";
-
-    pub async fn cancel_of_use(
+    fn cancel_of_use(
         &mut self,
         use_order_id: &str,
-    ) -> Result<Option<CancelRecord>, StoreError> {
-        let sql = format!("{} WHERE use_order_id = $1", Self::CANCEL_SELECT);
-        let row: Option<CancelRow> =
-            on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(use_order_id)
-                .fetch_optional(&mut **c)
-                .await)?;
-        Ok(row.map(CancelRecord::from))
-    }
-
-    pub async fn insert_cancel(&mut self, r: &CancelRecord) -> Result<(), StoreError> {
-        let done = execute!(self, bind_cancel!(sqlx::query(INSERT_CANCEL), r))?;
-        inserted(done, CANCEL_KEY)
+    ) -> impl Future<Output = Result<Option<CancelRecord>, StoreError>> + Send {
+        async move { one(self, &CANCEL_OF_USE, &args![use_order_id]).await }
     }
 
     /// The idempotency record of a request id, if it was seen before.
-    pub async fn idempotency(&mut self, key: &Key) -> Result<Option<Record>, StoreError> {
-        let sql = SELECT_IDEMPOTENCY;
-        let row: Option<(String, i64, String)> = on!(self, |c| sqlx::query_as(sql)
-            .bind(key.merchant_pid.as_str())
-            .bind(key.method)
-            .bind(key.request_id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
-        Ok(row.map(|(fingerprint, refused, answer)| record_from(fingerprint, refused, answer)))
-    }
-
-    /// Records a request id's outcome; a concurrent writer that got there first is a conflict.
-    pub async fn insert_idempotency(
+    fn record(
         &mut self,
         key: &Key,
-        record: &Record,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let done = execute!(
-            self,
-            bind_idempotency!(sqlx::query(INSERT_IDEMPOTENCY), key, record, now)
-        )?;
-        inserted(done, IDEMPOTENCY_KEY)
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+        async move {
+            let values = args![
+                key.merchant_pid.as_str(),
+                key.method,
+                key.request_id.as_str()
+            ];
+            one(self, SELECT_IDEMPOTENCY, &values).await
+        }
     }
 }
+
+impl<T: Tx> History for T {}

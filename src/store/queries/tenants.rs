@@ -1,11 +1,13 @@
-//! Tenants: the platform key, merchants, apps, shops and app auth tokens.
+//! Tenants: the platform key, merchants, apps, shops, app auth tokens and codes, the sandbox CA.
 
-use sqlx::FromRow;
+use std::future::Future;
 
-use super::{Conn, StoreError, inserted};
+use super::{Tx, all, inserted, one};
+use crate::store::StoreError;
+use crate::store::sql::{Cols, FromRow, args};
 
 /// A registered app.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRecord {
     pub app_id: String,
     pub merchant_pid: String,
@@ -32,17 +34,34 @@ impl AppRecord {
     }
 }
 
-pub(in crate::store) const SELECT_APP: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key, app_cert_sn \
-                   FROM apps WHERE app_id = $1";
-pub(in crate::store) const SELECT_MERCHANT_APPS: &str = "SELECT app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, other_public_key_pem, aes_key, app_cert_sn \
-                   FROM apps WHERE merchant_pid = $1 ORDER BY app_id LIMIT 16";
-pub(in crate::store) const SELECT_SHOP_NAME: &str =
-    "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
-pub(in crate::store) const SELECT_TOKEN: &str = "SELECT merchant_pid, expires_at, methods, revoked_at FROM app_auth_tokens \
-     WHERE token = $1 AND app_id = $2";
+const APP_COLUMNS: &str = "app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, \
+     other_public_key_pem, aes_key, app_cert_sn";
+
+impl FromRow for AppRecord {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(AppRecord {
+            app_id: c.text()?,
+            merchant_pid: c.text()?,
+            public_key_pem: c.text()?,
+            sign_type: c.text()?,
+            charset: c.text()?,
+            notify_url: c.opt_text()?,
+            other_public_key_pem: c.opt_text()?,
+            aes_key: c.opt_text()?,
+            app_cert_sn: c.opt_text()?,
+        })
+    }
+}
+
+static SELECT_APP: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = $1"));
+static SELECT_MERCHANT_APPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {APP_COLUMNS} FROM apps WHERE merchant_pid = $1 ORDER BY app_id LIMIT 16")
+});
+const SELECT_SHOP_NAME: &str = "SELECT name FROM shops WHERE merchant_pid = $1 AND shop_id = $2";
 
 /// What an app auth token grants: acting for a merchant, until it expires, for some methods.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub merchant_pid: String,
     pub expires_at: Option<i64>,
@@ -61,8 +80,22 @@ impl Grant {
     }
 }
 
+impl FromRow for Grant {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(Grant {
+            merchant_pid: c.text()?,
+            expires_at: c.opt_int()?,
+            methods: c.opt_text()?,
+            revoked_at: c.opt_int()?,
+        })
+    }
+}
+
+const SELECT_TOKEN: &str = "SELECT merchant_pid, expires_at, methods, revoked_at FROM app_auth_tokens \
+     WHERE token = $1 AND app_id = $2";
+
 /// A token as `alipay.open.auth.token.app.query` and a refresh see it.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
     pub token: String,
     pub app_id: String,
@@ -75,8 +108,26 @@ pub struct TokenRow {
     pub created_at: i64,
 }
 
+const TOKEN_COLUMNS: &str = "token, app_id, merchant_pid, expires_at, refresh_token, refresh_expires_at, methods, revoked_at, created_at";
+
+impl FromRow for TokenRow {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(TokenRow {
+            token: c.text()?,
+            app_id: c.text()?,
+            merchant_pid: c.text()?,
+            expires_at: c.opt_int()?,
+            refresh_token: c.opt_text()?,
+            refresh_expires_at: c.opt_int()?,
+            methods: c.opt_text()?,
+            revoked_at: c.opt_int()?,
+            created_at: c.int()?,
+        })
+    }
+}
+
 /// A one-time authorization code.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRow {
     pub code: String,
     pub app_id: String,
@@ -86,333 +137,331 @@ pub struct CodeRow {
     pub used_at: Option<i64>,
 }
 
-const TOKEN_COLUMNS: &str = "token, app_id, merchant_pid, expires_at, refresh_token, refresh_expires_at, methods, revoked_at, created_at";
-
-/// An app from a row of `SELECT_APP`, read by the synchronous SQLite path.
-pub(in crate::store) fn app_from_rusqlite(row: &rusqlite::Row) -> rusqlite::Result<AppRecord> {
-    Ok(AppRecord {
-        app_id: row.get("app_id")?,
-        merchant_pid: row.get("merchant_pid")?,
-        public_key_pem: row.get("public_key_pem")?,
-        sign_type: row.get("sign_type")?,
-        charset: row.get("charset")?,
-        notify_url: row.get("notify_url")?,
-        other_public_key_pem: row.get("other_public_key_pem")?,
-        aes_key: row.get("aes_key")?,
-        app_cert_sn: row.get("app_cert_sn")?,
-    })
+impl FromRow for CodeRow {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(CodeRow {
+            code: c.text()?,
+            app_id: c.text()?,
+            merchant_pid: c.text()?,
+            methods: c.opt_text()?,
+            expires_at: c.int()?,
+            used_at: c.opt_int()?,
+        })
+    }
 }
 
-impl Conn<'_> {
-    // ---- platform key ------------------------------------------------------------------
+impl FromRow for crate::alipay::certs::StoredCa {
+    fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
+        Ok(crate::alipay::certs::StoredCa {
+            root_key_pem: c.text()?,
+            bundle_pem: c.text()?,
+            platform_cert_pem: c.text()?,
+        })
+    }
+}
 
-    pub async fn platform_key(&mut self) -> Result<Option<(String, String)>, StoreError> {
-        let sql = "SELECT private_key_pem, public_key_pem FROM platform_keys WHERE id = 1";
-        Ok(on!(self, |c| sqlx::query_as(sql)
-            .fetch_optional(&mut **c)
-            .await)?)
+/// The statements of tenants, for every backend.
+pub trait Tenants: Tx {
+    /// The platform's key pair (private PEM, public PEM), once made.
+    fn platform_key(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send {
+        async move {
+            let sql = "SELECT private_key_pem, public_key_pem FROM platform_keys WHERE id = 1";
+            let row = self.rows(sql, &[]).await?.into_iter().next();
+            row.map(|r| {
+                let mut c = r.cols();
+                Ok((c.text()?, c.text()?))
+            })
+            .transpose()
+        }
     }
 
-    pub async fn insert_platform_key(
+    fn insert_platform_key(
         &mut self,
         private: &str,
         public: &str,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO platform_keys (id, private_key_pem, public_key_pem, created_at) \
-                   VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING";
-        let done = execute!(self, sqlx::query(sql).bind(private).bind(public).bind(now))?;
-        Ok(done == 1)
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "INSERT INTO platform_keys (id, private_key_pem, public_key_pem, created_at) \
+                       VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING";
+            Ok(self.execute(sql, &args![private, public, now]).await? == 1)
+        }
     }
 
-    // ---- merchants, apps, shops, tokens ----------------------------------------------
-
-    pub async fn any_merchant(&mut self) -> Result<bool, StoreError> {
-        let sql = "SELECT pid FROM merchants LIMIT 1";
-        let row: Option<(String,)> =
-            on!(self, |c| sqlx::query_as(sql).fetch_optional(&mut **c).await)?;
-        Ok(row.is_some())
+    fn any_merchant(&mut self) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "SELECT pid FROM merchants LIMIT 1";
+            Ok(!self.rows(sql, &[]).await?.is_empty())
+        }
     }
 
-    pub async fn merchant_exists(&mut self, pid: &str) -> Result<bool, StoreError> {
-        let sql = "SELECT pid FROM merchants WHERE pid = $1";
-        let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
-            .bind(pid)
-            .fetch_optional(&mut **c)
-            .await)?;
-        Ok(row.is_some())
+    fn merchant_exists(
+        &mut self,
+        pid: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "SELECT pid FROM merchants WHERE pid = $1";
+            Ok(!self.rows(sql, &args![pid]).await?.is_empty())
+        }
     }
 
-    pub async fn insert_merchant(
+    fn insert_merchant(
         &mut self,
         pid: &str,
         name: &str,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO merchants (pid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-        let done = execute!(self, sqlx::query(sql).bind(pid).bind(name).bind(now))?;
-        Ok(done == 1)
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "INSERT INTO merchants (pid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+            Ok(self.execute(sql, &args![pid, name, now]).await? == 1)
+        }
     }
 
-    pub async fn app(&mut self, app_id: &str) -> Result<Option<AppRecord>, StoreError> {
-        let sql = SELECT_APP;
-        Ok(on!(self, |c| sqlx::query_as(sql)
-            .bind(app_id)
-            .fetch_optional(&mut **c)
-            .await)?)
+    fn app(
+        &mut self,
+        app_id: &str,
+    ) -> impl Future<Output = Result<Option<AppRecord>, StoreError>> + Send {
+        async move { one(self, &SELECT_APP, &args![app_id]).await }
     }
 
-    pub async fn insert_app(&mut self, app: &AppRecord, now: i64) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO apps (app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, created_at, \
-                   other_public_key_pem, aes_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&app.app_id)
-                .bind(&app.merchant_pid)
-                .bind(&app.public_key_pem)
-                .bind(&app.sign_type)
-                .bind(&app.charset)
-                .bind(&app.notify_url)
-                .bind(now)
-                .bind(&app.other_public_key_pem)
-                .bind(&app.aes_key)
-        )?;
-        Ok(done == 1)
+    fn insert_app(
+        &mut self,
+        app: &AppRecord,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "INSERT INTO apps (app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, created_at, \
+                       other_public_key_pem, aes_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
+            let a = app;
+            let values = args![
+                &a.app_id,
+                &a.merchant_pid,
+                &a.public_key_pem,
+                &a.sign_type,
+                &a.charset,
+                &a.notify_url,
+                now,
+                &a.other_public_key_pem,
+                &a.aes_key
+            ];
+            Ok(self.execute(sql, &values).await? == 1)
+        }
     }
 
     /// Replaces an app's public key for its own sign type (`other: false`) or the other one
     /// (`other: true`; `None` removes it); answers whether the app exists.
-    pub async fn set_app_key(
+    fn set_app_key(
         &mut self,
         app_id: &str,
         public_key_pem: Option<&str>,
         other: bool,
-    ) -> Result<bool, StoreError> {
-        let sql = if other {
-            "UPDATE apps SET other_public_key_pem = $1 WHERE app_id = $2"
-        } else {
-            "UPDATE apps SET public_key_pem = $1 WHERE app_id = $2"
-        };
-        let done = execute!(self, sqlx::query(sql).bind(public_key_pem).bind(app_id))?;
-        Ok(done == 1)
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = if other {
+                "UPDATE apps SET other_public_key_pem = $1 WHERE app_id = $2"
+            } else {
+                "UPDATE apps SET public_key_pem = $1 WHERE app_id = $2"
+            };
+            Ok(self.execute(sql, &args![public_key_pem, app_id]).await? == 1)
+        }
     }
 
-    /// Puts an app in certificate mode with this certificate (or, `None`, back in public-key
-    /// mode); answers whether the app exists.
-    pub async fn set_app_cert(
+    /// Puts an app in certificate mode with this certificate (SN, PEM) or, `None`, back in
+    /// public-key mode; answers whether the app exists.
+    fn set_app_cert(
         &mut self,
         app_id: &str,
         cert: Option<(&str, &str)>,
-    ) -> Result<bool, StoreError> {
-        let sql = "UPDATE apps SET app_cert_sn = $1, app_cert_pem = $2 WHERE app_id = $3";
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(cert.map(|c| c.0))
-                .bind(cert.map(|c| c.1))
-                .bind(app_id)
-        )?;
-        Ok(done == 1)
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "UPDATE apps SET app_cert_sn = $1, app_cert_pem = $2 WHERE app_id = $3";
+            let values = args![cert.map(|c| c.0), cert.map(|c| c.1), app_id];
+            Ok(self.execute(sql, &values).await? == 1)
+        }
     }
 
     /// The sandbox CA, if one was made.
-    pub async fn sandbox_ca(
+    fn sandbox_ca(
         &mut self,
-    ) -> Result<Option<crate::alipay::certs::StoredCa>, StoreError> {
-        let sql = "SELECT root_key_pem, bundle_pem, platform_cert_pem FROM sandbox_ca WHERE id = 1";
-        let row: Option<(String, String, String)> =
-            on!(self, |c| sqlx::query_as(sql).fetch_optional(&mut **c).await)?;
-        Ok(row.map(|(root_key_pem, bundle_pem, platform_cert_pem)| {
-            crate::alipay::certs::StoredCa {
-                root_key_pem,
-                bundle_pem,
-                platform_cert_pem,
-            }
-        }))
+    ) -> impl Future<Output = Result<Option<crate::alipay::certs::StoredCa>, StoreError>> + Send
+    {
+        async move {
+            let sql =
+                "SELECT root_key_pem, bundle_pem, platform_cert_pem FROM sandbox_ca WHERE id = 1";
+            one(self, sql, &[]).await
+        }
     }
 
     /// Stores the sandbox CA unless one is stored already.
-    pub async fn insert_sandbox_ca(
+    fn insert_sandbox_ca(
         &mut self,
         ca: &crate::alipay::certs::StoredCa,
         now: i64,
-    ) -> Result<(), StoreError> {
-        let sql = "INSERT INTO sandbox_ca (id, root_key_pem, bundle_pem, platform_cert_pem, created_at) \
-                   VALUES (1, $1, $2, $3, $4) ON CONFLICT DO NOTHING";
-        execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&ca.root_key_pem)
-                .bind(&ca.bundle_pem)
-                .bind(&ca.platform_cert_pem)
-                .bind(now)
-        )?;
-        Ok(())
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let sql = "INSERT INTO sandbox_ca (id, root_key_pem, bundle_pem, platform_cert_pem, created_at) \
+                       VALUES (1, $1, $2, $3, $4) ON CONFLICT DO NOTHING";
+            let values = args![&ca.root_key_pem, &ca.bundle_pem, &ca.platform_cert_pem, now];
+            self.execute(sql, &values).await.map(drop)
+        }
     }
 
     /// Sets or removes an app's AES key; answers whether the app exists.
-    pub async fn set_app_aes_key(
+    fn set_app_aes_key(
         &mut self,
         app_id: &str,
         aes_key: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let sql = "UPDATE apps SET aes_key = $1 WHERE app_id = $2";
-        let done = execute!(self, sqlx::query(sql).bind(aes_key).bind(app_id))?;
-        Ok(done == 1)
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "UPDATE apps SET aes_key = $1 WHERE app_id = $2";
+            Ok(self.execute(sql, &args![aes_key, app_id]).await? == 1)
+        }
     }
 
     /// A merchant's apps (at most 16), in id order.
-    pub async fn merchant_apps(
+    fn merchant_apps(
         &mut self,
         merchant_pid: &str,
-    ) -> Result<Vec<AppRecord>, StoreError> {
-        let sql = SELECT_MERCHANT_APPS;
-        Ok(on!(self, |c| sqlx::query_as(sql)
-            .bind(merchant_pid)
-            .fetch_all(&mut **c)
-            .await)?)
+    ) -> impl Future<Output = Result<Vec<AppRecord>, StoreError>> + Send {
+        async move { all(self, &SELECT_MERCHANT_APPS, &args![merchant_pid]).await }
     }
 
     /// The name of the merchant's shop, if it has one with that id.
-    pub async fn shop_name(
+    fn shop_name(
         &mut self,
         merchant_pid: &str,
         shop_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let sql = SELECT_SHOP_NAME;
-        let row: Option<(String,)> = on!(self, |c| sqlx::query_as(sql)
-            .bind(merchant_pid)
-            .bind(shop_id)
-            .fetch_optional(&mut **c)
-            .await)?;
-        Ok(row.map(|r| r.0))
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        async move { one(self, SELECT_SHOP_NAME, &args![merchant_pid, shop_id]).await }
     }
 
     /// The facts of the merchant's shop `shop_id`: its name, and whether the store has it.
-    pub(in crate::store) async fn shop(
+    fn shop_facts(
         &mut self,
         merchant_pid: &str,
         shop_id: &str,
-    ) -> Result<crate::ledger::ShopFacts, StoreError> {
-        let name = self.shop_name(merchant_pid, shop_id).await?;
-        Ok(crate::ledger::ShopFacts::named(shop_id, name))
+    ) -> impl Future<Output = Result<crate::ledger::ShopFacts, StoreError>> + Send {
+        async move {
+            let name = self.shop_name(merchant_pid, shop_id).await?;
+            Ok(crate::ledger::ShopFacts::named(shop_id, name))
+        }
     }
 
-    pub async fn insert_shop(
+    fn insert_shop(
         &mut self,
         merchant_pid: &str,
         shop_id: &str,
         name: &str,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO shops (merchant_pid, shop_id, name, created_at) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT DO NOTHING";
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(merchant_pid)
-                .bind(shop_id)
-                .bind(name)
-                .bind(now)
-        )?;
-        Ok(done == 1)
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "INSERT INTO shops (merchant_pid, shop_id, name, created_at) VALUES ($1, $2, $3, $4) \
+                       ON CONFLICT DO NOTHING";
+            Ok(self
+                .execute(sql, &args![merchant_pid, shop_id, name, now])
+                .await?
+                == 1)
+        }
     }
 
     /// What an app auth token grants `app_id`.
-    pub async fn token_grant(
+    fn token_grant(
         &mut self,
         token: &str,
         app_id: &str,
-    ) -> Result<Option<Grant>, StoreError> {
-        let sql = SELECT_TOKEN;
-        Ok(on!(self, |c| sqlx::query_as(sql)
-            .bind(token)
-            .bind(app_id)
-            .fetch_optional(&mut **c)
-            .await)?)
+    ) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send {
+        async move { one(self, SELECT_TOKEN, &args![token, app_id]).await }
     }
 
-    pub async fn insert_token(&mut self, t: &TokenRow) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO app_auth_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
-        );
-        let done = execute!(
-            self,
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(&t.token)
-                .bind(&t.app_id)
-                .bind(&t.merchant_pid)
-                .bind(t.expires_at)
-                .bind(&t.refresh_token)
-                .bind(t.refresh_expires_at)
-                .bind(&t.methods)
-                .bind(t.revoked_at)
-                .bind(t.created_at)
-        )?;
-        inserted(done, "app_auth_tokens.token")
+    fn insert_token(
+        &mut self,
+        t: &TokenRow,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let sql = format!(
+                "INSERT INTO app_auth_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+            );
+            let values = args![
+                &t.token,
+                &t.app_id,
+                &t.merchant_pid,
+                t.expires_at,
+                &t.refresh_token,
+                t.refresh_expires_at,
+                &t.methods,
+                t.revoked_at,
+                t.created_at
+            ];
+            inserted(self.execute(&sql, &values).await?, "app_auth_tokens.token")
+        }
     }
 
     /// A token of `app_id`, by the token or by its refresh token.
-    pub async fn token_row(
+    fn token_row(
         &mut self,
         app_id: &str,
         token: Option<&str>,
         refresh_token: Option<&str>,
-    ) -> Result<Option<TokenRow>, StoreError> {
-        let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM app_auth_tokens WHERE app_id = $1 AND \
-             (token = $2 OR refresh_token = $3)"
-        );
-        Ok(on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(
-            sql.clone()
-        ))
-        .bind(app_id)
-        .bind(token.unwrap_or(""))
-        .bind(refresh_token.unwrap_or(""))
-        .fetch_optional(&mut **c)
-        .await)?)
+    ) -> impl Future<Output = Result<Option<TokenRow>, StoreError>> + Send {
+        async move {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM app_auth_tokens WHERE app_id = $1 AND \
+                 (token = $2 OR refresh_token = $3)"
+            );
+            let values = args![app_id, token.unwrap_or(""), refresh_token.unwrap_or("")];
+            one(self, &sql, &values).await
+        }
     }
 
     /// Marks a token replaced; false when it already was (a concurrent refresh won).
-    pub async fn revoke_token(&mut self, token: &str, now: i64) -> Result<bool, StoreError> {
-        let sql =
-            "UPDATE app_auth_tokens SET revoked_at = $1 WHERE token = $2 AND revoked_at IS NULL";
-        Ok(execute!(self, sqlx::query(sql).bind(now).bind(token))? == 1)
+    fn revoke_token(
+        &mut self,
+        token: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "UPDATE app_auth_tokens SET revoked_at = $1 WHERE token = $2 AND revoked_at IS NULL";
+            Ok(self.execute(sql, &args![now, token]).await? == 1)
+        }
     }
 
-    pub async fn insert_auth_code(&mut self, c: &CodeRow, now: i64) -> Result<(), StoreError> {
-        let sql = "INSERT INTO app_auth_codes (code, app_id, merchant_pid, methods, expires_at, used_at, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
-        let done = execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&c.code)
-                .bind(&c.app_id)
-                .bind(&c.merchant_pid)
-                .bind(&c.methods)
-                .bind(c.expires_at)
-                .bind(c.used_at)
-                .bind(now)
-        )?;
-        inserted(done, "app_auth_codes.code")
+    fn insert_auth_code(
+        &mut self,
+        c: &CodeRow,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let sql = "INSERT INTO app_auth_codes (code, app_id, merchant_pid, methods, expires_at, used_at, created_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+            let values = args![
+                &c.code,
+                &c.app_id,
+                &c.merchant_pid,
+                &c.methods,
+                c.expires_at,
+                c.used_at,
+                now
+            ];
+            inserted(self.execute(sql, &values).await?, "app_auth_codes.code")
+        }
     }
 
     /// Spends a code of `app_id` that is unused and unexpired at `now`; `None` otherwise.
-    pub async fn spend_auth_code(
+    fn spend_auth_code(
         &mut self,
         code: &str,
         app_id: &str,
         now: i64,
-    ) -> Result<Option<CodeRow>, StoreError> {
-        let sql = "UPDATE app_auth_codes SET used_at = $1 WHERE code = $2 AND app_id = $3 \
-                   AND used_at IS NULL AND expires_at > $1 \
-                   RETURNING code, app_id, merchant_pid, methods, expires_at, used_at";
-        Ok(on!(self, |c| sqlx::query_as(sql)
-            .bind(now)
-            .bind(code)
-            .bind(app_id)
-            .fetch_optional(&mut **c)
-            .await)?)
+    ) -> impl Future<Output = Result<Option<CodeRow>, StoreError>> + Send {
+        async move {
+            let sql = "UPDATE app_auth_codes SET used_at = $1 WHERE code = $2 AND app_id = $3 \
+                       AND used_at IS NULL AND expires_at > $1 \
+                       RETURNING code, app_id, merchant_pid, methods, expires_at, used_at";
+            one(self, sql, &args![now, code, app_id]).await
+        }
     }
 }
+
+impl<T: Tx> Tenants for T {}

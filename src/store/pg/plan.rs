@@ -1,30 +1,31 @@
 //! A plan's row writes in one statement on PostgreSQL. Consecutive inserts and ticket updates
 //! become the members of one `WITH … SELECT`, each member answering how many rows it wrote, so
 //! a `use` or a `cancel` applies its plan in one round trip instead of one per row. The members
-//! are the same statements a backend runs one by one, with their placeholders renumbered.
+//! are the effects' own statements (`ledger::row_write`), with their placeholders renumbered.
 //! (Every member runs, even after one found its key taken; the statement's answer says which
 //! wrote nothing, and the transaction is then rolled back and retried, as one by one.)
 
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use sqlx::Row;
+use sqlx::Row as _;
 
-use super::{Conn, StoreError, history, inserted, notifications, tickets};
-use crate::ledger::CodeType;
-use crate::store::Effect;
+use super::tx::{PgTx, bound};
+use crate::store::ledger::{Check, row_write};
+use crate::store::{Effect, StoreError};
 
-/// The statement of an effect that can be a member of a combined statement.
-fn member_sql(effect: &Effect) -> Option<&'static str> {
-    Some(match effect {
-        Effect::UseOrder(_) => history::INSERT_USE_ORDER,
-        Effect::Trans(_) => history::INSERT_TRANS,
-        Effect::Available { .. } => tickets::ADD_AVAILABLE,
-        Effect::Cancel(_) => history::INSERT_CANCEL,
-        Effect::Record(..) => history::INSERT_IDEMPOTENCY,
-        Effect::Notify(_) => notifications::INSERT_NOTIFICATION,
-        _ => return None,
-    })
+/// Whether an effect can be a member of a combined statement: an insert or a ticket's
+/// quantity, whose statements answer rows written.
+fn combinable(effect: &Effect) -> bool {
+    matches!(
+        effect,
+        Effect::UseOrder(_)
+            | Effect::Trans(_)
+            | Effect::Available { .. }
+            | Effect::Cancel(_)
+            | Effect::Record(..)
+            | Effect::Notify(_)
+    )
 }
 
 /// The longest run of effects from the start of `effects` that one statement can apply: row
@@ -34,7 +35,7 @@ pub(in crate::store) fn combinable_run(effects: &[Effect]) -> usize {
     effects
         .iter()
         .take_while(|e| {
-            member_sql(e).is_some()
+            combinable(e)
                 && match e {
                     Effect::Available { voucher_id, .. } => updated.insert(voucher_id.as_str()),
                     _ => true,
@@ -61,12 +62,14 @@ fn shifted(sql: &str, offset: usize) -> (String, usize) {
     (out, highest)
 }
 
-/// The combined statement for `effects` (each has a `member_sql`).
+/// The combined statement for `effects` (each `combinable`).
 fn combined_sql(effects: &[Effect]) -> String {
     let mut sql = String::from("WITH ");
     let mut offset = 0;
     for (i, effect) in effects.iter().enumerate() {
-        let member = member_sql(effect).expect("only row writes are combined");
+        let member = row_write(effect, 0)
+            .expect("only row writes are combined")
+            .sql;
         let (member, highest) = shifted(member, offset);
         offset += highest;
         let comma = if i == 0 { "" } else { ", " };
@@ -80,33 +83,23 @@ fn combined_sql(effects: &[Effect]) -> String {
     sql
 }
 
-impl Conn<'_> {
-    /// Applies row writes (a run `combinable_run` allowed) in one statement, on PostgreSQL: as
-    /// running them one by one would, an insert whose key is taken is a retryable conflict.
-    pub(in crate::store) async fn apply_rows(
-        &mut self,
-        effects: &[Effect],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let Conn::Pg(c) = self else {
-            unreachable!("combined statements are PostgreSQL's");
-        };
-        let sql = combined_sql(effects);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for effect in effects {
-            query = match effect {
-                Effect::UseOrder(o) => bind_use_order!(query, o),
-                Effect::Trans(t) => bind_trans!(query, t),
-                Effect::Available { voucher_id, delta } => {
-                    bind_ticket_update!(query, *delta, now, voucher_id.as_str())
-                }
-                Effect::Cancel(r) => bind_cancel!(query, r),
-                Effect::Record(key, record) => bind_idempotency!(query, key, record, now),
-                Effect::Notify(n) => bind_notification!(query, n),
-                _ => unreachable!("only row writes are combined"),
-            };
-        }
-        let row = query.fetch_one(&mut **c).await.map_err(|e| match &e {
+/// Applies row writes (a run `combinable_run` allowed) in one statement: as running them one
+/// by one would, an insert whose key is taken is a retryable conflict.
+pub(super) async fn apply_rows(
+    tx: &mut PgTx<'_>,
+    effects: &[Effect],
+    now: i64,
+) -> Result<(), StoreError> {
+    let sql = combined_sql(effects);
+    let writes: Vec<_> = effects
+        .iter()
+        .map(|e| row_write(e, now).expect("only row writes are combined"))
+        .collect();
+    let args: Vec<_> = writes.iter().flat_map(|w| w.args.iter().cloned()).collect();
+    let row = bound(&sql, &args)
+        .fetch_one(&mut *tx.conn)
+        .await
+        .map_err(|e| match &e {
             // A member that refers to a row an earlier member would have inserted fails its
             // foreign key when that insert found its key taken (by a concurrent writer: the
             // members run one after the other, but are checked at the statement's end). Run
@@ -116,22 +109,12 @@ impl Conn<'_> {
             }
             _ => StoreError::from(e),
         })?;
-        for (i, effect) in effects.iter().enumerate() {
-            let written = u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0);
-            match effect {
-                Effect::UseOrder(_) => inserted(written, history::USE_ORDER_KEY)?,
-                Effect::Trans(_) => inserted(written, history::TRANS_KEY)?,
-                Effect::Available { voucher_id, .. } => {
-                    tickets::changed_loaded_ticket(written, voucher_id)
-                }
-                Effect::Cancel(_) => inserted(written, history::CANCEL_KEY)?,
-                Effect::Record(..) => inserted(written, history::IDEMPOTENCY_KEY)?,
-                Effect::Notify(_) => inserted(written, notifications::NOTIFICATION_KEY)?,
-                _ => unreachable!("only row writes are combined"),
-            }
-        }
-        Ok(())
+    for (i, write) in writes.iter().enumerate() {
+        let written = u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0);
+        debug_assert!(write.check != Check::Any);
+        write.check.verify(written)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,12 @@
-//! PostgreSQL: a bounded pool of our own; each write is one short transaction (row locks taken with
-//! `FOR UPDATE` by the operations), retried on serialisation failures, deadlocks and lost
-//! unique-key races.
+//! PostgreSQL through sqlx: a bounded pool of our own; each write is one short transaction (row
+//! locks taken with `FOR UPDATE` by the operations), retried on serialisation failures,
+//! deadlocks and lost unique-key races.
+
+mod facts;
+mod plan;
+mod tx;
+
+pub use tx::PgTx;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -10,7 +16,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::{Conn, Op, StoreError, StoreLimits};
+use super::{Operation, StoreError, StoreLimits};
 
 #[derive(Clone)]
 pub struct Pg {
@@ -158,7 +164,9 @@ impl Pg {
         ((idle + in_use) as u32, idle)
     }
 
-    pub async fn open(url: &str, limits: &StoreLimits) -> Result<Pg, StoreError> {
+    /// Connects and migrates; with `create` false, a database without ticketgate's schema is
+    /// [`StoreError::NoStore`] and is left as it is.
+    pub async fn open(url: &str, limits: &StoreLimits, create: bool) -> Result<Pg, StoreError> {
         // Bound every wait on the server, so that a stuck database gives errors, not hangs.
         let options = PgConnectOptions::from_str(url)?.options([
             ("statement_timeout", "10s"),
@@ -174,6 +182,19 @@ impl Pg {
             idle: Mutex::new(Vec::with_capacity(max)),
         });
         let mut conn = pool.acquire().await?;
+        if !create {
+            let found: Option<(String,)> = sqlx::query_as(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_name = '_sqlx_migrations'",
+            )
+            .fetch_optional(conn.conn())
+            .await?;
+            conn.done(&Ok::<(), StoreError>(()));
+            if found.is_none() {
+                return Err(StoreError::NoStore(
+                    "the database holds no ticketgate store".into(),
+                ));
+            }
+        }
         let mut migrator = sqlx::migrate!("migrations/postgres");
         // No advisory locks: keep to SQL that distributed PostgreSQL-compatible engines accept.
         // Concurrent first starts are serialised by the migrations table's primary key instead.
@@ -188,37 +209,26 @@ impl Pg {
         Ok(Pg { pool })
     }
 
-    pub async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: Op<R>,
-    {
-        let op = Arc::new(op);
-        super::with_retries(|attempt| {
-            let op = op.clone();
-            async move {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
-                }
-                let mut pooled = self.pool.acquire().await?;
-                let outcome = async {
-                    let mut tx = pooled.conn().begin().await?;
-                    let result = {
-                        let mut c = Conn::Pg(&mut tx);
-                        super::contained(op(&mut c)).await
-                    };
-                    match result {
-                        Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
-                        Err(e) => {
-                            tx.rollback().await?;
-                            Err(e)
-                        }
+    pub async fn write<O: Operation>(&self, op: &O) -> Result<O::Output, StoreError> {
+        super::with_retries(|attempt| async move {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
+            }
+            let mut pooled = self.pool.acquire().await?;
+            let outcome = async {
+                let mut tx = pooled.conn().begin().await?;
+                let result = super::contained(Box::pin(op.run(&mut PgTx { conn: &mut tx }))).await;
+                match result {
+                    Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
+                    Err(e) => {
+                        tx.rollback().await?;
+                        Err(e)
                     }
                 }
-                .await;
-                pooled.done(&outcome);
-                outcome
             }
+            .await;
+            pooled.done(&outcome);
+            outcome
         })
         .await
     }
@@ -227,13 +237,12 @@ impl Pg {
     /// (READ COMMITTED) each statement takes its own snapshot inside a transaction too, so a
     /// `BEGIN` and a `ROLLBACK` would add two round trips and change nothing it sees. (The
     /// SQLite backend's read runs in one snapshot on its own read-only connections.)
-    pub async fn read<R, F>(&self, op: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: Op<R>,
-    {
+    pub async fn read<O: Operation>(&self, op: &O) -> Result<O::Output, StoreError> {
         let mut pooled = self.pool.acquire().await?;
-        let outcome = super::contained(op(&mut Conn::Pg(pooled.conn()))).await;
+        let outcome = super::contained(Box::pin(op.run(&mut PgTx {
+            conn: pooled.conn(),
+        })))
+        .await;
         pooled.done(&outcome);
         outcome
     }

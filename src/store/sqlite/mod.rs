@@ -1,38 +1,29 @@
-//! SQLite without a thread hop per statement. One writer thread owns the write connection
-//! (rusqlite, bundled SQLite, prepared-statement cache) and runs whole operations
-//! synchronously inside group-committed batches: a caller hands its operation over once and is
-//! answered once, after the batch's COMMIT. Reads run on read-only connections in the caller's
-//! own thread: a WAL snapshot read takes microseconds and never waits for the writer.
+//! SQLite, through rusqlite: one writer thread per database file, the only connection that
+//! writes — the ledger, the outbox, the request log, the sandbox and the operator's commands
+//! alike — running whole operations synchronously inside group-committed batches: a caller
+//! hands its operation over once and is answered once, after the batch's COMMIT. Reads run on
+//! read-only connections in the caller's own thread: a WAL snapshot read takes microseconds
+//! and never waits for the writer. The file is created and migrated when the store opens
+//! (`migrate.rs`).
 //!
-//! The operations are the same `store::Operation` values the PostgreSQL backend runs: they are
-//! written against `LedgerTx`, whose methods here do their work at once, so an operation's
-//! future completes in a single poll.
+//! The operations are the same `store::Operation` values the PostgreSQL backend runs; a
+//! `SyncTx`'s primitives do their work at once, so an operation's future completes in a single
+//! poll.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ledger::CallerFacts;
-use super::queries::{codes, history, notifications, tenants, tickets};
-use super::{AppRecord, Conn, Effect, LedgerTx, Operation, Plan, StoreError};
-use crate::ledger::cancel::{CancelLoaded, CancelRequest};
-use crate::ledger::codes::SendOrder;
-use crate::ledger::delay::{DelayFacts, DelayRequest};
-use crate::ledger::idempotency::{Key, Record};
-use crate::ledger::names::MerchantPid;
-use crate::ledger::order::OrderFacts;
-use crate::ledger::query::{QueryFacts, QueryRequest};
-use crate::ledger::use_::{UseFacts, UseRequest};
-use crate::ledger::{CodeType, Item, ShopFacts, Ticket, TicketView, Trans, UseOrder};
+use super::{Operation, StoreError};
 
-mod ledger_tx;
+mod migrate;
 mod tx;
 
 pub use tx::SyncTx;
@@ -42,48 +33,7 @@ const QUEUE_MAX: usize = 1024;
 /// Read-only connections kept for reuse.
 const READERS_KEPT: usize = 8;
 /// Prepared statements cached per connection.
-const STATEMENT_CACHE: usize = 64;
-
-/// Statements built from shared fragments, built once rather than on every call.
-static TICKET_BY_CODE: LazyLock<[String; 2]> = LazyLock::new(|| {
-    [CodeType::Internal, CodeType::External].map(|t| {
-        format!(
-            "{} WHERE {}",
-            tickets::TICKET_VIEW_SELECT,
-            tickets::ticket_filter(t)
-        )
-    })
-});
-static TICKET_BY_VOUCHER: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM tickets WHERE voucher_id = $1",
-        tickets::TICKET_COLUMNS
-    )
-});
-static SIBLINGS: LazyLock<String> = LazyLock::new(tickets::siblings_sql);
-static TRANS_OF_TICKET: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{} WHERE voucher_id = $1 ORDER BY created_at, trans_id",
-        Conn::TRANS_SELECT
-    )
-});
-static USES_OF_ORDER: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{} WHERE use_order_id = $1 AND kind = 'USE' ORDER BY created_at, trans_id",
-        Conn::TRANS_SELECT
-    )
-});
-static TRANS_BY_ID: LazyLock<String> = LazyLock::new(codes::trans_by_id_sql);
-static ORDER_TRANS: LazyLock<String> = LazyLock::new(codes::order_trans_sql);
-static TICKET_OF_VOUCHER: LazyLock<String> = LazyLock::new(codes::ticket_of_voucher_sql);
-static ORDER_TICKETS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM tickets WHERE order_no = $1 ORDER BY code",
-        tickets::TICKET_COLUMNS
-    )
-});
-static CANCEL_OF_USE: LazyLock<String> =
-    LazyLock::new(|| format!("{} WHERE use_order_id = $1", Conn::CANCEL_SELECT));
+const STATEMENT_CACHE: usize = 128;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -103,6 +53,8 @@ pub struct SyncSqlite {
 /// A queued write: run inside the batch, then told whether the batch committed.
 trait Job: Send {
     fn run(&mut self, tx: &mut SyncTx<'_>) -> bool;
+    /// Whether it ran and failed (its answer is that failure; it is not run again).
+    fn failed(&self) -> bool;
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
 
@@ -120,8 +72,14 @@ impl<O: Operation> Job for Pending<O> {
         ok
     }
 
+    fn failed(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
+    }
+
     fn finish(self: Box<Self>, committed: Result<(), String>) {
         let answer = match (committed, self.result) {
+            // A failed job's writes were rolled back with its savepoint: its answer stands.
+            (Err(_), Some(Err(e))) => Err(e),
             (Ok(()), Some(result)) => result,
             (_, None) => Err(StoreError::Closed),
             (Err(why), Some(_)) => Err(StoreError::BatchFailed(why)),
@@ -157,12 +115,20 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
 }
 
 impl SyncSqlite {
-    /// Starts the writer thread on an existing, migrated database file.
-    pub fn start(path: &Path, batch_max: usize) -> Result<SyncSqlite, StoreError> {
-        let conn = open(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+    /// Opens (creating it if `create`) and migrates the database file, and starts its writer
+    /// thread.
+    pub fn start(path: &Path, batch_max: usize, create: bool) -> Result<SyncSqlite, StoreError> {
+        if !create && !path.exists() {
+            return Err(StoreError::NoStore(format!(
+                "no ticketgate store at {}",
+                path.display()
+            )));
+        }
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let mut conn = open(path, flags)?;
         // A 64 MiB page cache: the ticket indexes are written at random places (codes are
         // random), and a large table otherwise reads its index pages back from the file.
         // Checkpoints are the checkpointer thread's (`run_checkpointer`); the writer's own
@@ -171,6 +137,13 @@ impl SyncSqlite {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;",
         )?;
+        if !create && !migrate::is_migrated(&conn)? {
+            return Err(StoreError::NoStore(format!(
+                "no ticketgate store at {}",
+                path.display()
+            )));
+        }
+        migrate::run(&mut conn)?;
         let checkpoints = open(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -243,6 +216,7 @@ impl SyncSqlite {
 
     /// Stops taking writes, lets the writer finish what is queued, and waits for it.
     pub fn close(&self) {
+        // Dropping the last sender lets the writer finish what is queued and stop.
         self.queue.lock().expect("queue lock").take();
         if let Some(writer) = self.writer.lock().expect("writer lock").take() {
             let _ = writer.join();
@@ -338,8 +312,9 @@ fn checkpoint_on_close(conn: &Connection) {
 
 /// One transaction for the whole batch. First every job runs straight through (the common
 /// case: operations answer refusals as values, and fail only when the store does); if one
-/// fails, the batch is rolled back and run again with each job in its own savepoint, so the
-/// failed job's writes are undone and the others' kept. A savepoint for every job would make
+/// fails, the batch is rolled back and the others run again, each in its own savepoint, so a
+/// job that fails then too has its writes undone and the others' are kept. A job that failed
+/// is not run again: its failure is its answer (a conflict, which the caller retries). A savepoint for every job would make
 /// SQLite copy each page a job touches into its statement journal first: a tenth of the
 /// writer's CPU, profiled, spent for the rare failure.
 fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
@@ -350,7 +325,7 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), St
     }
     exec(conn, "ROLLBACK")?;
     exec(conn, "BEGIN IMMEDIATE")?;
-    for job in batch.iter_mut() {
+    for job in batch.iter_mut().filter(|job| !job.failed()) {
         exec(conn, "SAVEPOINT job")?;
         if job.run(&mut SyncTx { conn }) {
             exec(conn, "RELEASE job")?;
