@@ -19,7 +19,12 @@ pub const TIMES_CARD_ITEM: &str = "2019000000000002";
 
 /// Creates the demo tenant if the store is empty; refreshes `demo.json`'s gateway address if
 /// it exists. Returns the path of `demo.json` when there is a demo tenant.
-pub async fn ensure(svc: &Service, data: &Path, gateway: &str) -> anyhow::Result<Option<PathBuf>> {
+pub async fn ensure(
+    svc: &Service,
+    data: &Path,
+    gateway: &str,
+    json_logs: bool,
+) -> anyhow::Result<Option<PathBuf>> {
     let dir = std::fs::canonicalize(data)?.join("demo");
     let path = dir.join("demo.json");
     let empty = !svc
@@ -38,7 +43,7 @@ pub async fn ensure(svc: &Service, data: &Path, gateway: &str) -> anyhow::Result
         return Ok(None);
     }
     let demo: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    if crate::run::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+    if json_logs {
         // Log collectors get one JSON line, with the command as a field.
         tracing::info!(command = %call_line(&demo).lines().nth(1).unwrap_or_default().trim(), "demo tenant ready");
     } else {

@@ -19,7 +19,6 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if cli.log_format == "json" {
-        ticketgate::run::JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
         logs.json().flatten_event(true).init();
     } else {
         logs.with_ansi(std::io::stderr().is_terminal()).init();

@@ -18,16 +18,12 @@ use crate::operations::admin::{self, AdminError, Listing};
 use crate::server::{self, ServeConfig};
 use crate::store::StoreLimits;
 
-/// Whether log lines on stderr are JSON (`--log-format json`): then nothing else is written there
-/// by a running server.
-pub static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Exit status for a bad argument, a duplicate or a refusal.
 const EXIT_REFUSED: u8 = 2;
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => match serve(args).await {
+        Command::Serve(args) => match serve(args, cli.log_format == "json").await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("{e:#}");
@@ -46,8 +42,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, json_logs: bool) -> anyhow::Result<()> {
     let config = ServeConfig {
+        json_logs,
         listen: args.listen,
         store: args.store,
         demo: !args.no_demo,

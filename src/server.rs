@@ -32,6 +32,9 @@ pub struct ServeConfig {
     pub notify: worker::Settings,
     /// The ledger's clock: the system clock, or a settable one in tests.
     pub clock: SharedClock,
+    /// Log lines on stderr are JSON (`--log-format json`): then what the node says on start
+    /// goes through the log too, not as plain lines beside it.
+    pub json_logs: bool,
 }
 
 /// A running node.
@@ -95,7 +98,13 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let demo = if config.demo {
-        demo::ensure(&svc, &config.store.data, &gateway_url(addr)).await?
+        demo::ensure(
+            &svc,
+            &config.store.data,
+            &gateway_url(addr),
+            config.json_logs,
+        )
+        .await?
     } else {
         None
     };
@@ -147,7 +156,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
                     })
                     .await
             });
-            if crate::run::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+            if config.json_logs {
                 tracing::info!(url = %format!("http://{console_addr}/"), "web console ready (token: admin console token)");
             } else {
                 eprintln!("Web console: http://{console_addr}/  token: {token}");

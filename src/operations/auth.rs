@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service};
 use crate::alipay::codes::GatewayError;
 use crate::alipay::time;

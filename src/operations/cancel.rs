@@ -2,7 +2,7 @@
 //! cancel record, idempotency record and notification in one transaction. A refused cancel
 //! records nothing.
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service, settle};
 use crate::ids;
 use crate::ledger::cancel::{self, CancelAnswer, CancelPlan, CancelRequest};

@@ -4,7 +4,7 @@
 use base64::Engine;
 use serde::Serialize;
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service};
 use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;

@@ -4,7 +4,7 @@
 //! `send.close` closes the send order, refunding the tickets never sent. Each write runs its
 //! decision and its effects in one transaction; a refused call records nothing.
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service, settle};
 use crate::ids;
 use crate::ledger::codes::{

@@ -1,7 +1,7 @@
 //! A delay (延期): replay check, decision, and the ticket's new expiry with its `DELAY`
 //! transaction and idempotency record in one transaction. A refused delay records nothing.
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service, settle};
 use crate::ids;
 use crate::ledger::delay::{self, DelayAnswer, DelayRequest};

@@ -2,33 +2,10 @@
 //! `biz_content` becomes a typed request, the operation it runs and its typed answer. The
 //! gateway's "method exists" check and its dispatch both come from [`METHODS`].
 
-use std::future::Future;
-
-use serde::Serialize;
-
+use super::method::Method;
 use super::{CallContext, OpError, Service};
-use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;
 use crate::store::BoxFuture;
-
-/// A gateway method.
-pub trait Method: Send + Sync + 'static {
-    /// The `method` parameter that names it.
-    const NAME: &'static str;
-    /// Whether it changes the ledger (and may queue a notification).
-    const WRITES: bool;
-    type Request: Send + Sync + 'static;
-    /// The fields of its success node, in the order the spec lists them.
-    type Answer: Serialize + Send;
-    /// Reads `biz_content` into the typed request, or refuses it.
-    fn parse(biz: &Biz) -> Result<Self::Request, Refusal>;
-    /// Runs the operation.
-    fn run(
-        svc: &Service,
-        ctx: &CallContext,
-        req: Self::Request,
-    ) -> impl Future<Output = Result<Self::Answer, OpError>> + Send;
-}
 
 type Handler =
     for<'a> fn(&'a Service, &'a CallContext, &'a Biz) -> BoxFuture<'a, Result<String, OpError>>;

@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod certs;
 pub mod codes;
 pub mod delay;
+pub mod method;
 pub mod methods;
 pub mod order;
 pub mod query;

@@ -1,6 +1,6 @@
 //! An order query: the order with its vouchers and their counts. Read-only.
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service, settle};
 use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;

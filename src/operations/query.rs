@@ -1,6 +1,6 @@
 //! A query (查询): the ticket as seen from a shop, with its transactions. Read-only.
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service, settle};
 use crate::ledger::Refusal;
 use crate::ledger::fields::Biz;

@@ -2,7 +2,7 @@
 //! at the use, the ticket's new state and the idempotency record in one transaction. A refused
 //! refund records nothing. No notification (production documents none).
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service, settle};
 use crate::ids;
 use crate::ledger::fields::Biz;

@@ -2,7 +2,7 @@
 //! idempotency record and notification in one transaction. A use refused for a business
 //! reason is recorded as a closed use order whose refusal a retry gets again.
 
-use super::methods::Method;
+use super::method::Method;
 use super::{CallContext, OpError, Service, settle};
 use crate::ids;
 use crate::ledger::fields::Biz;

@@ -7,6 +7,7 @@
 //! operator's commands alike. A write is durably committed before the caller sees its result.
 //! Statements are written once, in `queries/` and `ledger.rs`, over `Tx`'s two primitives.
 
+mod effects;
 mod ledger;
 mod pg;
 mod queries;

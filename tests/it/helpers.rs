@@ -173,6 +173,7 @@ impl TestApp {
 
     pub async fn start(&mut self, listen: &str) {
         let running = server::start(ServeConfig {
+            json_logs: false,
             listen: listen.into(),
             store: self.store_args(),
             demo: false,

@@ -22,5 +22,6 @@ mod receiver;
 mod sandbox;
 mod sdk;
 mod store;
+mod tidy;
 mod upgrade;
 mod use_;

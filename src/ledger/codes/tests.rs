@@ -1,3 +1,5 @@
+//! The code merchant flow's decisions, call by call: send, check, sync and close.
+
 use super::*;
 use crate::ledger::Ticket;
 use crate::ledger::fixtures::{self, M};

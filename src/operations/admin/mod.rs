@@ -5,6 +5,7 @@ mod notify;
 mod sandbox;
 mod tenants;
 mod tickets;
+mod tokens;
 
 pub use fixtures::{Fixtures, Listing, fixtures_load, list, reset};
 pub use notify::{notify_list, notify_resend, notify_show, print_log};
@@ -13,10 +14,11 @@ pub use sandbox::{
     fault_clear, fault_list,
 };
 pub use tenants::{
-    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, auth_code, grant_token,
-    grant_token_for, remove_app_key, set_app_aes_key, set_app_key, show_app,
+    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, remove_app_key,
+    set_app_aes_key, set_app_key, show_app,
 };
 pub use tickets::{MAX_TICKETS_PER_ORDER, issue_order, ticket_refund, ticket_show, ticket_use};
+pub use tokens::{auth_code, grant_token, grant_token_for};
 
 use super::OpError;
 use crate::alipay::PrivateKey;

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use sqlx::Row as _;
 
 use super::tx::{PgTx, bound};
-use crate::store::ledger::{Check, row_write};
+use crate::store::effects::{Check, row_write};
 use crate::store::{Effect, StoreError};
 
 /// Whether an effect can be a member of a combined statement: an insert or a ticket's
