@@ -2,7 +2,7 @@
 //! tenant) exist, bind, serve, shut down cleanly.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +24,8 @@ pub struct ServeConfig {
     pub listen: String,
     pub store: StoreArgs,
     pub demo: bool,
-    /// Where the web console listens; `None`: no console.
-    pub console: Option<String>,
+    /// Where the web console listens.
+    pub console: ConsoleListen,
     pub limits: Limits,
     pub pool: StoreLimits,
     /// Notification delivery; `workers: 0` leaves delivery to other nodes (or to tests).
@@ -37,6 +37,53 @@ pub struct ServeConfig {
     pub json_logs: bool,
 }
 
+/// Where the web console listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleListen {
+    /// Not at all (`--no-console`).
+    Off,
+    /// [`DEFAULT_CONSOLE`], or a free loopback port when that address is taken (by another
+    /// node on this machine, or by this node's own gateway): an optional listener never stops
+    /// a node from starting.
+    Default,
+    /// Exactly this address (`--console-listen`): one that cannot be bound is an error.
+    At(String),
+}
+
+/// The console's address unless told otherwise.
+pub const DEFAULT_CONSOLE: &str = "127.0.0.1:8081";
+
+/// The file a node writes its console's URL to (`admin console url` prints it).
+pub fn console_url_path(data: &Path) -> PathBuf {
+    data.join("console_url")
+}
+
+/// Binds the console's listener as `listen` says.
+async fn bind_console(listen: &ConsoleListen) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let bind = |addr: String| async move {
+        tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {addr} for the console: {e} (--no-console turns it off)"
+            )
+        })
+    };
+    Ok(match listen {
+        ConsoleListen::Off => None,
+        ConsoleListen::At(addr) => Some(bind(addr.clone()).await?),
+        ConsoleListen::Default => match tokio::net::TcpListener::bind(DEFAULT_CONSOLE).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                let listener = bind("127.0.0.1:0".into()).await?;
+                tracing::info!(
+                    "the console's default address {DEFAULT_CONSOLE} is taken ({e}); it listens on {} instead",
+                    listener.local_addr()?
+                );
+                Some(listener)
+            }
+        },
+    })
+}
+
 /// A running node.
 pub struct Running {
     pub addr: SocketAddr,
@@ -46,24 +93,37 @@ pub struct Running {
     /// Where the web console listens, when it does.
     pub console_addr: Option<SocketAddr>,
     console_task: Option<JoinHandle<std::io::Result<()>>>,
+    /// DATA/console_url and what this node wrote there (removed at a clean shutdown).
+    console_url: Option<(PathBuf, String)>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     notify_stop: watch::Sender<bool>,
     notify_task: Option<JoinHandle<()>>,
 }
 
-/// Opens the store and keys, as every subcommand does before touching anything.
+/// Opens the store and keys, as every subcommand does before touching anything; with
+/// `create`, the data folder and the store are made when missing, otherwise a missing store
+/// is a `StoreError::NoStore` (inside the error's context) and nothing is made.
 pub async fn open_service(
     store_args: &StoreArgs,
     pool: &StoreLimits,
     clock: SharedClock,
+    create: bool,
 ) -> anyhow::Result<Service> {
-    std::fs::create_dir_all(&store_args.data)?;
-    let store = Store::open(&store_args.url(), pool).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the store at {}: {e}",
+    if create {
+        std::fs::create_dir_all(&store_args.data)?;
+    }
+    let url = store_args.url();
+    let opened = if create {
+        Store::open(&url, pool).await
+    } else {
+        Store::open_existing(&url, pool).await
+    };
+    let store = opened.map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "cannot open the store at {}",
             store_args.redacted_url()
-        )
+        ))
     })?;
     let platform_key = admin::platform_key(&store, clock.now_ms()).await?;
     let keys = store_args.data.join("keys");
@@ -92,11 +152,24 @@ pub async fn open_service(
 
 /// Starts a node and returns once it is accepting connections.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
-    let svc = open_service(&config.store, &config.pool, config.clock.clone()).await?;
+    let svc = open_service(&config.store, &config.pool, config.clock.clone(), true).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Every listener is bound before anything serves: a node that cannot start never answers
+    // `/ready`, not even for a moment.
+    let console_listener = bind_console(&config.console).await?;
+    // The console's URL is on file before the node answers anything: a script that waits for
+    // `/ready` finds it.
+    let console_token = match &console_listener {
+        Some(listener) => {
+            let url = format!("http://{}/\n", listener.local_addr()?);
+            write_file(&console_url_path(&config.store.data), &url, false)?;
+            Some(crate::console::token(&config.store.data)?)
+        }
+        None => None,
+    };
     let demo = if config.demo {
         demo::ensure(
             &svc,
@@ -136,16 +209,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         );
         tokio::spawn(deliverer.run(svc.clock.clone(), svc.notify_wake.clone(), notify_stopped))
     });
-    let (console_addr, console_task) = match &config.console {
+    let (console_addr, console_task) = match console_listener {
         None => (None, None),
-        Some(listen) => {
-            let token = crate::console::token(&config.store.data)?;
-            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot listen on {listen} for the console: {e} (--no-console turns it off)"
-                )
-            })?;
+        Some(listener) => {
+            let token = console_token.clone().expect("made with the listener");
             let console_addr = listener.local_addr()?;
+            let url = format!("http://{console_addr}/");
             let router =
                 crate::console::router(svc.clone(), token.clone(), config.store.data.clone());
             let mut stopped = notify_stop.subscribe();
@@ -157,13 +226,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
                     .await
             });
             if config.json_logs {
-                tracing::info!(url = %format!("http://{console_addr}/"), "web console ready (token: admin console token)");
+                tracing::info!(%url, "web console ready (token: admin console token)");
             } else {
-                eprintln!("Web console: http://{console_addr}/  token: {token}");
+                eprintln!("Web console: {url}  token: {token}");
             }
-            (Some(console_addr), Some(task))
+            (Some((console_addr, url)), Some(task))
         }
     };
+    let console_url = console_addr
+        .as_ref()
+        .map(|(_, url)| (console_url_path(&config.store.data), format!("{url}\n")));
+    let console_addr = console_addr.map(|(addr, _)| addr);
     tracing::info!(%addr, backend = svc.store.backend_name(), "ticketgate is serving /gateway.do");
     Ok(Running {
         addr,
@@ -171,6 +244,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         demo,
         console_addr,
         console_task,
+        console_url,
         stop: Some(stop),
         task,
         notify_stop,
@@ -197,6 +271,12 @@ impl Running {
         let _ = self.notify_stop.send(true);
         if let Some(task) = self.console_task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        // Another node on the same folder may have written its own URL since: leave that.
+        if let Some((path, ours)) = self.console_url.take()
+            && std::fs::read_to_string(&path).is_ok_and(|now| now == ours)
+        {
+            let _ = std::fs::remove_file(path);
         }
         if let Some(task) = self.notify_task.take() {
             // An attempt in flight ends within its timeout; an abandoned claim expires anyway.

@@ -8,6 +8,9 @@ use super::{Validity, duration_within, parse_validity};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Make the store (the data folder and its database, migrated) if there is none; says
+    /// which. Commands that only read never make one.
+    Init,
     /// Merchants (a PID is 16 digits starting with 2088).
     #[command(subcommand)]
     Merchant(MerchantCommand),
@@ -82,10 +85,33 @@ pub enum AdminCommand {
     },
 }
 
+impl AdminCommand {
+    /// Whether the command only reads the store (then a missing store is an error, not made).
+    pub fn only_reads(&self) -> bool {
+        use AdminCommand as A;
+        matches!(
+            self,
+            A::Merchant(MerchantCommand::List)
+                | A::App(AppCommand::List { .. } | AppCommand::Show { .. })
+                | A::Shop(ShopCommand::List { .. })
+                | A::Item(ItemCommand::List { .. })
+                | A::Order(OrderCommand::List { .. })
+                | A::Ticket(TicketCommand::List { .. } | TicketCommand::Show { .. })
+                | A::Keys(KeysCommand::Show)
+                | A::Notify(NotifyCommand::List { .. })
+                | A::Clock(ClockCommand::Show { .. })
+                | A::Fault(FaultCommand::List)
+                | A::Log { .. }
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConsoleCommand {
     /// Print the console's token (made if there is none yet).
     Token,
+    /// Print the URL of the console a running `serve` on this data folder listens on.
+    Url,
 }
 
 #[derive(Debug, Subcommand)]

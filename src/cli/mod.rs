@@ -58,13 +58,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TICKETGATE_NO_DEMO")]
     pub no_demo: bool,
     /// Address of the web console (calls, tickets, notifications, tenants, clocks and faults),
-    /// protected by the token in DATA/console_token (printed at start).
-    #[arg(
-        long,
-        env = "TICKETGATE_CONSOLE_LISTEN",
-        default_value = "127.0.0.1:8081"
-    )]
-    pub console_listen: String,
+    /// protected by the token in DATA/console_token (printed at start). Unless given, it is
+    /// 127.0.0.1:8081 or, when that is taken, a free loopback port; the URL is written to
+    /// DATA/console_url (`admin console url`). An address given here that cannot be bound is
+    /// an error.
+    #[arg(long, env = "TICKETGATE_CONSOLE_LISTEN")]
+    pub console_listen: Option<String>,
     /// Do not serve the web console.
     #[arg(long, env = "TICKETGATE_NO_CONSOLE")]
     pub no_console: bool,

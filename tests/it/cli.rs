@@ -138,7 +138,7 @@ fn admin_commands_print_one_json_object_and_refuse_bad_input() {
 }
 
 /// A `ticketgate serve` child process, killed and reaped when dropped (also when a test fails).
-pub struct Served(std::process::Child);
+pub struct Served(pub std::process::Child);
 
 impl std::ops::Deref for Served {
     type Target = std::process::Child;
@@ -574,4 +574,27 @@ fn admin_writes_leave_the_write_ahead_log_empty() {
     let wal = data.join("ticketgate.db-wal");
     let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
     assert_eq!(left, 0, "{} holds {left} bytes", wal.display());
+}
+
+/// A command that only reads, pointed at a folder with no store, says so and makes nothing; a
+/// write or `admin init` makes the store.
+#[test]
+fn a_read_never_makes_a_store_and_init_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("typo");
+    let out = admin(&data, "merchant list");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no ticketgate store"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!data.exists(), "a read made the data folder");
+    let out = admin(&data, "init");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(json_of(&out)["backend"], "sqlite");
+    assert_eq!(
+        json_of(&admin(&data, "merchant list"))["merchants"],
+        serde_json::json!([])
+    );
 }

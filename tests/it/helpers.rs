@@ -177,7 +177,10 @@ impl TestApp {
             listen: listen.into(),
             store: self.store_args(),
             demo: false,
-            console: self.console.clone(),
+            console: self
+                .console
+                .clone()
+                .map_or(server::ConsoleListen::Off, server::ConsoleListen::At),
             limits: self.limits.clone(),
             pool: self.pool.clone(),
             notify: self.notify.clone(),

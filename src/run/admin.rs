@@ -1,112 +1,81 @@
-//! Carrying out a parsed command line.
+//! `ticketgate admin …`: opening the store (never making one for a command that only reads),
+//! carrying out the command, and its one JSON object and exit status.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
-use crate::cli::{
-    AdminCommand, AppCommand, AppKeyCommand, AuthCommand, CallArgs, Cli, ClockCommand, Command,
-    ConsoleCommand, FaultCommand, FixturesCommand, ItemCommand, KeysCommand, MerchantCommand,
-    NotifyCommand, OrderCommand, ReceiveArgs, ServeArgs, ShopCommand, TicketCommand,
-};
-use crate::client::Client;
+use super::EXIT_REFUSED;
+use crate::alipay::SignType;
+use crate::cli::*;
 use crate::config::StoreArgs;
-use crate::gateway::Limits;
 use crate::operations::admin::{self, AdminError, Listing};
-use crate::server::{self, ServeConfig};
+use crate::server;
 use crate::store::StoreLimits;
-
-/// Exit status for a bad argument, a duplicate or a refusal.
-const EXIT_REFUSED: u8 = 2;
-
-pub async fn run(cli: Cli) -> ExitCode {
-    match cli.command {
-        Command::Serve(args) => match serve(args, cli.log_format == "json").await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!("{e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Admin { store, command } => admin(store, command).await,
-        Command::Call(args) => call(args).await,
-        Command::Receive(args) => match receive(args).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ticketgate receive: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-    }
-}
-
-async fn serve(args: ServeArgs, json_logs: bool) -> anyhow::Result<()> {
-    let config = ServeConfig {
-        json_logs,
-        listen: args.listen,
-        store: args.store,
-        demo: !args.no_demo,
-        console: (!args.no_console).then_some(args.console_listen),
-        clock: crate::clock::system(),
-        limits: Limits {
-            timestamp_skew_ms: args.timestamp_skew.0,
-            max_body_bytes: args.max_body_bytes,
-            call_limit_per_second: args.call_limit,
-            request_log_size: args.request_log_size,
-            header_read_timeout: args.header_read_timeout,
-            body_read_timeout: args.body_read_timeout,
-            max_connections: args.max_connections as usize,
-        },
-        notify: crate::notify::worker::Settings {
-            schedule_ms: args.notify_schedule,
-            timeout: args.notify_timeout,
-            workers: args.notify_workers,
-        },
-        pool: StoreLimits {
-            max_connections: args.db_max_connections,
-            acquire_timeout: args.db_acquire_timeout,
-            sqlite_batch_max: args.sqlite_batch_max as usize,
-        },
-    };
-    let running = server::start(config).await?;
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    running.shutdown().await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
 
 fn read_file(path: &std::path::Path) -> Result<String, AdminError> {
     std::fs::read_to_string(path)
         .map_err(|e| AdminError::Invalid(format!("cannot read {}: {e}", path.display())))
 }
 
-async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
-    let svc =
-        match server::open_service(&store_args, &StoreLimits::default(), crate::clock::system())
-            .await
-        {
-            Ok(svc) => svc,
+/// The console's token and URL: files of the data folder, no store needed.
+fn console_command(data: &std::path::Path, command: &ConsoleCommand) -> Result<Value, AdminError> {
+    match command {
+        ConsoleCommand::Token => crate::console::token(data)
+            .map(|token| json!({"console_token": token, "file": crate::console::token_path(data)}))
+            .map_err(|e| AdminError::Invalid(format!("cannot read or write the token: {e}"))),
+        ConsoleCommand::Url => {
+            let path = server::console_url_path(data);
+            match std::fs::read_to_string(&path) {
+                Ok(url) => Ok(json!({"console_url": url.trim(), "file": path})),
+                Err(_) => Err(AdminError::NotFound(format!(
+                    "a console URL in {} (a running serve writes it when its console starts)",
+                    path.display()
+                ))),
+            }
+        }
+    }
+}
+
+pub(super) async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
+    if let AdminCommand::Console(console) = &command {
+        return match console_command(&store_args.data, console) {
+            Ok(value) => {
+                println!("{value}");
+                ExitCode::SUCCESS
+            }
             Err(e) => {
-                eprintln!("ticketgate admin: {e:#}");
-                return ExitCode::FAILURE;
+                eprintln!("ticketgate admin: {e}");
+                ExitCode::from(EXIT_REFUSED)
             }
         };
+    }
+    // A command that only reads never makes a store: a mistyped --data is said, not hidden
+    // behind an empty answer.
+    let create = !command.only_reads();
+    let limits = StoreLimits::default();
+    let svc = match server::open_service(&store_args, &limits, crate::clock::system(), create).await
+    {
+        Ok(svc) => svc,
+        Err(e) if matches!(e.downcast_ref(), Some(crate::store::StoreError::NoStore(_))) => {
+            eprintln!(
+                "ticketgate admin: {e:#}: `serve`, a command that writes, or `admin init` makes one"
+            );
+            return ExitCode::from(EXIT_REFUSED);
+        }
+        Err(e) => {
+            eprintln!("ticketgate admin: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let AdminCommand::Init = command {
+        println!(
+            "{}",
+            json!({"store": store_args.redacted_url(), "backend": svc.store.backend_name(), "data": store_args.data})
+        );
+        svc.store.close().await;
+        return ExitCode::SUCCESS;
+    }
     if let AdminCommand::Log {
         app,
         method,
@@ -131,11 +100,6 @@ async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
         };
     }
     let outcome = match command {
-        AdminCommand::Console(ConsoleCommand::Token) => {
-            crate::console::token(&store_args.data)
-                .map(|token| json!({"console_token": token, "file": crate::console::token_path(&store_args.data)}))
-                .map_err(|e| AdminError::Invalid(format!("cannot read or write the token: {e}")))
-        }
         AdminCommand::Fixtures(FixturesCommand::Load { file }) => match read_file(&file) {
             Ok(text) => {
                 let keys = store_args.data.join("keys").join("apps");
@@ -170,7 +134,7 @@ async fn admin_command(
     let certs_of = |app_id: &str| data.join("certs").join(app_id);
     match command {
         AdminCommand::Log { .. } => unreachable!("the log prints lines, handled above"),
-        AdminCommand::Fixtures(_) | AdminCommand::Console(_) => {
+        AdminCommand::Fixtures(_) | AdminCommand::Console(_) | AdminCommand::Init => {
             unreachable!("these need the data folder, handled above")
         }
         AdminCommand::Reset { yes } => admin::reset(svc, yes).await,
@@ -363,107 +327,4 @@ async fn admin_command(
             "alipay_public_key": svc.platform_key.public_key().to_pem(),
         })),
     }
-}
-
-async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {
-    let key = PublicKey::from_text(&file_or_text(&args.platform_public_key)?)
-        .map_err(|e| anyhow::anyhow!("--platform-public-key: {}", e.0))?;
-    let behaviour = crate::receive::Behaviour {
-        fail_first: args.fail,
-        fail_rate: args.fail_rate,
-        delay: args.delay,
-        answer: args.answer,
-    };
-    crate::receive::run(&args.listen, key, behaviour).await
-}
-
-async fn call(args: CallArgs) -> ExitCode {
-    match call_inner(args).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("ticketgate call: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn call_inner(args: CallArgs) -> anyhow::Result<ExitCode> {
-    let private_key = PrivateKey::from_text(&file_or_text(&args.private_key)?)
-        .map_err(|e| anyhow::anyhow!("--private-key: {}", e.0))?;
-    let alipay_key = PublicKey::from_text(&file_or_text(&args.alipay_public_key)?)
-        .map_err(|e| anyhow::anyhow!("--alipay-public-key: {}", e.0))?;
-    let sign_type = SignType::parse(&args.sign_type).expect("clap allows RSA2 and RSA only");
-    let charset = Charset::parse(&args.charset).expect("clap allows known charsets only");
-    serde_json::from_str::<serde_json::Map<String, Value>>(&args.biz_content)
-        .map_err(|e| anyhow::anyhow!("BIZ_JSON is not a JSON object: {e}"))?;
-    let mut client = Client::new(
-        &args.gateway,
-        &args.app_id,
-        private_key,
-        alipay_key,
-        sign_type,
-        charset,
-    );
-    if let Some(key) = &args.encrypt_key {
-        let key = crate::alipay::aes::AesKey::from_base64(key).ok_or_else(|| {
-            anyhow::anyhow!("--encrypt-key: not base64 of a 16, 24 or 32-byte AES key")
-        })?;
-        client = client.with_aes(key);
-    }
-    let mut extra = Vec::new();
-    if let Some(token) = &args.app_auth_token {
-        extra.push(("app_auth_token", token.as_str()));
-    }
-    if let Some(url) = &args.notify_url {
-        extra.push(("notify_url", url.as_str()));
-    }
-    let params = client.sign(client.params(&args.method, &args.biz_content, &extra));
-    if args.verbose {
-        let signed =
-            crate::alipay::sign::content(&params, crate::alipay::sign::REQUEST_WITH_EMPTIES);
-        eprintln!(
-            "string signed ({}, {}):\n{signed}",
-            sign_type.name(),
-            charset.name()
-        );
-        eprintln!(
-            "request: POST {}\n{}",
-            args.gateway,
-            crate::alipay::sign::signed_form(&params, charset)
-        );
-    }
-    let reply = client.send(&args.method, &params).await?;
-    if args.verbose {
-        eprintln!("answer:\n{}", reply.body);
-    }
-    // `call … | head` closes the pipe early: that is not an error worth a panic.
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{}", serde_json::to_string_pretty(&reply.node)?)
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(e.into());
-    }
-    if reply.verified {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "ticketgate call: the response signature does NOT verify with the given platform public key: {}",
-            client.why_unverified(&reply)
-        );
-        Ok(ExitCode::from(2))
-    }
-}
-
-/// A key argument: the contents of the file it names, or else the text itself.
-fn file_or_text(arg: &str) -> anyhow::Result<String> {
-    let path = std::path::Path::new(arg);
-    if path.is_file() {
-        return Ok(std::fs::read_to_string(path)?);
-    }
-    let text = arg.trim();
-    // A key in bare base64 is hundreds of characters with no space; a path is not.
-    if text.starts_with("-----BEGIN") || (text.len() > 200 && !text.contains(char::is_whitespace)) {
-        return Ok(arg.to_string());
-    }
-    anyhow::bail!("{arg}: no such file, and not a key in PEM or base64")
 }

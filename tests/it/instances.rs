@@ -1,0 +1,186 @@
+//! Nodes side by side on one machine, started the way users start them: no optional listener
+//! stops `serve`, the console's URL is where `admin console url` says, `/ready` answers only
+//! for a node that is wholly up, and an address the user named that cannot be bound is an
+//! error. The nodes listen on the console's default port on purpose, so these scenarios run
+//! one after the other in one test.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cli::Served;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `ticketgate serve --listen LISTEN --data DATA` and nothing else.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is handed to `Served`, which kills and waits for it"
+)]
+fn serve(listen: &str, data: &Path, extra: &[&str]) -> Served {
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", listen, "--data"])
+        .arg(data)
+        .args(extra)
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .env_remove("TICKETGATE_CONSOLE_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Served(child)
+}
+
+/// The status and body of `GET http://ADDR/PATH`, if something answers.
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    Some((
+        status,
+        text.split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string(),
+    ))
+}
+
+/// Waits until the node answers `/ready` 200 (panics after 60 s, or if it exits first).
+fn ready(node: &mut Served, gateway: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(status) = node.try_wait().unwrap() {
+            panic!("the node exited ({status}) before it was ready");
+        }
+        if get(gateway, "/ready").is_some_and(|(code, _)| code == 200) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{gateway} was never ready");
+}
+
+/// What `admin console url` prints for a data folder.
+fn console_url(data: &Path) -> Value {
+    let out = Command::new(BIN)
+        .args(["admin", "--data"])
+        .arg(data)
+        .args(["console", "url"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+#[test]
+fn nodes_side_by_side_with_default_flags_all_start_and_a_named_taken_address_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+
+    // A gateway on the console's default port (as the old README's several-node example had
+    // it) starts: its console moves to a free loopback port.
+    assert!(
+        std::net::TcpListener::bind("0.0.0.0:8081").is_ok(),
+        "this test needs port 8081, the console's default, free on this machine"
+    );
+    let mut first = serve("0.0.0.0:8081", &a, &[]);
+    ready(&mut first, "127.0.0.1:8081");
+    let url_a = console_url(&a)["console_url"].as_str().unwrap().to_string();
+    assert_ne!(host_port(&url_a), "127.0.0.1:8081", "{url_a}");
+
+    // A second node beside it, with default flags but its own gateway port.
+    let gateway_b = format!("127.0.0.1:{}", free_port());
+    let mut second = serve(&gateway_b, &b, &[]);
+    ready(&mut second, &gateway_b);
+    let url_b = console_url(&b)["console_url"].as_str().unwrap().to_string();
+    assert_ne!(url_a, url_b);
+    for url in [&url_a, &url_b] {
+        let (status, body) = get(&host_port(url), "/").expect("the console answers");
+        assert_eq!(status, 200, "{url}: {body}");
+    }
+    // The first one's gateway still answers where it was asked to.
+    assert_eq!(get("127.0.0.1:8081", "/health").unwrap().0, 200);
+
+    // A console address the user named is not moved: it is an error, and the node never
+    // says it is ready.
+    let gateway_c = format!("127.0.0.1:{}", free_port());
+    let taken = host_port(&url_b);
+    let mut third = serve(&gateway_c, &c, &["--console-listen", &taken]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = third.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            get(&gateway_c, "/ready").is_none_or(|(code, _)| code != 200),
+            "a node about to fail answered /ready"
+        );
+        assert!(Instant::now() < deadline, "the node did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(third.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("cannot listen on {taken} for the console")),
+        "{stderr}"
+    );
+
+    // A clean stop takes the URL file away; a node that never had a console leaves none.
+    drop(third);
+    stop_cleanly(&mut second);
+    assert!(!b.join("console_url").exists());
+    let out = Command::new(BIN)
+        .args(["admin", "--data"])
+        .arg(&b)
+        .args(["console", "url"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Stops a node with SIGTERM (a clean shutdown) and waits for it.
+fn stop_cleanly(node: &mut Served) {
+    let pid = node.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the node did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
