@@ -147,6 +147,7 @@ pub async fn open_service(
         metrics: Default::default(),
         sandbox,
         ca: Default::default(),
+        method_names: crate::operations::methods::NAMES.as_slice(),
     })
 }
 

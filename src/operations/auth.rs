@@ -191,10 +191,7 @@ impl Method for TokenAppQuery {
         let valid = t.revoked_at.is_none() && t.expires_at.is_none_or(|at| at > now);
         let auth_methods = match &t.methods {
             Some(list) => list.split(',').map(str::to_string).collect(),
-            None => super::methods::METHODS
-                .iter()
-                .map(|m| m.name.to_string())
-                .collect(),
+            None => svc.method_names.iter().map(|m| m.to_string()).collect(),
         };
         let end = t.expires_at.unwrap_or(t.created_at + TOKEN_VALID_MS);
         Ok(TokenQueryAnswer {

@@ -75,6 +75,10 @@ pub static METHODS: [Entry; 13] = [
     entry::<super::certs::AlipayCertDownload>(),
 ];
 
+/// The name of every method, in the table's order.
+pub static NAMES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| METHODS.iter().map(|m| m.name).collect());
+
 /// The table's row for a method name.
 pub fn find(name: &str) -> Option<&'static Entry> {
     METHODS.iter().find(|m| m.name == name)

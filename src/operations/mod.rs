@@ -40,6 +40,9 @@ pub struct Service {
     pub sandbox: Arc<crate::sandbox::Sandbox>,
     /// The sandbox CA of certificate mode, read (or made) on first use.
     pub ca: Arc<tokio::sync::OnceCell<Arc<crate::alipay::certs::SandboxCa>>>,
+    /// The names of the methods served (the method table's, handed down so that an operation
+    /// that lists them — a token's "every method" — need not import the table that lists it).
+    pub method_names: &'static [&'static str],
 }
 
 impl Service {

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use super::tx::{PgTx, bound, row_values};
+use super::conn::{PgTx, bound, row_values};
 use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::{CancelRecord, CodeType, ShopFacts, TicketView, Trans};
 use crate::store::StoreError;

@@ -2,11 +2,12 @@
 //! locks taken with `FOR UPDATE` by the operations), retried on serialisation failures,
 //! deadlocks and lost unique-key races.
 
+mod conn;
 mod facts;
 mod plan;
 mod tx;
 
-pub use tx::PgTx;
+pub use conn::PgTx;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};

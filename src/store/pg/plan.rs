@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use sqlx::Row as _;
 
-use super::tx::{PgTx, bound};
+use super::conn::{PgTx, bound};
 use crate::store::effects::{Check, row_write};
 use crate::store::{Effect, StoreError};
 
