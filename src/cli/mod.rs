@@ -49,9 +49,17 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address and port to listen on (any address; port 80 works, for clients that cannot use
-    /// another).
-    #[arg(long, env = "TICKETGATE_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    /// another). Default 127.0.0.1:8080; with --ephemeral, port 80 on a free 127.x.y.z when it
+    /// can be bound, else a free port.
+    #[arg(long, env = "TICKETGATE_LISTEN")]
+    pub listen: Option<String>,
+    /// A throwaway node for a test suite: its own store in a temporary folder (removed on exit;
+    /// --data and --database-url are not used), a free address, the demo tenant, and as the
+    /// first line on stdout one JSON object with everything a client needs (gateway and
+    /// console URLs, the console token, the app id and keys in the forms SDKs take, the
+    /// platform public key, the merchant, shop and ticket codes, the folder).
+    #[arg(long, env = "TICKETGATE_EPHEMERAL")]
+    pub ephemeral: bool,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Do not create the demo tenant on first start.

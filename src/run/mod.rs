@@ -1,6 +1,7 @@
 //! Carrying out a parsed command line (the operator's `admin` commands: `admin.rs`).
 
 mod admin;
+mod ephemeral;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,10 +39,26 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs, json_logs: bool) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs, json_logs: bool) -> anyhow::Result<()> {
+    let ephemeral = if args.ephemeral {
+        let folder = ephemeral::folder()?;
+        args.store = crate::config::StoreArgs {
+            data: folder.clone(),
+            database_url: None,
+        };
+        args.no_demo = false;
+        Some(folder)
+    } else {
+        None
+    };
+    let listen = match (&args.listen, &ephemeral) {
+        (Some(listen), _) => listen.clone(),
+        (None, Some(_)) => ephemeral::address(),
+        (None, None) => "127.0.0.1:8080".to_string(),
+    };
     let config = ServeConfig {
         json_logs,
-        listen: args.listen,
+        listen,
         store: args.store,
         demo: !args.no_demo,
         console: match (args.no_console, args.console_listen) {
@@ -70,10 +87,25 @@ async fn serve(args: ServeArgs, json_logs: bool) -> anyhow::Result<()> {
             sqlite_batch_max: args.sqlite_batch_max as usize,
         },
     };
-    let running = server::start(config).await?;
+    let running = match server::start(config).await {
+        Ok(running) => running,
+        Err(e) => {
+            if let Some(folder) = &ephemeral {
+                let _ = std::fs::remove_dir_all(folder);
+            }
+            return Err(e);
+        }
+    };
+    if let Some(folder) = &ephemeral {
+        ephemeral::announce(&running, folder)?;
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
-    running.shutdown().await
+    let stopped = running.shutdown().await;
+    if let Some(folder) = &ephemeral {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+    stopped
 }
 
 async fn shutdown_signal() {

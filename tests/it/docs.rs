@@ -1,6 +1,7 @@
 //! The docs are executed: every shell block of README.md, README.zh-CN.md, docs/*.md and
 //! docs/zh/*.md runs, in order, as a user would paste it, against a fresh `serve` started in
-//! a folder of its own (`cargo run --release -q --` runs the binary under test; the gateway's
+//! a folder of its own (`cargo run --release -q --` and `target/release/ticketgate` run the
+//! binary under test, `cargo build` is already done; the gateway's
 //! and console's default addresses are the test node's, and the receiver's a free port, so
 //! that the files can run side by side). What a line's comment says
 //! it shows is asserted: its codes and ALL-CAPS words (`# 40004 REPEAT_CANCEL`) must be in the
@@ -173,13 +174,14 @@ fn script(file: &str, blocks: &[Block]) -> String {
 
 const PRELUDE: &str = r#"set -eo pipefail
 cargo() {
-  if [ "$1" = run ]; then
-    while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done
-    shift
-    "$TICKETGATE_BIN" "$@"
-  else
-    command cargo "$@"
-  fi
+  case "$1" in
+    run)
+      while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done
+      shift
+      "$TICKETGATE_BIN" "$@" ;;
+    build) ;;  # the binary under test is built already (target/release/ticketgate is it)
+    *) command cargo "$@" ;;
+  esac
 }
 ticketgate() { "$TICKETGATE_BIN" "$@"; }
 __check() {
@@ -247,6 +249,8 @@ fn run_doc(file: &str) -> (usize, usize) {
     for dir in ["examples", "scripts", "sdk"] {
         std::os::unix::fs::symlink(Path::new(ROOT).join(dir), work.path().join(dir)).unwrap();
     }
+    std::fs::create_dir_all(work.path().join("target/release")).unwrap();
+    std::os::unix::fs::symlink(BIN, work.path().join("target/release/ticketgate")).unwrap();
     let (node, gateway, console) = serve(work.path());
     let text = script(file, &blocks)
         .replace("127.0.0.1:8080", &gateway)

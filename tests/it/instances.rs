@@ -184,3 +184,64 @@ fn stop_cleanly(node: &mut Served) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `serve --ephemeral`: its first line on stdout is everything a client needs, the keys in
+/// the forms SDKs take work as given, and a clean stop removes its folder.
+#[test]
+fn an_ephemeral_node_says_what_a_client_needs_and_leaves_nothing_behind() {
+    use std::io::BufRead;
+    let mut node = Command::new(BIN)
+        .args(["serve", "--ephemeral"])
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .env_remove("TICKETGATE_LISTEN")
+        .env_remove("TICKETGATE_CONSOLE_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = node.stdout.take().unwrap();
+    let mut node = Served(node);
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    let info: Value = serde_json::from_str(&first).expect("the first line is one JSON object");
+    let folder = std::path::PathBuf::from(info["data"].as_str().unwrap());
+    assert!(folder.join("ticketgate.db").exists());
+    let gateway = info["gateway_url"].as_str().unwrap();
+    // As root this machine lets it take port 80, which the official Python SDK needs.
+    if info["port"] == 80 {
+        assert!(!gateway.contains(":80/"), "no port in the URL: {gateway}");
+    }
+    let ticket = info["tickets"]["normal"][0].as_str().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "call",
+            "koubei.trade.ticket.ticketcode.query",
+            &format!(
+                r#"{{"ticket_code":"{ticket}","shop_id":"{}"}}"#,
+                info["shop_id"].as_str().unwrap()
+            ),
+            "--gateway",
+            gateway,
+            "--app-id",
+            info["app_id"].as_str().unwrap(),
+            "--private-key",
+            info["app_private_key_base64"].as_str().unwrap(),
+            "--alipay-public-key",
+            info["alipay_public_key_base64"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("EFFECTIVE"));
+    let console = info["console_url"].as_str().unwrap();
+    assert_eq!(get(&host_port(console), "/").unwrap().0, 200);
+    stop_cleanly(&mut node);
+    assert!(node.try_wait().unwrap().unwrap().success());
+    assert!(!folder.exists(), "the ephemeral folder is removed on exit");
+}
