@@ -28,6 +28,8 @@ pub enum GatewayError {
     CodeInvalid,
     /// `alipay.open.auth.token.app`: the refresh token is unknown, used or expired.
     RefreshTokenInvalid,
+    /// The app may not call this method (it has not signed the product).
+    InsufficientPermissions,
     /// The app made more calls than its limit allows.
     CallLimited {
         per_second: u32,
@@ -88,6 +90,12 @@ impl GatewayError {
                 "Insufficient Token Permissions",
                 "aop.invalid-app-auth-token",
                 "无效的应用授权令牌".to_string(),
+            ),
+            InsufficientPermissions => (
+                "40006",
+                "Insufficient Permissions",
+                "isv.insufficient-isv-permissions",
+                "ISV权限不足，建议在开放平台控制台检查对应产品是否已经绑定".to_string(),
             ),
             AppAuthTokenNoApi => (
                 "20001",

@@ -256,6 +256,10 @@ pub enum AppCommand {
         /// is configured with to DATA/certs/APP_ID/ (see `app cert`).
         #[arg(long)]
         cert: bool,
+        /// Limit it to these methods (comma-separated: the products it has signed); a call
+        /// of any other is answered `40006 isv.insufficient-isv-permissions`. Default: all.
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
     },
     /// Certificate mode: issue the app a certificate for its public key from the sandbox CA,
     /// and write appCertPublicKey_APP_ID.crt, alipayCertPublicKey_RSA2.crt and
@@ -280,6 +284,23 @@ pub enum AppCommand {
     /// The app's public key.
     #[command(subcommand)]
     Key(AppKeyCommand),
+    /// The methods the app may call (the products it has signed).
+    #[command(subcommand)]
+    Methods(AppMethodsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppMethodsCommand {
+    /// Limit the app to these methods, or `all` for every method; a call of any other is
+    /// answered `40006 Insufficient Permissions` (`isv.insufficient-isv-permissions`), as
+    /// production answers an app that has not signed the product, and changes nothing.
+    Set {
+        #[arg(long)]
+        app_id: String,
+        /// Comma-separated method names, or `all`.
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

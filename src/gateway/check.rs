@@ -258,6 +258,16 @@ impl Checking<'_> {
         }
         let entry =
             methods::find(method).ok_or_else(|| GatewayError::InvalidMethod(method.to_string()))?;
+        if !record.allows(entry.name) {
+            if let Some(f) = facts.as_deref_mut() {
+                f.diagnosis = Some(format!(
+                    "[NOT_SIGNED] 应用 {app_id} 没有开通 {name} 接口（admin app methods set 可改）。The app may not call {name}: it is limited to {}.",
+                    record.methods.as_deref().unwrap_or_default(),
+                    name = entry.name,
+                ));
+            }
+            return Err(GatewayError::InsufficientPermissions);
+        }
         // Only signed calls count against an app's limit: nobody else can spend it.
         if let Some(limit) = call_limit
             && !limit.admit(&app_id, std::time::Instant::now())

@@ -175,6 +175,9 @@ async fn admin_command(
         AdminCommand::App(AppCommand::Key(AppKeyCommand::Aes { app_id, remove })) => {
             admin::set_app_aes_key(svc, &app_id, remove).await
         }
+        AdminCommand::App(AppCommand::Methods(AppMethodsCommand::Set { app_id, methods })) => {
+            admin::set_app_methods(svc, &app_id, &methods).await
+        }
         AdminCommand::App(AppCommand::Add {
             app_id,
             merchant,
@@ -184,6 +187,7 @@ async fn admin_command(
             notify_url,
             aes_key,
             cert,
+            methods,
         }) => {
             let new = admin::NewApp {
                 app_id: app_id.clone(),
@@ -193,7 +197,14 @@ async fn admin_command(
                 charset,
                 notify_url,
             };
+            if let Some(list) = &methods {
+                admin::check_methods(list)?;
+            }
             let mut added = admin::add_app(svc, new).await?;
+            if let Some(list) = &methods {
+                added["methods"] =
+                    admin::set_app_methods(svc, &app_id, list).await?["methods"].clone();
+            }
             if aes_key {
                 let aes = admin::set_app_aes_key(svc, &app_id, false).await?;
                 added["aes_key"] = aes["aes_key"].clone();

@@ -17,6 +17,7 @@ mod log;
 mod modes;
 mod multinode;
 mod notify;
+mod permissions;
 mod pg;
 mod query;
 mod races;

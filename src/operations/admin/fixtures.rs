@@ -50,6 +50,8 @@ pub struct FixtureApp {
     #[serde(default = "utf8")]
     pub charset: String,
     pub notify_url: Option<String>,
+    /// The methods it may call; absent: every method.
+    pub methods: Option<Vec<String>>,
 }
 
 fn rsa2() -> String {
@@ -150,7 +152,15 @@ pub async fn fixtures_load(svc: &Service, text: &str, keys_dir: &Path) -> Result
             charset: a.charset.clone(),
             notify_url: a.notify_url.clone(),
         };
+        if let Some(list) = &a.methods {
+            super::tenants::check_methods(list).map_err(|e| at("apps", i, e))?;
+        }
         let done = Report::outcome(add_app(svc, new).await).map_err(|e| at("apps", i, e))?;
+        if let (Some(_), Some(list)) = (&done, &a.methods) {
+            super::tenants::set_app_methods(svc, &a.app_id, list)
+                .await
+                .map_err(|e| at("apps", i, e))?;
+        }
         if let (Some(_), Some(key)) = (&done, private) {
             let path = keys_dir.join(format!("{}_private_key.pem", a.app_id));
             crate::config::write_file(&path, &key.to_pkcs1_pem(), true).map_err(|e| {

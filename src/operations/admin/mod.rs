@@ -14,8 +14,8 @@ pub use sandbox::{
     fault_clear, fault_list,
 };
 pub use tenants::{
-    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, remove_app_key,
-    set_app_aes_key, set_app_key, show_app,
+    NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, check_methods,
+    remove_app_key, set_app_aes_key, set_app_key, set_app_methods, show_app,
 };
 pub use tickets::{MAX_TICKETS_PER_ORDER, issue_order, ticket_refund, ticket_show, ticket_use};
 pub use tokens::{auth_code, grant_token, grant_token_for};

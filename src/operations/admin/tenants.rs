@@ -66,6 +66,10 @@ pub async fn show_app(svc: &Service, app_id: &str) -> Result<Value> {
         "keys": keys,
         "aes_key": app.aes_key,
         "app_cert_sn": app.app_cert_sn,
+        "methods": app.methods.as_deref().map_or_else(
+            || Value::from("all"),
+            |list| list.split(',').collect::<Vec<_>>().into()
+        ),
     }))
 }
 
@@ -75,6 +79,44 @@ pub(super) async fn app_record(svc: &Service, app_id: &str) -> Result<AppRecord>
         .read(op!(|tx| [id: String = id] -> Option<AppRecord> { tx.app(&id).await }))
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("app {app_id}")))
+}
+
+/// Checks a list of methods an app may call: each one the gateway serves, or `all` alone.
+pub fn check_methods(methods: &[String]) -> Result<()> {
+    if methods == ["all"] {
+        return Ok(());
+    }
+    if methods.is_empty() {
+        return invalid("--methods needs at least one method, or all");
+    }
+    for m in methods {
+        if crate::operations::methods::find(m).is_none() {
+            return invalid(format!("{m:?} is not a method this gateway serves"));
+        }
+    }
+    Ok(())
+}
+
+/// Limits an app to these methods (`all`: every method).
+pub async fn set_app_methods(svc: &Service, app_id: &str, methods: &[String]) -> Result<Value> {
+    check_methods(methods)?;
+    let list = (methods != ["all"]).then(|| methods.join(","));
+    let changed = svc
+        .store
+        .write(
+            op!(|tx| [id: String = app_id.into(), list: Option<String> = list] -> bool {
+                tx.set_app_methods(&id, list.as_deref()).await
+            }),
+        )
+        .await?;
+    if !changed {
+        return Err(AdminError::NotFound(format!("app {app_id}")));
+    }
+    let shown: Value = match methods {
+        [all] if all == "all" => "all".into(),
+        _ => methods.into(),
+    };
+    Ok(json!({"app_id": app_id, "methods": shown}))
 }
 
 /// Sets an app's public key for a sign type (default: the app's own): calls signed with the
@@ -227,6 +269,7 @@ pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
         other_public_key_pem: None,
         aes_key: None,
         app_cert_sn: None,
+        methods: None,
     };
     let r = record.clone();
     let outcome = store

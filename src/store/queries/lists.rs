@@ -75,7 +75,8 @@ pub trait Lists: Tx {
             let sql = "SELECT app_id, merchant_pid, sign_type, charset, notify_url, \
                  CAST(CASE WHEN other_public_key_pem IS NULL THEN 0 ELSE 1 END AS BIGINT), \
                  CAST(CASE WHEN aes_key IS NULL THEN 0 ELSE 1 END AS BIGINT), \
-                 CAST(CASE WHEN app_cert_sn IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+                 CAST(CASE WHEN app_cert_sn IS NULL THEN 0 ELSE 1 END AS BIGINT), \
+                 COALESCE(methods, 'all') \
                  FROM apps WHERE ($1 = '' OR merchant_pid = $1) ORDER BY app_id";
             let names = [
                 "app_id",
@@ -86,6 +87,7 @@ pub trait Lists: Tx {
                 "both_sign_types",
                 "aes",
                 "cert_mode",
+                "methods",
             ];
             json_rows(self, sql, &args![merchant], &names).await
         }

@@ -21,6 +21,9 @@ pub struct AppRecord {
     pub aes_key: Option<String>,
     /// Certificate mode: the SN of its certificate (what its calls' `app_cert_sn` must be).
     pub app_cert_sn: Option<String>,
+    /// The methods it may call, comma-separated (the products it has signed); `None`: every
+    /// method.
+    pub methods: Option<String>,
 }
 
 impl AppRecord {
@@ -32,10 +35,17 @@ impl AppRecord {
             self.other_public_key_pem.as_deref()
         }
     }
+
+    /// Whether the app may call `method`.
+    pub fn allows(&self, method: &str) -> bool {
+        self.methods
+            .as_deref()
+            .is_none_or(|list| list.split(',').any(|m| m == method))
+    }
 }
 
 const APP_COLUMNS: &str = "app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, \
-     other_public_key_pem, aes_key, app_cert_sn";
+     other_public_key_pem, aes_key, app_cert_sn, methods";
 
 impl FromRow for AppRecord {
     fn from_cols(c: &mut Cols) -> Result<Self, StoreError> {
@@ -49,6 +59,7 @@ impl FromRow for AppRecord {
             other_public_key_pem: c.opt_text()?,
             aes_key: c.opt_text()?,
             app_cert_sn: c.opt_text()?,
+            methods: c.opt_text()?,
         })
     }
 }
@@ -233,7 +244,7 @@ pub trait Tenants: Tx {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         async move {
             let sql = "INSERT INTO apps (app_id, merchant_pid, public_key_pem, sign_type, charset, notify_url, created_at, \
-                       other_public_key_pem, aes_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
+                       other_public_key_pem, aes_key, methods) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING";
             let a = app;
             let values = args![
                 &a.app_id,
@@ -244,7 +255,8 @@ pub trait Tenants: Tx {
                 &a.notify_url,
                 now,
                 &a.other_public_key_pem,
-                &a.aes_key
+                &a.aes_key,
+                &a.methods
             ];
             Ok(self.execute(sql, &values).await? == 1)
         }
@@ -305,6 +317,19 @@ pub trait Tenants: Tx {
                        VALUES (1, $1, $2, $3, $4) ON CONFLICT DO NOTHING";
             let values = args![&ca.root_key_pem, &ca.bundle_pem, &ca.platform_cert_pem, now];
             self.execute(sql, &values).await.map(drop)
+        }
+    }
+
+    /// Limits an app to these methods (comma-separated), or `None` to every method; answers
+    /// whether the app exists.
+    fn set_app_methods(
+        &mut self,
+        app_id: &str,
+        methods: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "UPDATE apps SET methods = $1 WHERE app_id = $2";
+            Ok(self.execute(sql, &args![methods, app_id]).await? == 1)
         }
     }
 

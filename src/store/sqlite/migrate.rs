@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "notification attempts",
         include_str!("../../../migrations/sqlite/0011_notification_attempts.sql"),
     ),
+    (
+        12,
+        "app methods",
+        include_str!("../../../migrations/sqlite/0012_app_methods.sql"),
+    ),
 ];
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
