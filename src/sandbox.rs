@@ -140,7 +140,16 @@ const CODES: [(&str, &str); 6] = [
     ("40006", "Insufficient Permissions"),
 ];
 
-/// The status a fault answers with (`None`: it only delays).
+/// The answer (`--answer DROP`, `admin fault add --drop`) of a fault that closes the client's
+/// connection without any answer at all.
+pub const DROP: &str = "DROP";
+
+/// Whether a fault closes the connection instead of answering.
+pub fn fault_drops(fault: &FaultRow) -> bool {
+    fault.code.as_deref() == Some(DROP)
+}
+
+/// The status a fault answers with (`None`: it only delays, or drops the connection).
 pub fn fault_status(fault: &FaultRow) -> Option<crate::alipay::codes::Status> {
     let code = fault.code.as_deref()?;
     let (code, msg) = CODES.iter().find(|(c, _)| *c == code)?;
@@ -155,6 +164,14 @@ pub fn fault_status(fault: &FaultRow) -> Option<crate::alipay::codes::Status> {
 /// Reads `--answer`: `SUB_CODE` (a business refusal, `40004`), `20000` (`isp.unknow-error`), or
 /// `CODE:SUB_CODE`. A sub_code the ledger knows gets its own sub_msg.
 pub fn parse_answer(text: &str) -> Result<FaultAnswer, String> {
+    if text == DROP {
+        return Ok(FaultAnswer {
+            code: DROP,
+            msg: "",
+            sub_code: String::new(),
+            sub_msg: String::new(),
+        });
+    }
     let (code, sub_code) = match text.split_once(':') {
         Some((code, sub)) => (code, sub.to_string()),
         None if text.bytes().all(|b| b.is_ascii_digit()) => (

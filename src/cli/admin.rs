@@ -193,6 +193,12 @@ pub enum FaultCommand {
         /// Run and commit the operation first, then answer the fault.
         #[arg(long)]
         after_commit: bool,
+        /// Close the client's connection without any answer instead — before the operation
+        /// (nothing written) or, with --after-commit, after its commit (the effect is durable,
+        /// the client sees a dead connection; a retry with the same request_id answers
+        /// BIZ_ALREADY_SUCCESS).
+        #[arg(long, conflicts_with = "answer")]
+        drop: bool,
         /// Wait this long before answering (`2s`, `500ms`; at most 60s).
         #[arg(long, value_parser = parse_latency, default_value = "0s")]
         latency: i64,

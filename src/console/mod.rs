@@ -425,7 +425,11 @@ async fn fault_add(State(c): State<Arc<Console>>, body: Bytes) -> Response {
             method: text("method").unwrap_or_default(),
             app_id: text("app_id"),
             ticket_code: text("ticket_code"),
-            answer: text("answer"),
+            answer: if v["drop"].as_bool() == Some(true) {
+                Some(crate::sandbox::DROP.to_string())
+            } else {
+                text("answer")
+            },
             times: v["times"]
                 .as_i64()
                 .or_else(|| text("times").and_then(|t| t.parse().ok())),

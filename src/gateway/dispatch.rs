@@ -18,6 +18,8 @@ pub enum Failure {
     Store(StoreError),
     /// An injected fault (`admin fault add`) answered instead.
     Injected(Status),
+    /// An injected fault (`admin fault add --drop`) closes the connection: no answer at all.
+    Dropped,
 }
 
 impl From<OpError> for Failure {
@@ -43,6 +45,13 @@ impl Failure {
             },
             Failure::Store(_) => GatewayError::Unavailable.status(),
             Failure::Injected(status) => status.clone(),
+            // Never sent: what the request log and the metrics record of a dropped call.
+            Failure::Dropped => Status {
+                code: "DROPPED",
+                msg: "Connection Dropped",
+                sub_code: "ticketgate.fault-dropped".into(),
+                sub_msg: "注入的故障关闭了连接，没有应答".into(),
+            },
         }
     }
 }
@@ -59,16 +68,20 @@ pub async fn dispatch(
         channel: Channel::OpenPlatform,
         notify: call.notify,
     };
-    let (status, latency, after_commit) = match &fault {
-        None => (None, std::time::Duration::ZERO, false),
+    let (status, latency, after_commit, drops) = match &fault {
+        None => (None, std::time::Duration::ZERO, false, false),
         Some(f) => (
             crate::sandbox::fault_status(f),
             std::time::Duration::from_millis(f.latency_ms.max(0) as u64),
             f.after_commit == 1,
+            crate::sandbox::fault_drops(f),
         ),
     };
     if !after_commit {
         pause(latency).await;
+        if drops {
+            return Err(Failure::Dropped);
+        }
         if let Some(status) = status {
             return Err(Failure::Injected(status));
         }
@@ -79,6 +92,10 @@ pub async fn dispatch(
             svc.notify_wake.notify_waiters();
         }
         pause(latency).await;
+        if drops {
+            // The effect is committed; the client sees only a dead connection.
+            return Err(Failure::Dropped);
+        }
         if let Some(status) = status {
             // The operation's effect is committed; its answer is lost.
             return Err(Failure::Injected(status));

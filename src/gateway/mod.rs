@@ -267,6 +267,36 @@ fn body_error(e: &axum::Error, limit: usize) -> String {
     format!("请求体读取失败（分块编码有误或连接提前关闭）：{e}")
 }
 
+/// The router as hyper serves it, except that a response marked [`respond::DropConnection`]
+/// is not sent: the service fails, and hyper closes the connection without writing a byte.
+fn dropping(
+    router: Router,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::io::Error,
+    Future = impl std::future::Future<Output = Result<Response, std::io::Error>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let mut router = router.clone();
+        async move {
+            let response = tower_service::Service::call(&mut router, request)
+                .await
+                .unwrap_or_else(|never| match never {});
+            if response
+                .extensions()
+                .get::<respond::DropConnection>()
+                .is_some()
+            {
+                return Err(std::io::Error::other(
+                    "an injected fault drops the connection",
+                ));
+            }
+            Ok(response)
+        }
+    })
+}
+
 /// Serves until `shutdown` resolves; in-flight requests are finished. Connections are bounded
 /// (`max_connections`; beyond it new ones wait in the listen backlog), a request's headers must
 /// arrive within `header_read_timeout` (which also closes a keep-alive connection idle that
@@ -278,7 +308,6 @@ pub async fn serve(
     limits: Limits,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
 
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let (closing, close) = tokio::sync::watch::channel(false);
@@ -302,7 +331,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = dropping(router.clone());
         let mut close = close.clone();
         let header_timeout = limits.header_read_timeout;
         connections.spawn(async move {

@@ -65,6 +65,7 @@ pub fn respond(
         Some(method) => envelope::node_name(method),
         None => envelope::ERROR_NODE.to_string(),
     };
+    let dropped = matches!(outcome, Err(Failure::Dropped));
     let outcome = outcome.map_err(|failure| failure.status());
     let text = node_text(outcome.as_deref());
     let bytes = match &ctx.aes {
@@ -111,5 +112,13 @@ pub fn respond(
         header::CONTENT_TYPE,
         HeaderValue::from_str(&content_type).expect("charset names are ASCII"),
     );
+    if dropped {
+        response.extensions_mut().insert(DropConnection);
+    }
     response
 }
+
+/// Marks a response that must not be sent: the connection is closed instead
+/// (`gateway::serve`), as an injected `--drop` fault asks.
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;

@@ -317,13 +317,18 @@ async fn admin_command(
             answer,
             times,
             after_commit,
+            drop,
             latency,
         }) => {
             let new = admin::NewFault {
                 method,
                 app_id: app,
                 ticket_code: ticket,
-                answer,
+                answer: if drop {
+                    Some(crate::sandbox::DROP.to_string())
+                } else {
+                    answer
+                },
                 times,
                 after_commit,
                 latency_ms: latency,

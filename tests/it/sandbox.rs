@@ -637,3 +637,88 @@ async fn the_receiver_prints_verifies_and_fails_as_told() {
         "{third}"
     );
 }
+
+/// `--drop`: the client's connection is closed without any answer — before the operation
+/// (nothing written) or after its commit (the effect is durable; the retry recovers it).
+#[tokio::test]
+async fn a_dropping_fault_closes_the_connection_before_or_after_the_commit() {
+    let app = TestApp::spawn().await;
+    let codes = app.issue(NORMAL, 2).await;
+    let dropping = |after_commit: bool| NewFault {
+        method: USE.into(),
+        answer: Some(ticketgate::sandbox::DROP.into()),
+        after_commit,
+        times: Some(1),
+        ..Default::default()
+    };
+    let use_biz =
+        |id: &str, code: &str| json!({"request_id": id, "ticket_code": code, "shop_id": SHOP});
+
+    // Before: no answer at all, and nothing written.
+    let added = admin::fault_add(app.service(), dropping(false))
+        .await
+        .unwrap();
+    assert_eq!(added["drop"], true);
+    let dead = app
+        .client()
+        .call(USE, &use_biz("d1", &codes[0]).to_string(), &[])
+        .await;
+    assert!(
+        dead.is_err(),
+        "the connection closes without an answer: {:?}",
+        dead.map(|r| r.body)
+    );
+    assert_eq!(
+        app.query(&codes[0]).await.field("ticket_status"),
+        "EFFECTIVE"
+    );
+    let first = app.use_code("d1", &codes[0]).await;
+    assert_success(&first);
+    assert!(first.node.get("biz_code").is_none(), "{}", first.node_text);
+
+    // After the commit: the use is made, the client sees a dead connection, the retry with
+    // the same request_id answers BIZ_ALREADY_SUCCESS.
+    admin::fault_add(app.service(), dropping(true))
+        .await
+        .unwrap();
+    let dead = app
+        .client()
+        .call(USE, &use_biz("d2", &codes[1]).to_string(), &[])
+        .await;
+    assert!(dead.is_err(), "the connection closes without an answer");
+    assert_eq!(app.query(&codes[1]).await.field("ticket_status"), "USED");
+    let retry = app.use_code("d2", &codes[1]).await;
+    assert_success(&retry);
+    assert_eq!(retry.field("biz_code"), "BIZ_ALREADY_SUCCESS");
+    app.assert_consistent(&codes[1]).await;
+
+    // The request log has both calls, dropped.
+    let filter = LogFilter {
+        method: Some(USE.into()),
+        failed_only: true,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let f = filter.clone();
+        let rows = app
+            .store()
+            .read(op!(|tx| [f: LogFilter = f] -> Vec<(i64, String, String)> {
+                tx.read_log(&f, None, 10).await
+            }))
+            .await
+            .unwrap();
+        let dropped = rows
+            .iter()
+            .filter(|(_, _, e)| e.contains("DROPPED"))
+            .count();
+        if dropped == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{dropped} dropped calls in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

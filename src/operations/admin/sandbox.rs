@@ -162,11 +162,12 @@ fn fault_json(f: &FaultRow) -> Value {
         "method": f.method,
         "app_id": f.app_id,
         "ticket_code": f.ticket_code,
-        "answer": f.code.as_ref().map(|code| json!({
+        "answer": f.code.as_ref().filter(|_| !crate::sandbox::fault_drops(f)).map(|code| json!({
             "code": code,
             "sub_code": f.sub_code,
             "sub_msg": f.sub_msg,
         })),
+        "drop": crate::sandbox::fault_drops(f),
         "after_commit": f.after_commit == 1,
         "latency_ms": f.latency_ms,
         "remaining": f.remaining,
