@@ -293,6 +293,16 @@ pub enum AppCommand {
     /// The methods the app may call (the products it has signed).
     #[command(subcommand)]
     Methods(AppMethodsCommand),
+    /// Sandbox: deliver every notification of the app twice (the same notify_id, each
+    /// recorded as an attempt), to test that its handler acknowledges a repeat and applies it
+    /// once, as the platform's at-least-once delivery requires.
+    NotifyTwice {
+        #[arg(long)]
+        app_id: String,
+        /// Back to delivering once.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,7 @@
 //! - `GET /api/tenants` merchants, apps, shops, items and the demo tenant's configuration
 //! - `GET /api/sandbox` clocks and faults; `POST /api/clocks/{pid}/advance` (`{"by":"30d"}`),
 //!   `POST /api/clocks/{pid}/reset`, `POST /api/faults` (`{"method":…,"answer":…}`),
-//!   `DELETE /api/faults/{id}`, `DELETE /api/faults`
+//!   `DELETE /api/faults/{id}`, `DELETE /api/faults`, `POST /api/apps/{id}/notify-twice` (`{"on":true}`)
 
 use crate::store::op;
 use std::path::{Path, PathBuf};
@@ -77,6 +77,7 @@ pub fn router(svc: Service, token: String, data: PathBuf) -> Router {
         .route("/api/clocks/{pid}/advance", post(clock_advance))
         .route("/api/clocks/{pid}/reset", post(clock_reset))
         .route("/api/faults", post(fault_add).delete(faults_clear))
+        .route("/api/apps/{app_id}/notify-twice", post(notify_twice))
         .route("/api/faults/{id}", delete(fault_clear))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
@@ -437,6 +438,20 @@ async fn fault_add(State(c): State<Arc<Console>>, body: Bytes) -> Response {
             latency_ms,
         };
         admin::fault_add(&c.svc, new).await
+    };
+    answer(run.await)
+}
+
+/// `{"on": true}`: deliver the app's notifications twice (`admin app notify-twice`).
+async fn notify_twice(
+    State(c): State<Arc<Console>>,
+    UrlPath(app_id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let v = body_json(&body)?;
+        let on = v["on"].as_bool().unwrap_or(true);
+        admin::set_notify_twice(&c.svc, &app_id, on).await
     };
     answer(run.await)
 }

@@ -180,12 +180,15 @@ impl Deliverer {
                     .await
             }))
             .await?;
-        let notify_id = row.notify_id;
+        let notify_id = row.notify_id.clone();
         if let Some(metrics) = &self.metrics {
             metrics.notification(if still_ours { status.name() } else { "lost" });
         }
         if !still_ours {
             return Ok(Outcome::Lost { notify_id });
+        }
+        if status == OutboxStatus::Delivered {
+            self.deliver_again_if_asked(&row, merchant_now).await?;
         }
         Ok(match (status, error) {
             (OutboxStatus::Delivered, _) => Outcome::Delivered { notify_id },
@@ -199,6 +202,33 @@ impl Deliverer {
                 error: error.unwrap_or_default(),
             },
         })
+    }
+
+    /// The sandbox's duplicate delivery (`admin app notify-twice`): a delivered notification
+    /// of such an app is sent once more, at once, with the same `notify_id`, and recorded as
+    /// an attempt; whatever the receiver answers, the notification stays delivered.
+    async fn deliver_again_if_asked(
+        &self,
+        row: &NotificationRow,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let app_id = row.app_id.clone();
+        let twice = self
+            .store
+            .read(op!(|tx| [app_id: String = app_id] -> bool { tx.notifies_twice(&app_id).await }))
+            .await?;
+        if !twice {
+            return Ok(());
+        }
+        let error = self.attempt(row, now).await.err();
+        let id = row.notify_id.clone();
+        self.store
+            .write(
+                op!(|tx| [id: String = id, now: i64 = now, error: Option<String> = error] -> () {
+                    tx.record_extra_attempt(&id, now, error.as_deref()).await
+                }),
+            )
+            .await
     }
 
     /// One POST; success is HTTP 200 with the body exactly `success`.

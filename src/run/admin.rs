@@ -175,6 +175,9 @@ async fn admin_command(
         AdminCommand::App(AppCommand::Key(AppKeyCommand::Aes { app_id, remove })) => {
             admin::set_app_aes_key(svc, &app_id, remove).await
         }
+        AdminCommand::App(AppCommand::NotifyTwice { app_id, off }) => {
+            admin::set_notify_twice(svc, &app_id, !off).await
+        }
         AdminCommand::App(AppCommand::Methods(AppMethodsCommand::Set { app_id, methods })) => {
             admin::set_app_methods(svc, &app_id, &methods).await
         }

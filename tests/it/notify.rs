@@ -541,3 +541,54 @@ async fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The sandbox's duplicate delivery: every notification of the app arrives twice, with the
+/// same `notify_id`, each signed and recorded as an attempt; off again, once.
+#[tokio::test]
+async fn an_app_set_to_notify_twice_gets_each_notification_twice_with_one_notify_id() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let codes = app.issue(NORMAL, 2).await;
+    let on = admin::set_notify_twice(app.service(), A1, true)
+        .await
+        .unwrap();
+    assert_eq!(on["notify_twice"], true);
+    let used = app.use_notifying("u1", &codes[0], &receiver.url).await;
+    assert_success(&used);
+    let d = deliverer(&app, 2000);
+    let now = ticketgate::clock::system_now_ms();
+    assert!(matches!(
+        d.deliver_next(now).await.unwrap(),
+        Outcome::Delivered { .. }
+    ));
+    assert_eq!(receiver.count(), 2, "delivered twice");
+    let forms: Vec<Params> = receiver
+        .all()
+        .iter()
+        .map(|r| verified_form(&app, r, Charset::Utf8, SignType::Rsa2))
+        .collect();
+    assert_eq!(forms[0]["notify_id"], forms[1]["notify_id"]);
+    assert_eq!(forms[0]["request_id"], "u1");
+    let listed = notifications(&app, Some("delivered")).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["attempts"], 2, "{listed:?}");
+    let id = listed[0]["notify_id"].as_str().unwrap().to_string();
+    let shown = admin::notify_show(app.service(), &id).await.unwrap();
+    let history = shown["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(
+        history.iter().all(|a| a["delivered"] == true),
+        "{history:?}"
+    );
+
+    admin::set_notify_twice(app.service(), A1, false)
+        .await
+        .unwrap();
+    assert_success(&app.use_notifying("u2", &codes[1], &receiver.url).await);
+    let now = ticketgate::clock::system_now_ms();
+    assert!(matches!(
+        d.deliver_next(now).await.unwrap(),
+        Outcome::Delivered { .. }
+    ));
+    assert_eq!(receiver.count(), 3, "once again");
+}

@@ -15,7 +15,7 @@ pub use sandbox::{
 };
 pub use tenants::{
     NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, check_methods,
-    remove_app_key, set_app_aes_key, set_app_key, set_app_methods, show_app,
+    remove_app_key, set_app_aes_key, set_app_key, set_app_methods, set_notify_twice, show_app,
 };
 pub use tickets::{MAX_TICKETS_PER_ORDER, issue_order, ticket_refund, ticket_show, ticket_use};
 pub use tokens::{auth_code, grant_token, grant_token_for};

@@ -119,6 +119,23 @@ pub async fn set_app_methods(svc: &Service, app_id: &str, methods: &[String]) ->
     Ok(json!({"app_id": app_id, "methods": shown}))
 }
 
+/// Sandbox: deliver every notification of the app twice (same `notify_id`), or, `on: false`,
+/// once again.
+pub async fn set_notify_twice(svc: &Service, app_id: &str, on: bool) -> Result<Value> {
+    let changed = svc
+        .store
+        .write(
+            op!(|tx| [id: String = app_id.into(), on: bool = on] -> bool {
+                tx.set_notify_twice(&id, on).await
+            }),
+        )
+        .await?;
+    if !changed {
+        return Err(AdminError::NotFound(format!("app {app_id}")));
+    }
+    Ok(json!({"app_id": app_id, "notify_twice": on}))
+}
+
 /// Sets an app's public key for a sign type (default: the app's own): calls signed with the
 /// old key stop verifying at once. A key for the other type lets the app call in both.
 pub async fn set_app_key(

@@ -189,6 +189,29 @@ pub trait Outbox: Tx {
         }
     }
 
+    /// Records one more attempt of a notification that is no longer claimed (a duplicate
+    /// delivery): its count and its row of attempts, its status unchanged.
+    fn record_extra_attempt(
+        &mut self,
+        notify_id: &str,
+        now: i64,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let sql = "UPDATE notifications SET attempts = attempts + 1, last_error = $2, updated_at = $3 \
+                       WHERE notify_id = $1";
+            if self.execute(sql, &args![notify_id, error, now]).await? != 1 {
+                return Ok(());
+            }
+            let sql = "INSERT INTO notification_attempts (notify_id, attempt, at, delivered, error) \
+                       VALUES ($1, (SELECT attempts FROM notifications WHERE notify_id = $1), $2, $3, $4) \
+                       ON CONFLICT DO NOTHING";
+            self.execute(sql, &args![notify_id, now, error.is_none(), error])
+                .await
+                .map(drop)
+        }
+    }
+
     /// A notification's attempts, first first: (attempt, at, delivered, error).
     fn notification_attempts(
         &mut self,

@@ -320,6 +320,30 @@ pub trait Tenants: Tx {
         }
     }
 
+    /// Whether the app's notifications are delivered twice (a sandbox setting).
+    fn notifies_twice(
+        &mut self,
+        app_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "SELECT notify_twice FROM apps WHERE app_id = $1";
+            let twice: Option<i64> = one(self, sql, &args![app_id]).await?;
+            Ok(twice.is_some_and(|n| n != 0))
+        }
+    }
+
+    /// Turns an app's duplicate delivery on or off; answers whether the app exists.
+    fn set_notify_twice(
+        &mut self,
+        app_id: &str,
+        on: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let sql = "UPDATE apps SET notify_twice = $1 WHERE app_id = $2";
+            Ok(self.execute(sql, &args![on, app_id]).await? == 1)
+        }
+    }
+
     /// Limits an app to these methods (comma-separated), or `None` to every method; answers
     /// whether the app exists.
     fn set_app_methods(
