@@ -3,6 +3,7 @@
 //
 //   node scenarios.mjs matrix CONFIG.json          the call matrix
 //   node scenarios.mjs verify-notify FORMS.json    checkNotifySign on notifications
+//   node scenarios.mjs receive-notify CONFIG.json  a notification handler (prints its port)
 //   node scenarios.mjs modes CONFIG.json           AES content encryption (encryptKey) and
 //                                                  certificate mode (appCertPath, …)
 import { readFileSync } from 'node:fs';
@@ -201,7 +202,31 @@ async function twoCalls(cfg) {
   }
 }
 
+// A merchant's notification handler as the SDK's docs write it: checkNotifySign over the posted
+// form, then the app_id; answers success or fail. Prints its port, then serves until killed.
+async function receiveNotify(cfg) {
+  const { createServer } = await import('node:http');
+  const sdk = new AlipaySdk({ appId: cfg.app_id, privateKey: cfg.any_private_pem, alipayPublicKey: cfg.alipay_public_key_pem });
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      const fields = Object.fromEntries(new URLSearchParams(body));
+      let ok = false;
+      try {
+        ok = Boolean(fields.sign) && sdk.checkNotifySign(fields) && fields.app_id === cfg.app_id;
+      } catch (e) {
+        ok = false;
+      }
+      res.end(ok ? 'success' : 'fail');
+    });
+  });
+  server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+}
+
 if (mode === 'verify-notify') verifyNotifications(data);
+else if (mode === 'receive-notify') await receiveNotify(data);
 else if (mode === 'calls') await twoCalls(data);
 else if (mode === 'modes') await modes(data);
 else await matrix(data);

@@ -179,6 +179,40 @@ def verify_notifications(forms):
                           "detail": "verify() -> %s" % ok}), flush=True)
 
 
+def receive_notify(cfg):
+    """A merchant's notification handler as the SDK's own docs write it: verify() with the
+    platform key over every field but sign, then check app_id; answer success or fail. Prints
+    its port, then serves until killed."""
+    import http.server
+    import urllib.parse
+    from alipay import AliPay
+
+    alipay = AliPay(appid=cfg["app_id"], app_private_key_string=cfg["any_private_pem"],
+                    alipay_public_key_string=cfg["alipay_public_key_pem"], sign_type="RSA2")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0))).decode("utf-8")
+            fields = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+            sign = fields.pop("sign", "")
+            try:
+                ok = bool(sign) and alipay.verify(fields, sign) and fields.get("app_id") == cfg["app_id"]
+            except Exception:
+                ok = False
+            answer = b"success" if ok else b"fail"
+            self.send_response(200)
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
 def fz_unbalanced(cfg):
     from alipay import AliPay
 
@@ -371,6 +405,8 @@ if __name__ == "__main__":
     data = json.load(open(path, encoding="utf-8"))
     if mode == "verify-notify":
         verify_notifications(data)
+    elif mode == "receive-notify":
+        receive_notify(data)
     elif mode == "fz-unbalanced":
         fz_unbalanced(data)
     elif mode == "modes":

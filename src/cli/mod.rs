@@ -44,6 +44,9 @@ pub enum Command {
     /// Sign and send one call to a gateway, print the response node, and check its signature
     /// (exit status 2 if it does not verify).
     Call(CallArgs),
+    /// Tools for the merchant's side of notifications.
+    #[command(subcommand)]
+    Notify(NotifyTool),
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +170,32 @@ fn parse_validity(text: &str) -> Result<Validity, String> {
 
 fn parse_skew(text: &str) -> Result<Skew, String> {
     crate::config::parse_duration_ms(text).map(Skew)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyTool {
+    /// Test a notification handler: send it one genuine notification for the app (signed as
+    /// this gateway signs them, in the app's charset and sign type), the same one again, and
+    /// tampered ones (another key, no or empty sign, a field changed after signing, the other
+    /// hash, another app_id); print what it answered each, whether that was right, a score
+    /// and the likely mistakes. Exit status 1 when it acknowledged a tampered one or refused
+    /// the genuine one.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// The handler's address (the app's notify_url).
+    #[arg(long)]
+    pub url: String,
+    /// The app whose notifications it handles.
+    #[arg(long)]
+    pub app_id: String,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: crate::config::StoreArgs,
 }
 
 #[derive(Debug, clap::Args)]

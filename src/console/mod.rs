@@ -14,7 +14,8 @@
 //! - `GET /api/tenants` merchants, apps, shops, items and the demo tenant's configuration
 //! - `GET /api/sandbox` clocks and faults; `POST /api/clocks/{pid}/advance` (`{"by":"30d"}`),
 //!   `POST /api/clocks/{pid}/reset`, `POST /api/faults` (`{"method":…,"answer":…}`),
-//!   `DELETE /api/faults/{id}`, `DELETE /api/faults`, `POST /api/apps/{id}/notify-twice` (`{"on":true}`)
+//!   `DELETE /api/faults/{id}`, `DELETE /api/faults`, `POST /api/apps/{id}/notify-twice` (`{"on":true}`),
+//!   `POST /api/notify-probe` (`{"app_id":…,"url":…}`: `ticketgate notify probe`'s report)
 
 use crate::store::op;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,7 @@ pub fn router(svc: Service, token: String, data: PathBuf) -> Router {
         .route("/api/clocks/{pid}/reset", post(clock_reset))
         .route("/api/faults", post(fault_add).delete(faults_clear))
         .route("/api/apps/{app_id}/notify-twice", post(notify_twice))
+        .route("/api/notify-probe", post(notify_probe))
         .route("/api/faults/{id}", delete(fault_clear))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
@@ -438,6 +440,16 @@ async fn fault_add(State(c): State<Arc<Console>>, body: Bytes) -> Response {
             latency_ms,
         };
         admin::fault_add(&c.svc, new).await
+    };
+    answer(run.await)
+}
+
+/// `{"app_id": …, "url": …}`: `notify probe` of a handler (the report as `admin` gives it).
+async fn notify_probe(State(c): State<Arc<Console>>, body: Bytes) -> Response {
+    let run = async {
+        let v = body_json(&body)?;
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        admin::notify_probe(&c.svc, &c.data, &text("app_id"), &text("url")).await
     };
     answer(run.await)
 }

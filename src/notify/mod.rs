@@ -2,6 +2,7 @@
 //! same transaction as the use or cancel, and the worker that delivers it until acknowledged.
 
 pub mod message;
+pub mod probe;
 pub mod worker;
 
 use crate::alipay::{Charset, SignType};

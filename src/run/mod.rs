@@ -29,6 +29,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Admin { store, command } => admin::admin(store, command).await,
         Command::Call(args) => call(args).await,
+        Command::Notify(crate::cli::NotifyTool::Probe(args)) => match probe(args).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("ticketgate notify probe: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Receive(args) => match receive(args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -121,6 +128,28 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// `notify probe`: the report (`admin::notify_probe`) as a table or one JSON object; exit
+/// status 1 when the handler failed it.
+async fn probe(args: crate::cli::ProbeArgs) -> anyhow::Result<ExitCode> {
+    let limits = crate::store::StoreLimits::default();
+    let svc = server::open_service(&args.store, &limits, crate::clock::system(), false).await?;
+    let report =
+        crate::operations::admin::notify_probe(&svc, &args.store.data, &args.app_id, &args.url)
+            .await;
+    svc.store.close().await;
+    let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.json {
+        println!("{report}");
+    } else {
+        print!("{}", report["table"].as_str().unwrap_or_default());
+    }
+    Ok(if report["passed"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {

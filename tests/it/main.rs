@@ -19,6 +19,7 @@ mod multinode;
 mod notify;
 mod permissions;
 mod pg;
+mod probe;
 mod query;
 mod races;
 mod receiver;

@@ -473,3 +473,57 @@ async fn protocol_modes_work_with_the_sdks() {
     ));
     report(&rows, 6 + 3 + 4 + 5 + 5);
 }
+
+/// `notify probe` passes a handler that verifies with the SDKs' own checks, as their docs write
+/// it (python-alipay-sdk's `verify`, the Node SDK's `checkNotifySign`), plus an app_id check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_passes_handlers_that_verify_with_the_sdks_own_checks() {
+    use std::io::BufRead;
+    let (_node, info) = crate::probe::ephemeral();
+    let private_pem = std::fs::read_to_string(
+        PathBuf::from(info["data"].as_str().unwrap()).join("demo/app_private_key.pem"),
+    )
+    .unwrap();
+    let cfg = json!({
+        "app_id": info["app_id"],
+        "any_private_pem": private_pem,
+        "alipay_public_key_pem": info["alipay_public_key_pem"],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("receiver.json");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let python_script = root().join("sdk/python/scenarios.py");
+    let receivers: [(&str, PathBuf, PathBuf); 2] = [
+        ("python-alipay-sdk verify", python(), python_script),
+        (
+            "alipay-sdk checkNotifySign",
+            PathBuf::from("node"),
+            node_script(),
+        ),
+    ];
+    for (name, program, script) in receivers {
+        let mut child = std::process::Command::new(&program)
+            .arg(&script)
+            .arg("receive-notify")
+            .arg(&cfg_path)
+            .current_dir(script.parent().unwrap())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}/notify", port.trim());
+        let info = info.clone();
+        let (status, report) =
+            tokio::task::spawn_blocking(move || crate::probe::probe(&info, &url))
+                .await
+                .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(status, Some(0), "{name}: {report:#}");
+        assert_eq!(report["passed"], true, "{name}: {report:#}");
+    }
+}

@@ -8,7 +8,7 @@ mod tickets;
 mod tokens;
 
 pub use fixtures::{Fixtures, Listing, fixtures_load, list, reset};
-pub use notify::{notify_list, notify_resend, notify_show, print_log};
+pub use notify::{notify_list, notify_probe, notify_resend, notify_show, print_log};
 pub use sandbox::{
     MAX_FAULT_LATENCY_MS, NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add,
     fault_clear, fault_list,

@@ -150,3 +150,66 @@ pub async fn print_log(
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+/// `notify probe`: the app's charset and sign type and the platform key from the store, the
+/// app's own key from the data folder when it is there (to name a handler that verifies with
+/// it), then the cases sent to `url` and judged. The report: every answer, the score, the
+/// mistakes, whether it passed, and the same as a table.
+pub async fn notify_probe(
+    svc: &Service,
+    data: &std::path::Path,
+    app_id: &str,
+    url: &str,
+) -> Result<Value> {
+    use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
+    use crate::notify::probe;
+    if let Err(why) = crate::notify::check_url(url) {
+        return Err(AdminError::Invalid(format!("--url {url:?}: {why}")));
+    }
+    let id = app_id.to_string();
+    let app = svc
+        .store
+        .read(op!(|tx| [id: String = id] -> Option<crate::store::AppRecord> { tx.app(&id).await }))
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("app {app_id}")))?;
+    let charset = Charset::parse(&app.charset).unwrap_or(Charset::Utf8);
+    let target = crate::notify::Target {
+        url: url.to_string(),
+        app_id: app.app_id.clone(),
+        auth_app_id: None,
+        merchant_pid: app.merchant_pid.clone(),
+        charset,
+        sign_type: SignType::parse(&app.sign_type).unwrap_or(SignType::Rsa2),
+    };
+    let own_public = PublicKey::from_text(&app.public_key_pem)
+        .ok()
+        .map(|k| k.to_pem());
+    let app_key = [
+        data.join("keys/apps")
+            .join(format!("{}_private_key.pem", app.app_id)),
+        data.join("demo/app_private_key.pem"),
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .filter_map(|text| PrivateKey::from_text(&text).ok())
+    .find(|key| own_public.as_deref() == Some(key.public_key().to_pem().as_str()));
+    let cases = probe::cases(&probe::Probed {
+        target: &target,
+        platform_key: &svc.platform_key,
+        app_key: app_key.as_ref(),
+        now_ms: svc.now_ms(),
+    });
+    let answers = probe::run(url, &cases, charset).await;
+    let mistakes = probe::mistakes(&answers);
+    let right = answers.iter().filter(|a| a.right == Some(true)).count();
+    let judged = answers.iter().filter(|a| a.right.is_some()).count();
+    Ok(json!({
+        "url": url,
+        "app_id": app.app_id,
+        "passed": probe::passed(&answers),
+        "score": format!("{right}/{judged}"),
+        "answers": answers,
+        "mistakes": mistakes,
+        "table": probe::table(url, &answers, &mistakes),
+    }))
+}
