@@ -402,6 +402,21 @@ async fn the_console_shows_calls_tickets_notifications_and_sandbox_powers_in_chr
     browser
         .wait_for("#notifications-table tr.notification.delivered", 1)
         .await;
+    // Probe the handler from the notification's page: this test receiver acknowledges
+    // whatever arrives now, and the probe says it does not verify.
+    browser
+        .click("#notifications-table tr.notification.delivered")
+        .await;
+    browser.click("#probe").await;
+    browser.wait_text("#probe-report", "NO_VERIFICATION").await;
+
+    // Deliver an app's notifications twice, from the tenants page.
+    browser.go(&format!("{console}/#tenants")).await;
+    browser.wait_for("tr.app button.notify-twice", 3).await;
+    browser.click("tr.app button.notify-twice").await;
+    browser
+        .wait_for("tr.app button.notify-twice[data-on='true']", 1)
+        .await;
 
     // Add a fault: calls fail and every page says so; clear it: they pass again.
     browser.go(&format!("{console}/#sandbox")).await;
@@ -422,6 +437,22 @@ async fn the_console_shows_calls_tickets_notifications_and_sandbox_powers_in_chr
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_success(&app.use_code("bf2", &code2).await);
+    // A fault that drops the connection, from the form.
+    browser.click("#fault-drop").await;
+    browser.click("#fault-add").await;
+    browser.wait_text("tr.fault.on", "DROP").await;
+    assert!(
+        app.client()
+            .call(USE, &query_biz(&code2), &[])
+            .await
+            .is_err()
+    );
+    browser.click("#faults-clear").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !browser.find_all("tr.fault").await.is_empty() {
+        assert!(Instant::now() < deadline, "the faults were not cleared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser.click("tr.clock button.reset").await;
     browser.quit().await;
     assert!(

@@ -12,6 +12,7 @@ const I18N = {
     'ticket.code': '凭证码', 'order.no': '订单号（外部码）', find: '查找', status: '状态', available: '可用份数',
     timeline: '流水', 'the.call': '对应的调用', expire: '有效期至', 'not.found': '找不到',
     attempts: '次数', url: '地址', 'last.error': '最近错误', 'next.attempt': '下次尝试', resend: '重新发送',
+    probe: '探测处理程序', 'probe.url': '处理程序地址', drop: '断开连接（不应答）', methods: '可调用接口', 'notify.twice': '重复投递',
     payload: '签名后的报文', history: '每次尝试', delivered: '已送达', pending: '待发送', parked: '已搁置', all: '全部',
     merchants: '商户', apps: '应用', shops: '门店', items: '商品', 'demo.config': '演示租户：各 SDK 的配置',
     clocks: '测试时钟', faults: '注入故障', advance: '拨快', reset: '恢复真实时间', by: '拨快多少（如 30d、2h）',
@@ -36,6 +37,7 @@ const I18N = {
     'ticket.code': 'Ticket code', 'order.no': 'Order no. (external codes)', find: 'Find', status: 'Status', available: 'Available',
     timeline: 'Transactions', 'the.call': 'the call', expire: 'Expires', 'not.found': 'Not found',
     attempts: 'Attempts', url: 'URL', 'last.error': 'Last error', 'next.attempt': 'Next attempt', resend: 'Resend',
+    probe: 'Probe the handler', 'probe.url': 'Handler URL', drop: 'Drop the connection (no answer)', methods: 'Methods', 'notify.twice': 'Deliver twice',
     payload: 'Signed payload', history: 'Attempts', delivered: 'delivered', pending: 'pending', parked: 'parked', all: 'all',
     merchants: 'Merchants', apps: 'Apps', shops: 'Shops', items: 'Items', 'demo.config': 'Demo tenant: configuration per SDK',
     clocks: 'Test clocks', faults: 'Injected faults', advance: 'Advance', reset: 'Back to real time', by: 'By (30d, 2h, …)',
@@ -251,18 +253,32 @@ function notificationsPage(root) {
     } catch (e) { list.replaceChildren(errorBox(e)); }
   }
   let shown = null;
+  // The last probe of a handler, kept across the page's refreshes.
+  const probe = { url: null, report: el('pre', { id: 'probe-report' }) };
   async function show(id) {
+    if (shown !== id) { probe.url = null; probe.report.textContent = ''; }
     shown = id;
     detail.hidden = false;
     try {
       const n = await api(`/api/notifications/${encodeURIComponent(id)}`);
+      const url = el('input', { id: 'probe-url', placeholder: t('probe.url'), value: probe.url ?? n.url });
+      url.addEventListener('input', () => { probe.url = url.value; });
+      const run = async () => {
+        probe.report.textContent = '…';
+        try {
+          const r = await api('/api/notify-probe', { method: 'POST', body: JSON.stringify({ app_id: n.app_id, url: url.value }) });
+          probe.report.textContent = r.table;
+          probe.report.className = r.passed ? 'ok' : 'bad';
+        } catch (e) { probe.report.textContent = `${t('error')}: ${e.message}`; }
+      };
       fill(detail,
         el('h3', {}, `${n.notify_id} · `, el('span', { id: 'notification-status', text: t(n.status) })),
         el('p', {}, `${t('url')}: ${n.url}`), n.next_attempt_at ? el('p', {}, `${t('next.attempt')}: ${n.next_attempt_at}`) : null,
         n.status !== 'pending' ? el('button', { id: 'resend', onclick: async () => { await api(`/api/notifications/${encodeURIComponent(id)}/resend`, { method: 'POST' }); await load(); await show(id); }, text: t('resend') }) : null,
         el('h4', { text: t('history') }),
         el('ol', { id: 'attempts' }, n.history.map((a) => el('li', { class: a.delivered ? 'ok' : 'bad' }, `#${a.attempt} ${a.at} · ${a.delivered ? t('delivered') : a.error}`))),
-        el('h4', { text: t('payload') }), el('pre', { text: pretty(n.payload) }));
+        el('h4', { text: t('payload') }), el('pre', { text: pretty(n.payload) }),
+        el('h4', { text: t('probe') }), el('div', { class: 'filters' }, url, el('button', { id: 'probe', onclick: run, text: t('probe') })), probe.report);
     } catch (e) { fill(detail, errorBox(e)); }
   }
   load();
@@ -278,9 +294,12 @@ async function tenantsPage(root) {
   const section = (title, headers, rows) => [el('h3', { text: title }), table(headers, rows)];
   root.append(
     ...section(t('merchants'), ['PID', 'name'], v.merchants.map((m) => el('tr', {}, el('td', { text: m.merchant_pid }), el('td', { text: m.name })))),
-    ...section(t('apps'), ['app_id', t('merchant'), 'sign types', 'charset', 'notify_url', 'AES', 'cert'], v.apps.map((a) => el('tr', { class: 'app' },
+    ...section(t('apps'), ['app_id', t('merchant'), 'sign types', 'charset', 'notify_url', 'AES', 'cert', t('methods'), t('notify.twice')], v.apps.map((a) => el('tr', { class: 'app' },
       el('td', { text: a.app_id }), el('td', { text: a.merchant_pid }), el('td', { text: (a.sign_types || [a.sign_type]).join(' ') }), el('td', { text: a.charset }),
-      el('td', { text: a.notify_url || '' }), el('td', { text: a.aes ? '✓' : '' }), el('td', { text: a.cert_mode ? '✓' : '' })))),
+      el('td', { text: a.notify_url || '' }), el('td', { text: a.aes ? '✓' : '' }), el('td', { text: a.cert_mode ? '✓' : '' }),
+      el('td', { class: 'methods', text: a.methods === 'all' ? t('all') : String(a.methods || '').split(',').join(' ') }),
+      el('td', {}, el('button', { class: 'notify-twice', 'data-on': String(Boolean(a.notify_twice)), text: a.notify_twice ? '✓' : '—',
+        onclick: async () => { await api(`/api/apps/${encodeURIComponent(a.app_id)}/notify-twice`, { method: 'POST', body: JSON.stringify({ on: !a.notify_twice }) }); root.replaceChildren(); tenantsPage(root); } }))))),
     ...section(t('shops'), [t('merchant'), 'shop_id', 'name'], v.shops.map((s) => el('tr', {}, el('td', { text: s.merchant_pid }), el('td', { text: s.shop_id }), el('td', { text: s.name })))),
     ...section(t('items'), ['item_id', t('merchant'), 'name', 'price', 'times'], v.items.map((i) => el('tr', {},
       el('td', { text: i.item_id }), el('td', { text: i.merchant_pid }), el('td', { text: i.name }), el('td', { text: (i.price_cents / 100).toFixed(2) }), el('td', { text: i.times || '' })))));
@@ -319,6 +338,7 @@ async function sandboxPage(root) {
       times: el('input', { id: 'fault-times', placeholder: t('times') }),
       latency: el('input', { id: 'fault-latency', placeholder: '2s' }),
       after: el('input', { type: 'checkbox', id: 'fault-after-commit' }),
+      drop: el('input', { type: 'checkbox', id: 'fault-drop' }),
     };
     const message = el('p', { id: 'sandbox-message', class: 'error' });
     const act = async (fn) => { message.textContent = ''; try { await fn(); await draw(); refreshActive(); } catch (e) { message.textContent = `${t('error')}: ${e.message}`; } };
@@ -333,14 +353,15 @@ async function sandboxPage(root) {
       table(['id', t('method'), t('app'), t('ticket.code'), t('answer'), t('after.commit'), t('latency'), t('hits'), t('remaining'), t('active'), ''],
         (s.faults || []).map((x) => el('tr', { class: `fault ${x.active ? 'on' : 'off'}`, 'data-id': x.fault_id },
           el('td', { text: x.fault_id }), el('td', { text: x.method }), el('td', { text: x.app_id || '' }), el('td', { text: x.ticket_code || '' }),
-          el('td', { text: x.answer ? `${x.answer.code} ${x.answer.sub_code}` : '' }), el('td', { text: x.after_commit ? '✓' : '' }),
+          el('td', { text: x.drop ? 'DROP' : x.answer ? `${x.answer.code} ${x.answer.sub_code}` : '' }), el('td', { text: x.after_commit ? '✓' : '' }),
           el('td', { text: x.latency_ms ? `${x.latency_ms} ms` : '' }), el('td', { text: x.hits }), el('td', { text: x.remaining ?? '∞' }),
           el('td', { text: x.active ? '✓' : '' }),
           el('td', {}, el('button', { class: 'clear', onclick: () => act(() => api(`/api/faults/${x.fault_id}`, { method: 'DELETE' })), text: t('clear') }))))),
       el('div', { class: 'filters' }, f.method, f.answer, f.app, f.ticket, f.times, f.latency, el('label', {}, f.after, ' ', t('after.commit')),
+        el('label', {}, f.drop, ' ', t('drop')),
         el('button', { id: 'fault-add', text: t('add'), onclick: () => act(() => api('/api/faults', { method: 'POST', body: JSON.stringify({
           method: f.method.value, answer: f.answer.value, app_id: f.app.value, ticket_code: f.ticket.value,
-          times: f.times.value ? Number(f.times.value) : null, latency: f.latency.value, after_commit: f.after.checked }) })) }),
+          times: f.times.value ? Number(f.times.value) : null, latency: f.latency.value, after_commit: f.after.checked, drop: f.drop.checked }) })) }),
         el('button', { id: 'faults-clear', text: t('clear.all'), onclick: () => act(() => api('/api/faults', { method: 'DELETE' })) })),
       message);
   }

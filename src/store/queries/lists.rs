@@ -76,7 +76,7 @@ pub trait Lists: Tx {
                  CAST(CASE WHEN other_public_key_pem IS NULL THEN 0 ELSE 1 END AS BIGINT), \
                  CAST(CASE WHEN aes_key IS NULL THEN 0 ELSE 1 END AS BIGINT), \
                  CAST(CASE WHEN app_cert_sn IS NULL THEN 0 ELSE 1 END AS BIGINT), \
-                 COALESCE(methods, 'all') \
+                 COALESCE(methods, 'all'), notify_twice \
                  FROM apps WHERE ($1 = '' OR merchant_pid = $1) ORDER BY app_id";
             let names = [
                 "app_id",
@@ -88,6 +88,7 @@ pub trait Lists: Tx {
                 "aes",
                 "cert_mode",
                 "methods",
+                "notify_twice",
             ];
             json_rows(self, sql, &args![merchant], &names).await
         }
