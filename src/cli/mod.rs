@@ -5,8 +5,10 @@ use clap::{Parser, Subcommand};
 use crate::config::StoreArgs;
 
 mod admin;
+mod app;
 
 pub use admin::*;
+pub use app::*;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -17,6 +17,8 @@
 //!   `DELETE /api/faults/{id}`, `DELETE /api/faults`, `POST /api/apps/{id}/notify-twice` (`{"on":true}`),
 //!   `POST /api/notify-probe` (`{"app_id":…,"url":…}`: `ticketgate notify probe`'s report)
 
+mod sandbox;
+
 use crate::store::op;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,13 +76,19 @@ pub fn router(svc: Service, token: String, data: PathBuf) -> Router {
         .route("/api/notifications/{id}", get(notification))
         .route("/api/notifications/{id}/resend", post(resend))
         .route("/api/tenants", get(tenants))
-        .route("/api/sandbox", get(sandbox))
-        .route("/api/clocks/{pid}/advance", post(clock_advance))
-        .route("/api/clocks/{pid}/reset", post(clock_reset))
-        .route("/api/faults", post(fault_add).delete(faults_clear))
-        .route("/api/apps/{app_id}/notify-twice", post(notify_twice))
-        .route("/api/notify-probe", post(notify_probe))
-        .route("/api/faults/{id}", delete(fault_clear))
+        .route("/api/sandbox", get(sandbox::sandbox))
+        .route("/api/clocks/{pid}/advance", post(sandbox::clock_advance))
+        .route("/api/clocks/{pid}/reset", post(sandbox::clock_reset))
+        .route(
+            "/api/faults",
+            post(sandbox::fault_add).delete(sandbox::faults_clear),
+        )
+        .route(
+            "/api/apps/{app_id}/notify-twice",
+            post(sandbox::notify_twice),
+        )
+        .route("/api/notify-probe", post(sandbox::notify_probe))
+        .route("/api/faults/{id}", delete(sandbox::fault_clear))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
         .route("/", get(index))
@@ -365,115 +373,6 @@ async fn tenants(State(c): State<Arc<Console>>) -> Response {
         c.svc.platform_key.public_key().to_pem().into(),
     );
     json_response(StatusCode::OK, &Value::Object(out))
-}
-
-async fn sandbox(State(c): State<Arc<Console>>) -> Response {
-    let clocks = match admin::clock_show(&c.svc, None).await {
-        Ok(v) => v,
-        Err(e) => return answer(Err(e)),
-    };
-    let faults = match admin::fault_list(&c.svc).await {
-        Ok(v) => v,
-        Err(e) => return answer(Err(e)),
-    };
-    json_response(
-        StatusCode::OK,
-        &json!({"clocks": clocks["clocks"], "faults": faults["faults"]}),
-    )
-}
-
-fn body_json(body: &Bytes) -> Result<Value, AdminError> {
-    serde_json::from_slice(body)
-        .map_err(|e| AdminError::Invalid(format!("the request body is not JSON: {e}")))
-}
-
-async fn clock_advance(
-    State(c): State<Arc<Console>>,
-    UrlPath(pid): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    let run = async {
-        let v = body_json(&body)?;
-        let by = v["by"].as_str().unwrap_or_default();
-        // Not a duration is 0, which the operation refuses as it refuses every backward step.
-        let ms = crate::config::parse_duration_ms(by)
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        admin::clock_advance(&c.svc, &pid, ms).await
-    };
-    answer(run.await)
-}
-
-async fn clock_reset(State(c): State<Arc<Console>>, UrlPath(pid): UrlPath<String>) -> Response {
-    answer(admin::clock_reset(&c.svc, &pid).await)
-}
-
-async fn fault_add(State(c): State<Arc<Console>>, body: Bytes) -> Response {
-    let run = async {
-        let v = body_json(&body)?;
-        let text = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
-        let latency_ms = match text("latency") {
-            None => 0,
-            Some(t) => match crate::config::parse_duration_ms(&t) {
-                Ok(Some(ms)) => ms,
-                _ => {
-                    return Err(AdminError::Invalid(format!(
-                        "latency {t:?} is not a duration"
-                    )));
-                }
-            },
-        };
-        let new = admin::NewFault {
-            method: text("method").unwrap_or_default(),
-            app_id: text("app_id"),
-            ticket_code: text("ticket_code"),
-            answer: if v["drop"].as_bool() == Some(true) {
-                Some(crate::sandbox::DROP.to_string())
-            } else {
-                text("answer")
-            },
-            times: v["times"]
-                .as_i64()
-                .or_else(|| text("times").and_then(|t| t.parse().ok())),
-            after_commit: v["after_commit"].as_bool().unwrap_or(false),
-            latency_ms,
-        };
-        admin::fault_add(&c.svc, new).await
-    };
-    answer(run.await)
-}
-
-/// `{"app_id": …, "url": …}`: `notify probe` of a handler (the report as `admin` gives it).
-async fn notify_probe(State(c): State<Arc<Console>>, body: Bytes) -> Response {
-    let run = async {
-        let v = body_json(&body)?;
-        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-        admin::notify_probe(&c.svc, &c.data, &text("app_id"), &text("url")).await
-    };
-    answer(run.await)
-}
-
-/// `{"on": true}`: deliver the app's notifications twice (`admin app notify-twice`).
-async fn notify_twice(
-    State(c): State<Arc<Console>>,
-    UrlPath(app_id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    let run = async {
-        let v = body_json(&body)?;
-        let on = v["on"].as_bool().unwrap_or(true);
-        admin::set_notify_twice(&c.svc, &app_id, on).await
-    };
-    answer(run.await)
-}
-
-async fn fault_clear(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -> Response {
-    answer(admin::fault_clear(&c.svc, Some(&id)).await)
-}
-
-async fn faults_clear(State(c): State<Arc<Console>>) -> Response {
-    answer(admin::fault_clear(&c.svc, None).await)
 }
 
 #[cfg(test)]

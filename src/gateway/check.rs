@@ -3,7 +3,6 @@
 
 use crate::alipay::aes::AesKey;
 use crate::alipay::codes::GatewayError;
-use crate::alipay::doctor::{self, Finding, Signed};
 use crate::alipay::form::{self, Params, RawPair};
 use crate::alipay::sign::{self, REQUEST_WITH_EMPTIES, REQUEST_WITHOUT_EMPTIES};
 use crate::alipay::{Charset, PublicKey, SignType, time};
@@ -12,11 +11,10 @@ use crate::ledger::names::{AppId, MerchantPid};
 use crate::notify::Target;
 use crate::operations::methods::{self, Entry};
 use crate::operations::{Acting, Service};
-use crate::store::prelude::*;
-use crate::store::{CallerFacts, StoreError};
 
 use super::limit::CallLimit;
 use super::log::Facts;
+use super::lookup::{diagnose, read_caller};
 use super::{KeyCache, Limits};
 
 /// What the response needs to know about the request, whatever happened to it.
@@ -409,100 +407,4 @@ fn verify(
         content: without,
         diagnosis: None,
     })
-}
-
-/// Why a signature did not verify: the doctor, given the merchant's other apps' keys when the
-/// app's own key did not make the signature. Bounded: one RSA public operation per key tried.
-#[allow(clippy::too_many_arguments)]
-async fn diagnose(
-    svc: &Service,
-    keys: &KeyCache,
-    record: &crate::store::AppRecord,
-    key: &PublicKey,
-    params: &Params,
-    arrival: &[RawPair],
-    sign_type: SignType,
-    charset: Charset,
-    sign: &str,
-) -> Finding {
-    let text = |b: &[u8]| {
-        charset
-            .decode(b)
-            .unwrap_or_else(|| String::from_utf8_lossy(b).into_owned())
-    };
-    let mut seen = std::collections::HashSet::new();
-    let arrival: Vec<(String, String)> = arrival
-        .iter()
-        .map(|(k, v)| (text(k), text(v)))
-        .filter(|(k, _)| seen.insert(k.clone()))
-        .collect();
-    let signed = Signed {
-        params,
-        arrival: &arrival,
-        sign_type,
-        charset,
-        sign,
-    };
-    let finding = doctor::diagnose(&signed, key, &[]);
-    if finding != (Finding::WrongKey { signer: None }) {
-        return finding;
-    }
-    let lookup = MerchantApps {
-        merchant_pid: record.merchant_pid.clone(),
-    };
-    let Ok(apps) = svc.store.read(lookup).await else {
-        return finding;
-    };
-    let others: Vec<(String, PublicKey)> = apps
-        .into_iter()
-        .filter(|a| a.app_id != record.app_id)
-        .take(MAX_OTHER_KEYS)
-        .map(|a| (a.app_id, keys.get(&a.public_key_pem)))
-        .collect();
-    doctor::diagnose(&signed, key, &others)
-}
-
-/// Other keys tried when a signature was not made with the app's own.
-const MAX_OTHER_KEYS: usize = 8;
-
-struct MerchantApps {
-    merchant_pid: String,
-}
-
-impl Operation for MerchantApps {
-    type Output = Vec<crate::store::AppRecord>;
-
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Output, StoreError> {
-        tx.merchant_apps(&self.merchant_pid).await
-    }
-}
-
-/// The store read on the gateway path: the app and its token's grant. A failure is logged here
-/// and answered as `20000`.
-async fn read_caller(
-    svc: &Service,
-    app_id: &str,
-    token: Option<&str>,
-) -> Result<CallerFacts, GatewayError> {
-    let lookup = CallerLookup {
-        app_id: app_id.to_string(),
-        token: token.map(str::to_string),
-    };
-    svc.store.read(lookup).await.map_err(|e| {
-        tracing::error!(error = %e, "store read failed on the gateway path");
-        GatewayError::Unavailable
-    })
-}
-
-struct CallerLookup {
-    app_id: String,
-    token: Option<String>,
-}
-
-impl Operation for CallerLookup {
-    type Output = CallerFacts;
-
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<CallerFacts, StoreError> {
-        tx.caller_facts(&self.app_id, self.token.as_deref()).await
-    }
 }

@@ -4,6 +4,7 @@ mod check;
 mod dispatch;
 mod limit;
 pub mod log;
+mod lookup;
 mod respond;
 
 use crate::store::op;

@@ -32,7 +32,7 @@ pub use tx::{Operation, Tx};
 pub mod prelude {
     pub use super::ledger::LedgerTx;
     pub use super::queries::{
-        Codes, History, Lists, Outbox, RequestLog, SandboxRows, Tenants, Tickets,
+        Codes, History, Lists, Outbox, RequestLog, SandboxRows, Tenants, Tickets, Tokens,
     };
     pub use super::{Operation, Tx};
 }

@@ -11,6 +11,7 @@ pub(super) mod notifications;
 pub(super) mod sandbox;
 pub(super) mod tenants;
 pub(super) mod tickets;
+pub(super) mod tokens;
 
 pub use codes::Codes;
 pub use history::History;
@@ -18,8 +19,9 @@ pub use lists::{Lists, Rows};
 pub use log::{LogFilter, LogRow, RequestLog};
 pub use notifications::{NotificationRow, Outbox, OutboxStatus};
 pub use sandbox::{ClockRow, FaultRow, SandboxRows};
-pub use tenants::{AppRecord, CodeRow, Grant, Tenants, TokenRow};
+pub use tenants::{AppRecord, Grant, Tenants};
 pub use tickets::Tickets;
+pub use tokens::{CodeRow, TokenRow, Tokens};
 
 use super::sql::{Arg, FromRow};
 use super::{StoreError, Tx};
