@@ -52,8 +52,34 @@ pub async fn ensure(
     Ok(Some(path))
 }
 
+/// After `admin reset`: the demo tenant again, at once (a running node serves it from its next
+/// call), with the same app id and key pair as before and the gateway address it had, so that
+/// an SDK configured once keeps working. `None` when there was no demo tenant.
+pub async fn recreate(svc: &Service, data: &Path) -> anyhow::Result<Option<Value>> {
+    let path = data.join("demo").join("demo.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let old: Value = serde_json::from_str(&text)?;
+    let gateway = old["gateway"].as_str().unwrap_or_default().to_string();
+    let dir = std::fs::canonicalize(data)?.join("demo");
+    create(svc, &dir, &gateway).await?;
+    Ok(Some(serde_json::from_str(&std::fs::read_to_string(
+        &path,
+    )?)?))
+}
+
+/// The demo app's key pair: the one in `dir` if there is one (a reset keeps what clients hold),
+/// else a new one.
+fn demo_app_key(dir: &Path) -> PrivateKey {
+    std::fs::read_to_string(dir.join("app_private_key.pem"))
+        .ok()
+        .and_then(|text| PrivateKey::from_text(&text).ok())
+        .unwrap_or_else(PrivateKey::generate)
+}
+
 async fn create(svc: &Service, dir: &Path, gateway: &str) -> anyhow::Result<()> {
-    let app_key = PrivateKey::generate();
+    let app_key = demo_app_key(dir);
     let private_path = dir.join("app_private_key.pem");
     let public_path = dir.join("app_public_key.pem");
     let alipay_path = dir.join("alipay_public_key.pem");

@@ -44,8 +44,9 @@ pub enum AdminCommand {
     #[command(subcommand)]
     Fixtures(FixturesCommand),
     /// Delete every merchant, app, shop, item, order, ticket, notification, logged call, clock
-    /// and fault. The platform key stays; the next `serve` creates the demo tenant again
-    /// (unless --no-demo).
+    /// and fault. The platform key stays, and a demo tenant (if there was one) is made again at
+    /// once — a running node serves it from its next call — with the same app id and key pair
+    /// and new tickets, which the output lists: an SDK configured once keeps working.
     Reset {
         /// Yes, delete it all.
         #[arg(long)]

@@ -137,7 +137,27 @@ async fn admin_command(
         AdminCommand::Fixtures(_) | AdminCommand::Console(_) | AdminCommand::Init => {
             unreachable!("these need the data folder, handled above")
         }
-        AdminCommand::Reset { yes } => admin::reset(svc, yes).await,
+        AdminCommand::Reset { yes } => {
+            let mut answer = admin::reset(svc, yes).await?;
+            // The demo tenant comes back at once, with the keys clients hold.
+            match crate::demo::recreate(svc, data).await {
+                Ok(Some(demo)) => {
+                    answer["demo"] = serde_json::json!({
+                        "app_id": demo["app_id"],
+                        "app_private_key_file": demo["app_private_key_file"],
+                        "tickets": demo["tickets"],
+                    });
+                    answer["next"] = "the demo tenant is back, with the same app id and key pair and new tickets".into();
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(AdminError::Invalid(format!(
+                        "recreating the demo tenant: {e:#}"
+                    )));
+                }
+            }
+            Ok(answer)
+        }
         AdminCommand::Merchant(MerchantCommand::List) => {
             admin::list(svc, Listing::Merchants, None, 0).await
         }

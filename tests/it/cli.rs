@@ -598,3 +598,67 @@ fn a_read_never_makes_a_store_and_init_does() {
         serde_json::json!([])
     );
 }
+
+/// `admin reset --yes` beside a running `serve`: the demo tenant is back at once with the same
+/// app id and keys, so the configuration a client holds keeps working with the new tickets.
+#[test]
+fn a_reset_keeps_the_demo_keys_and_a_running_node_serves_the_new_state_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_node, demo) = serve(&data, &[]);
+    let alipay_key = demo["alipay_public_key_file"].as_str().unwrap().to_string();
+    let private_before =
+        std::fs::read_to_string(demo["app_private_key_file"].as_str().unwrap()).unwrap();
+    let old = demo["tickets"]["normal"][0].as_str().unwrap().to_string();
+    let query = |code: &str| {
+        format!(
+            r#"{{"ticket_code":"{code}","shop_id":"{}"}}"#,
+            demo["shop_id"].as_str().unwrap()
+        )
+    };
+    let out = call(
+        &demo,
+        "koubei.trade.ticket.ticketcode.query",
+        &query(&old),
+        &alipay_key,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("EFFECTIVE"));
+
+    let reset = json_of(&admin(&data, "reset --yes"));
+    let new = reset["demo"]["tickets"]["normal"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new, old);
+    assert_eq!(reset["demo"]["app_id"], demo["app_id"]);
+    let private_after =
+        std::fs::read_to_string(demo["app_private_key_file"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        private_before, private_after,
+        "the demo app keeps its key pair"
+    );
+
+    // The running node, asked with the same configuration: the old ticket is gone, the new one
+    // is there.
+    let gone = call(
+        &demo,
+        "koubei.trade.ticket.ticketcode.query",
+        &query(&old),
+        &alipay_key,
+    );
+    assert!(
+        String::from_utf8_lossy(&gone.stdout).contains("TICKET_NOT_EXIST"),
+        "{gone:?}"
+    );
+    let fresh = call(
+        &demo,
+        "koubei.trade.ticket.ticketcode.query",
+        &query(&new),
+        &alipay_key,
+    );
+    assert!(fresh.status.success(), "{fresh:?}");
+    assert!(
+        String::from_utf8_lossy(&fresh.stdout).contains("EFFECTIVE"),
+        "{fresh:?}"
+    );
+}

@@ -249,7 +249,7 @@ pub async fn reset(svc: &Service, yes: bool) -> Result<Value> {
     Ok(json!({
         "deleted": deleted,
         "kept": ["the platform key", "the sandbox CA of certificate mode"],
-        "next": "the next `serve` creates the demo tenant again (unless --no-demo)",
+        "next": "a node started with its demo tenant creates it again (unless --no-demo)",
     }))
 }
 
