@@ -52,6 +52,11 @@ pub enum AdminCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Snapshots of the sandbox: everything a reset deletes, saved under a name and put back
+    /// (the platform key and the sandbox CA stay as they are). Every running node serves a
+    /// restored state by the time `restore` returns: start each test from the same state.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Test clocks: move a merchant's time forward (validity, expiry, delay, transaction times
     /// and its notifications' schedule follow it; the request timestamp check stays on real
     /// time). Every running node obeys a change by the time the command returns.
@@ -103,9 +108,31 @@ impl AdminCommand {
                 | A::Notify(NotifyCommand::List { .. })
                 | A::Clock(ClockCommand::Show { .. })
                 | A::Fault(FaultCommand::List)
+                | A::Snapshot(SnapshotCommand::List)
                 | A::Log { .. }
         )
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Save the current state under a name (1 to 32 letters, digits or `_`).
+    Save {
+        #[arg(long)]
+        name: String,
+    },
+    /// Put a saved state back.
+    Restore {
+        #[arg(long)]
+        name: String,
+    },
+    /// The saved snapshots.
+    List,
+    /// Delete a snapshot.
+    Delete {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -137,6 +137,16 @@ async fn admin_command(
         AdminCommand::Fixtures(_) | AdminCommand::Console(_) | AdminCommand::Init => {
             unreachable!("these need the data folder, handled above")
         }
+        AdminCommand::Snapshot(SnapshotCommand::Save { name }) => {
+            admin::snapshot_save(svc, &name).await
+        }
+        AdminCommand::Snapshot(SnapshotCommand::Restore { name }) => {
+            admin::snapshot_restore(svc, &name).await
+        }
+        AdminCommand::Snapshot(SnapshotCommand::List) => admin::snapshot_list(svc).await,
+        AdminCommand::Snapshot(SnapshotCommand::Delete { name }) => {
+            admin::snapshot_delete(svc, &name).await
+        }
         AdminCommand::Reset { yes } => {
             let mut answer = admin::reset(svc, yes).await?;
             // The demo tenant comes back at once, with the keys clients hold.

@@ -23,7 +23,7 @@ pub use crate::op;
 pub use ledger::{CallerFacts, Effect, LedgerTx, Plan};
 pub use queries::{
     AppRecord, ClockRow, CodeRow, FaultRow, Grant, LogFilter, LogRow, NotificationRow,
-    OutboxStatus, Rows, TokenRow,
+    OutboxStatus, Rows, SnapshotRow, TokenRow,
 };
 pub use sql::{Arg, Cols, Row, Value};
 pub use tx::{Operation, Tx};
@@ -32,7 +32,7 @@ pub use tx::{Operation, Tx};
 pub mod prelude {
     pub use super::ledger::LedgerTx;
     pub use super::queries::{
-        Codes, History, Lists, Outbox, RequestLog, SandboxRows, Tenants, Tickets, Tokens,
+        Codes, History, Lists, Outbox, RequestLog, SandboxRows, Snapshots, Tenants, Tickets, Tokens,
     };
     pub use super::{Operation, Tx};
 }

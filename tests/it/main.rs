@@ -25,6 +25,7 @@ mod races;
 mod receiver;
 mod sandbox;
 mod sdk;
+mod snapshots;
 mod store;
 mod tidy;
 mod upgrade;

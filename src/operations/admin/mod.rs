@@ -3,6 +3,7 @@
 mod fixtures;
 mod notify;
 mod sandbox;
+mod snapshots;
 mod tenants;
 mod tickets;
 mod tokens;
@@ -13,6 +14,7 @@ pub use sandbox::{
     MAX_FAULT_LATENCY_MS, NewFault, clock_advance, clock_reset, clock_set, clock_show, fault_add,
     fault_clear, fault_list,
 };
+pub use snapshots::{snapshot_delete, snapshot_list, snapshot_restore, snapshot_save};
 pub use tenants::{
     NewApp, NewItem, add_app, add_item, add_merchant, add_shop, app_cert, check_methods,
     remove_app_key, set_app_aes_key, set_app_key, set_app_methods, set_notify_twice, show_app,

@@ -12,7 +12,7 @@ use crate::store::{ClockRow, FaultRow, op};
 
 /// Refreshes this process's copy, wakes its notification worker, and waits until every other
 /// node has re-read too.
-async fn settle(svc: &Service) -> Result<()> {
+pub(super) async fn settle(svc: &Service) -> Result<()> {
     svc.sandbox.refresh(&svc.store).await?;
     svc.notify_wake.notify_waiters();
     tokio::time::sleep(SETTLE).await;

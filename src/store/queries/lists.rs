@@ -7,7 +7,7 @@ use crate::store::StoreError;
 use crate::store::sql::{Arg, args};
 
 /// Tables emptied by a reset, children before parents. The platform key stays.
-const RESET_ORDER: [&str; 19] = [
+pub(in crate::store) const RESET_ORDER: [&str; 19] = [
     "request_log",
     "faults",
     "test_clocks",

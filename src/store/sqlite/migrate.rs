@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app methods",
         include_str!("../../../migrations/sqlite/0012_app_methods.sql"),
     ),
+    (
+        13,
+        "snapshots",
+        include_str!("../../../migrations/sqlite/0013_snapshots.sql"),
+    ),
 ];
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
