@@ -1,6 +1,7 @@
 //! `ticketgate receive`: a notification receiver for developers. It prints each notification
 //! as one JSON line, verifies its signature with the platform public key (and says why when
-//! it does not verify), and answers `success` — or fails as told, to show the retry schedule,
+//! it does not verify), and answers `success` — `fail` to one that does not verify (unless
+//! `--accept-unverified`), or as told, to show the retry schedule,
 //! duplicates and parking without writing a server.
 
 use std::collections::HashMap;
@@ -29,6 +30,8 @@ pub struct Behaviour {
     pub delay: Duration,
     /// What to answer when not failing (default `success`).
     pub answer: String,
+    /// Acknowledge a notification that does not verify too (by default it is answered `fail`).
+    pub accept_unverified: bool,
 }
 
 struct Receiver {
@@ -118,7 +121,9 @@ async fn receive(
         (*count, *n)
     };
     let b = &rx.behaviour;
-    let fail = number <= b.fail_first || (b.fail_rate > 0.0 && random_unit() < b.fail_rate);
+    let fail = number <= b.fail_first
+        || (b.fail_rate > 0.0 && random_unit() < b.fail_rate)
+        || (why.is_some() && !b.accept_unverified);
     let answer = if fail {
         "fail".to_string()
     } else {

@@ -245,7 +245,8 @@ pub enum NotifyCommand {
         #[arg(long, value_parser = ["pending", "delivered", "parked"])]
         status: Option<String>,
     },
-    /// Queue a parked or delivered notification again (same notify_id, a fresh schedule).
+    /// Queue a parked or delivered notification again, due now (same notify_id; the attempt
+    /// count goes on: failing, it is parked again).
     Resend { notify_id: String },
 }
 

@@ -222,6 +222,10 @@ pub struct ReceiveArgs {
     /// Answer this instead of `success` (anything else is a failed attempt to the sender).
     #[arg(long, default_value = "success")]
     pub answer: String,
+    /// Acknowledge notifications whose signature does not verify too (by default they are
+    /// answered `fail`, as a handler must answer them).
+    #[arg(long)]
+    pub accept_unverified: bool,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

@@ -157,7 +157,9 @@ impl Deliverer {
         } else {
             now
         };
-        let error = self.attempt(&row, merchant_now).await.err();
+        // Sent as of when it was due by the merchant's clock: after a clock advance, each of the
+        // attempts made at once is dated as it would have been on schedule.
+        let error = self.attempt(&row, made_at).await.err();
         let attempt = row.attempts as usize; // 0 for the first attempt
         let (status, next_attempt_at) = match (&error, self.settings.schedule_ms.get(attempt)) {
             (None, _) => (OutboxStatus::Delivered, merchant_now),

@@ -160,6 +160,7 @@ async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {
         fail_rate: args.fail_rate,
         delay: args.delay,
         answer: args.answer,
+        accept_unverified: args.accept_unverified,
     };
     crate::receive::run(&args.listen, key, behaviour).await
 }

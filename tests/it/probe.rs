@@ -170,3 +170,48 @@ async fn the_probe_fails_bad_handlers_names_their_mistakes_and_passes_a_good_one
     assert_eq!(status, Some(1));
     assert_eq!(codes(&report), ["NO_APP_ID_CHECK"], "{report:#}");
 }
+
+/// `ticketgate receive` refuses what it cannot verify unless told to accept it: the probe
+/// finds the first missing only the app_id check, the second acknowledging forgeries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_refuses_unverified_notifications_unless_told_otherwise() {
+    let (_node, info) = ephemeral();
+    for (extra, want) in [
+        (None, "NO_APP_ID_CHECK"),
+        (Some("--accept-unverified"), "NO_VERIFICATION"),
+    ] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut receiver = Command::new(BIN);
+        receiver
+            .args(["receive", "--listen", &listen, "--platform-public-key"])
+            .arg(info["alipay_public_key_pem"].as_str().unwrap())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[allow(clippy::zombie_processes, reason = "handed to Served, which reaps it")]
+        let _receiver = Served(receiver.spawn().unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(&listen).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the receiver did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let url = format!("http://{listen}/notify");
+        let info = info.clone();
+        let (status, report) = tokio::task::spawn_blocking(move || probe(&info, &url))
+            .await
+            .unwrap();
+        assert_eq!(status, Some(1), "{report:#}");
+        assert!(
+            codes(&report).contains(&want.to_string()),
+            "{extra:?}: {report:#}"
+        );
+    }
+}

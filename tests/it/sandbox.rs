@@ -176,8 +176,8 @@ async fn advancing_a_day_takes_a_failing_notification_through_every_attempt_to_p
     assert_eq!(parked["attempts"], 8);
     let all = receiver.all();
     assert_eq!(all.len(), 8, "one POST per attempt, none after parking");
-    // Every attempt is the same notification, sent at its scheduled time by the merchant's
-    // clock (the retry waits sum to 24h34m after the first).
+    // Every attempt is the same notification, dated when it was due by the merchant's clock:
+    // the schedule's waits (4m, 10m, 10m, 1h, 2h, 6h, 15h) apart, 24h24m from first to last.
     let field = |body: &[u8], key: &str| -> String {
         let pairs = ticketgate::alipay::form::split(body);
         ticketgate::alipay::form::decode(&pairs, Charset::Utf8).unwrap()[key].clone()
@@ -189,8 +189,18 @@ async fn advancing_a_day_takes_a_failing_notification_through_every_attempt_to_p
     let sent_last = time::parse(&field(&all[7].body, "notify_time")).unwrap();
     let span = sent_last - sent_first;
     assert!(
-        (24 * HOUR_MS + 34 * 60_000..25 * HOUR_MS + 60_000).contains(&span),
+        (24 * HOUR_MS + 24 * 60_000..24 * HOUR_MS + 25 * 60_000).contains(&span),
         "attempts spanned {span} ms of the merchant's time"
+    );
+    let times: Vec<i64> = all
+        .iter()
+        .map(|r| time::parse(&field(&r.body, "notify_time")).unwrap())
+        .collect();
+    let gaps: Vec<i64> = times.windows(2).map(|w| (w[1] - w[0]) / 60_000).collect();
+    assert_eq!(
+        gaps,
+        [4, 10, 10, 60, 120, 360, 900],
+        "minutes between attempts"
     );
 }
 
@@ -605,7 +615,8 @@ async fn the_receiver_prints_verifies_and_fails_as_told() {
     let delivered = wait_for(&app, "delivered", |n| n["status"] == "delivered").await;
     assert_eq!(delivered["attempts"], 2);
 
-    // A notification the receiver cannot verify (another key signed it) says why.
+    // A notification the receiver cannot verify (another key signed it) says why, and is
+    // answered `fail`, as a handler must answer it.
     let forged = {
         let key = PrivateKey::generate();
         let mut params = ticketgate::alipay::form::Params::new();
@@ -626,8 +637,9 @@ async fn the_receiver_prints_verifies_and_fails_as_told() {
         .text()
         .await
         .unwrap();
-    assert_eq!(answer, "success");
+    assert_eq!(answer, "fail");
     let third = lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(third["answer"], "fail");
     assert_eq!(third["verified"], false);
     assert!(
         third["why_unverified"]

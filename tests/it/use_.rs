@@ -335,3 +335,23 @@ async fn uses_survive_a_restart() {
         "BIZ_ALREADY_SUCCESS"
     );
 }
+
+/// A console use of a times card without a quantity uses one unit, as `admin ticket use`'s
+/// help says `--quantity` is optional.
+#[tokio::test]
+async fn a_console_use_of_a_times_card_takes_one_unit_unless_told() {
+    let app = TestApp::spawn().await;
+    let card = app.issue_one(CARD).await;
+    let used =
+        ticketgate::operations::admin::ticket_use(app.service(), &card, None, SHOP, None, None)
+            .await
+            .unwrap();
+    assert_eq!(used["channel"], "MERCHANT_CONSOLE", "{used}");
+    assert_eq!(app.query(&card).await.field("available_quantity"), "9");
+    let more =
+        ticketgate::operations::admin::ticket_use(app.service(), &card, None, SHOP, Some(3), None)
+            .await
+            .unwrap();
+    assert_eq!(more["channel"], "MERCHANT_CONSOLE", "{more}");
+    assert_eq!(app.query(&card).await.field("available_quantity"), "6");
+}

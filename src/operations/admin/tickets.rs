@@ -350,9 +350,8 @@ pub async fn ticket_use(
     if let Some(no) = &order_no {
         biz.insert("order_no".into(), no.clone().into());
     }
-    if let Some(q) = quantity {
-        biz.insert("quantity".into(), q.to_string().into());
-    }
+    // One unit unless told: a times card's use names its quantity, and the console's too.
+    biz.insert("quantity".into(), quantity.unwrap_or(1).to_string().into());
     let biz = Biz::parse(&Value::Object(biz).to_string()).expect("a JSON object we built");
     let call = UseCall::read(&biz).map_err(OpError::from)?;
     let ctx = CallContext {

@@ -281,14 +281,15 @@ pub trait Outbox: Tx {
         }
     }
 
-    /// Puts a notification back in the queue, due now, with a fresh schedule.
+    /// Puts a notification back in the queue, due now. Its attempt count goes on (the resend is
+    /// one more attempt; failing, it is parked again).
     fn requeue_notification(
         &mut self,
         notify_id: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async move {
-            let sql = "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = $1, claimed_until = 0, \
+            let sql = "UPDATE notifications SET status = 'pending', next_attempt_at = $1, claimed_until = 0, \
                        claim_token = NULL, updated_at = $1 WHERE notify_id = $2";
             self.execute(sql, &args![now, notify_id]).await.map(drop)
         }
