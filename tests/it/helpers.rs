@@ -547,3 +547,12 @@ pub fn assert_success(reply: &Reply) {
     assert_eq!(reply.node["msg"], "Success");
     assert!(reply.node.get("sub_code").is_none());
 }
+
+/// A loopback port nothing listens on now (bound and let go: a later bind may, rarely, lose it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

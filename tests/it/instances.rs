@@ -11,16 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cli::Served;
+use crate::helpers::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `ticketgate serve --listen LISTEN --data DATA` and nothing else.
 #[allow(

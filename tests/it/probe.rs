@@ -180,12 +180,7 @@ async fn the_receiver_refuses_unverified_notifications_unless_told_otherwise() {
         (None, "NO_APP_ID_CHECK"),
         (Some("--accept-unverified"), "NO_VERIFICATION"),
     ] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{}", crate::helpers::free_port());
         let mut receiver = Command::new(BIN);
         receiver
             .args(["receive", "--listen", &listen, "--platform-public-key"])
