@@ -105,7 +105,7 @@ async fn a_panicking_operation_costs_one_answer_and_writes_nothing() {
     assert!(!exists);
 }
 
-/// An operation on the ledger's path (`Store::write_op`): records `key` as answered, after
+/// An operation on the ledger's path (`Store::write`): records `key` as answered, after
 /// sleeping `sleep_ms` (to hold a batch open), and panics when told to.
 struct Marker {
     key: ticketgate::ledger::idempotency::Key,
