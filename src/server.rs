@@ -160,14 +160,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     // Every listener is bound before anything serves: a node that cannot start never answers
     // `/ready`, not even for a moment.
-    let console_listener = bind_console(&config.console).await?;
-    // The console's URL is on file before the node answers anything: a script that waits for
-    // `/ready` finds it.
-    let console_token = match &console_listener {
+    // The console's URL is on file, and its token made, before the node answers anything: a
+    // script that waits for `/ready` finds both.
+    let console = match bind_console(&config.console).await? {
         Some(listener) => {
-            let url = format!("http://{}/\n", listener.local_addr()?);
-            write_file(&console_url_path(&config.store.data), &url, false)?;
-            Some(crate::console::token(&config.store.data)?)
+            let url = format!("http://{}/", listener.local_addr()?);
+            write_file(
+                &console_url_path(&config.store.data),
+                &format!("{url}\n"),
+                false,
+            )?;
+            Some((listener, url, crate::console::token(&config.store.data)?))
         }
         None => None,
     };
@@ -210,12 +213,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         );
         tokio::spawn(deliverer.run(svc.clock.clone(), svc.notify_wake.clone(), notify_stopped))
     });
-    let (console_addr, console_task) = match console_listener {
-        None => (None, None),
-        Some(listener) => {
-            let token = console_token.clone().expect("made with the listener");
+    let (console_addr, console_task, console_url) = match console {
+        None => (None, None, None),
+        Some((listener, url, token)) => {
             let console_addr = listener.local_addr()?;
-            let url = format!("http://{console_addr}/");
             let router =
                 crate::console::router(svc.clone(), token.clone(), config.store.data.clone());
             let mut stopped = notify_stop.subscribe();
@@ -231,13 +232,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
             } else {
                 eprintln!("Web console: {url}  token: {token}");
             }
-            (Some((console_addr, url)), Some(task))
+            let written = (console_url_path(&config.store.data), format!("{url}\n"));
+            (Some(console_addr), Some(task), Some(written))
         }
     };
-    let console_url = console_addr
-        .as_ref()
-        .map(|(_, url)| (console_url_path(&config.store.data), format!("{url}\n")));
-    let console_addr = console_addr.map(|(addr, _)| addr);
     tracing::info!(%addr, backend = svc.store.backend_name(), "ticketgate is serving /gateway.do");
     Ok(Running {
         addr,

@@ -98,15 +98,11 @@ pub fn announce(running: &Running, folder: &Path) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()?;
-    if addr_note(running) {
+    if running.addr.port() != 80 {
         tracing::info!(
             "port 80 could not be bound here; the gateway is at {} (the official Python SDK cannot use a port)",
             running.addr
         );
     }
     Ok(())
-}
-
-fn addr_note(running: &Running) -> bool {
-    running.addr.port() != 80
 }

@@ -178,13 +178,16 @@ fn stop_cleanly(node: &mut Served) {
     }
 }
 
-/// `serve --ephemeral`: its first line on stdout is everything a client needs, the keys in
-/// the forms SDKs take work as given, and a clean stop removes its folder.
-#[test]
-fn an_ephemeral_node_says_what_a_client_needs_and_leaves_nothing_behind() {
+/// `serve --ephemeral` with `extra` flags, once its first line (what a client needs) is read.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is handed to `Served`, which kills and waits for it"
+)]
+pub(crate) fn ephemeral(extra: &[&str]) -> (Served, Value) {
     use std::io::BufRead;
     let mut node = Command::new(BIN)
         .args(["serve", "--ephemeral"])
+        .args(extra)
         .env_remove("TICKETGATE_DATABASE_URL")
         .env_remove("TICKETGATE_LISTEN")
         .env_remove("TICKETGATE_CONSOLE_LISTEN")
@@ -193,12 +196,20 @@ fn an_ephemeral_node_says_what_a_client_needs_and_leaves_nothing_behind() {
         .spawn()
         .unwrap();
     let stdout = node.stdout.take().unwrap();
-    let mut node = Served(node);
+    let node = Served(node);
     let mut first = String::new();
     std::io::BufReader::new(stdout)
         .read_line(&mut first)
         .unwrap();
-    let info: Value = serde_json::from_str(&first).expect("the first line is one JSON object");
+    let info = serde_json::from_str(&first).expect("the first line is one JSON object");
+    (node, info)
+}
+
+/// `serve --ephemeral`: its first line on stdout is everything a client needs, the keys in
+/// the forms SDKs take work as given, and a clean stop removes its folder.
+#[test]
+fn an_ephemeral_node_says_what_a_client_needs_and_leaves_nothing_behind() {
+    let (mut node, info) = ephemeral(&[]);
     let folder = std::path::PathBuf::from(info["data"].as_str().unwrap());
     assert!(folder.join("ticketgate.db").exists());
     let gateway = info["gateway_url"].as_str().unwrap();

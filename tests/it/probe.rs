@@ -79,27 +79,9 @@ async fn receiver(handler: Handler, keys: Arc<Keys>) -> String {
     format!("http://{addr}/notify")
 }
 
-/// An ephemeral node and what its first line says.
-#[allow(
-    clippy::zombie_processes,
-    reason = "the child is handed to `Served`, which kills and waits for it"
-)]
+/// An ephemeral node (its console on a port of its own) and what its first line says.
 pub(crate) fn ephemeral() -> (Served, Value) {
-    use std::io::BufRead;
-    let mut node = Command::new(BIN)
-        .args(["serve", "--ephemeral", "--console-listen", "127.0.0.1:0"])
-        .env_remove("TICKETGATE_DATABASE_URL")
-        .env_remove("TICKETGATE_LISTEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = node.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    (Served(node), serde_json::from_str(&line).unwrap())
+    crate::instances::ephemeral(&["--console-listen", "127.0.0.1:0"])
 }
 
 pub(crate) fn probe(info: &Value, url: &str) -> (Option<i32>, Value) {

@@ -100,6 +100,11 @@ static TICKET_BY_CODE: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
         )
     })
 });
+/// The statement that finds a ticket by the code a call names, locking it or not.
+fn by_code(code_type: CodeType, lock: bool) -> &'static str {
+    &TICKET_BY_CODE[usize::from(code_type == CodeType::External)][usize::from(lock)]
+}
+
 static TICKET_BY_VOUCHER: Forms = LazyLock::new(|| {
     forms(
         format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE voucher_id = $1"),
@@ -274,8 +279,12 @@ pub trait Tickets: Tx {
         order_no: Option<&str>,
     ) -> impl Future<Output = Result<Option<TicketView>, StoreError>> + Send {
         async move {
-            let forms = &TICKET_BY_CODE[usize::from(code_type == CodeType::External)];
-            one(self, &forms[0], &args![code, order_no.unwrap_or("")]).await
+            one(
+                self,
+                by_code(code_type, false),
+                &args![code, order_no.unwrap_or("")],
+            )
+            .await
         }
     }
 
@@ -287,8 +296,7 @@ pub trait Tickets: Tx {
         order_no: Option<&str>,
     ) -> impl Future<Output = Result<Option<TicketView>, StoreError>> + Send {
         async move {
-            let forms = &TICKET_BY_CODE[usize::from(code_type == CodeType::External)];
-            let sql = &forms[usize::from(Self::LOCKS)];
+            let sql = by_code(code_type, Self::LOCKS);
             one(self, sql, &args![code, order_no.unwrap_or("")]).await
         }
     }
