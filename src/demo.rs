@@ -3,6 +3,7 @@
 //! in `DATA/demo/demo.json` so that a client can call at once.
 
 use crate::store::op;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -47,7 +48,8 @@ pub async fn ensure(
         // Log collectors get one JSON line, with the command as a field.
         tracing::info!(command = %call_line(&demo).lines().nth(1).unwrap_or_default().trim(), "demo tenant ready");
     } else {
-        eprintln!("{}", call_line(&demo));
+        // Never `eprintln!`: a node whose stderr was closed (its parent gone) must not panic.
+        let _ = writeln!(std::io::stderr(), "{}", call_line(&demo));
     }
     Ok(Some(path))
 }

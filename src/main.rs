@@ -17,7 +17,10 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| "info,sqlx=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A node whose stderr is gone (the harness that started it died) keeps serving and
+        // shuts down cleanly; the subscriber's own complaint would panic on the same pipe.
+        .log_internal_errors(false);
     if cli.log_format == "json" {
         logs.json().flatten_event(true).init();
     } else {

@@ -230,7 +230,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
             if config.json_logs {
                 tracing::info!(%url, "web console ready (token: admin console token)");
             } else {
-                eprintln!("Web console: {url}  token: {token}");
+                let line = format!("Web console: {url}  token: {token}\n");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             }
             let written = (console_url_path(&config.store.data), format!("{url}\n"));
             (Some(console_addr), Some(task), Some(written))

@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// platform public key, the merchant, shop and ticket codes, the folder).
     #[arg(long, env = "TICKETGATE_EPHEMERAL")]
     pub ephemeral: bool,
+    /// Shut down (cleanly, as on SIGTERM) when standard input reaches its end: a test harness
+    /// that starts the node with a pipe on stdin and dies, even by `kill -9`, takes the node
+    /// (and an ephemeral node's folder) with it. The Python and Node helpers set it.
+    #[arg(long, env = "TICKETGATE_EXIT_WITH_STDIN")]
+    pub exit_with_stdin: bool,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Do not create the demo tenant on first start.

@@ -87,6 +87,10 @@ fn description(running: &Running, folder: &Path) -> anyhow::Result<Value> {
         "alipay_public_key_pem": platform.to_pem(),
         "alipay_public_key_base64": platform.to_base64(),
         "tickets": demo["tickets"],
+        "items": {
+            "normal": crate::demo::NORMAL_ITEM,
+            "times_card": crate::demo::TIMES_CARD_ITEM,
+        },
         "data": folder,
         "pid": std::process::id(),
     }))

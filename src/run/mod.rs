@@ -106,13 +106,32 @@ async fn serve(mut args: ServeArgs, json_logs: bool) -> anyhow::Result<()> {
     if let Some(folder) = &ephemeral {
         ephemeral::announce(&running, folder)?;
     }
-    shutdown_signal().await;
+    if args.exit_with_stdin {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = stdin_closed() => tracing::info!("standard input closed"),
+        }
+    } else {
+        shutdown_signal().await;
+    }
     tracing::info!("shutting down: finishing in-flight requests");
     let stopped = running.shutdown().await;
     if let Some(folder) = &ephemeral {
         let _ = std::fs::remove_dir_all(folder);
     }
     stopped
+}
+
+/// Returns when standard input reaches its end (or cannot be read); what is read is ignored.
+async fn stdin_closed() {
+    let (done, closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 512];
+        let mut stdin = std::io::stdin().lock();
+        while matches!(std::io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
+        let _ = done.send(());
+    });
+    let _ = closed.await;
 }
 
 async fn shutdown_signal() {

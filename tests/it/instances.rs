@@ -249,3 +249,40 @@ fn an_ephemeral_node_says_what_a_client_needs_and_leaves_nothing_behind() {
     assert!(node.try_wait().unwrap().unwrap().success());
     assert!(!folder.exists(), "the ephemeral folder is removed on exit");
 }
+
+/// `--exit-with-stdin`: when the harness that started a node dies (here: it closes the
+/// node's stdin, stdout and stderr, as a killed process does), the node stops cleanly — no
+/// panic on the closed stderr — and removes its ephemeral folder.
+#[test]
+fn a_node_whose_harness_is_gone_stops_cleanly_and_leaves_nothing_behind() {
+    use std::io::BufRead;
+    let mut node = Command::new(BIN)
+        .args(["serve", "--ephemeral", "--exit-with-stdin"])
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .env_remove("TICKETGATE_LISTEN")
+        .env_remove("TICKETGATE_CONSOLE_LISTEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(node.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let info: Value = serde_json::from_str(&first).unwrap();
+    let folder = std::path::PathBuf::from(info["data"].as_str().unwrap());
+    assert!(folder.exists());
+    drop(node.stderr.take());
+    drop(node.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the node outlived its stdin");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!folder.exists(), "the ephemeral folder is removed on exit");
+}
