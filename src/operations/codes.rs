@@ -181,12 +181,21 @@ impl Operation for CheckOp {
             .await?;
         let merchant = send.as_ref().map_or("", |s| s.merchant_pid.as_str());
         let shop = tx.shop_facts(merchant, self.req.shop_id.as_str()).await?;
+        let siblings = match &ticket {
+            Some(v) if !v.is_times_card() && self.req.quantity.unwrap_or(1) > 1 => {
+                let t = &v.ticket;
+                tx.locked_siblings(&t.order_no, &t.item_id, &t.voucher_id)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
         Ok(codes::decide_check(
             &self.caller,
             &self.req,
             send.as_ref(),
             ticket.as_ref(),
             &shop,
+            &siblings,
             self.now,
         )
         .map(|()| CheckAnswer {
@@ -281,12 +290,16 @@ impl Operation for SyncOp {
             request_id: vec![self.req.request_id.to_string()],
         };
         let mut plan = Plan::new(self.now);
-        let (kind, quantity, biz_type) = match change {
-            SyncChange::None => (None, 0, ""),
-            SyncChange::Use(q) => (Some(TransKind::Use), q, message::TICKET_USE),
-            SyncChange::Cancel(q) => (Some(TransKind::Cancel), q, message::TICKET_CANCEL),
+        // A use of what the code merchant used; a cancel per use it gave back, naming that use.
+        let transactions: Vec<(TransKind, i64, Option<String>, &str)> = match change {
+            SyncChange::None => Vec::new(),
+            SyncChange::Use(q) => vec![(TransKind::Use, q, None, message::TICKET_USE)],
+            SyncChange::Cancel(uses) => uses
+                .into_iter()
+                .map(|(id, q)| (TransKind::Cancel, q, Some(id), message::TICKET_CANCEL))
+                .collect(),
         };
-        if let Some(kind) = kind {
+        for (kind, quantity, reverses, biz_type) in transactions {
             let trans_id = ids::dated(self.now, 10);
             let trans = Trans {
                 trans_id: trans_id.clone(),
@@ -294,7 +307,7 @@ impl Operation for SyncOp {
                 kind,
                 quantity,
                 use_order_id: None,
-                reverses_trans_id: None,
+                reverses_trans_id: reverses,
                 expire_change: None,
                 created_at: self.now,
             };

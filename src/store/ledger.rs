@@ -104,6 +104,8 @@ pub struct UseOrderHistory {
     pub cancel: Option<CancelRecord>,
     pub trans: Vec<Trans>,
     pub refunded: bool,
+    /// Units of its uses were given back since by a cancel that names them (a sync).
+    pub given_back: bool,
 }
 
 /// A cancel's use tickets when the use was of the ticket the cancel names only (the common
@@ -167,6 +169,7 @@ pub(in crate::store) mod one_by_one {
             cancel: tx.cancel_of_use(id).await?,
             trans: tx.use_order_trans(id).await?,
             refunded: tx.refunded_after_use(id).await?,
+            given_back: tx.given_back(id).await?,
             order,
         }))
     }
@@ -310,7 +313,7 @@ pub trait LedgerTx: Tx {
                 ..CancelLoaded::default()
             };
             if let Some(h) = history.as_ref().filter(|h| !h.order.closed) {
-                loaded.already_cancelled = h.cancel.is_some();
+                loaded.already_cancelled = h.cancel.is_some() || h.given_back;
                 loaded.refunded_use = h.refunded;
                 loaded.uses = h
                     .trans

@@ -566,3 +566,87 @@ async fn a_sync_racing_a_use_of_one_code_uses_it_once() {
         assert_eq!(shown["available_quantity"], "0");
     }
 }
+
+/// The shortest sequence that once broke the books: a use of an external code, a sync that
+/// gives that unit back, then a refund of the same use. The sync's cancel names the use it
+/// reverses, so the refund is refused and changes nothing; a gateway cancel of it is a repeat.
+#[tokio::test]
+async fn a_use_given_back_by_a_sync_cannot_be_refunded_or_cancelled() {
+    let app = TestApp::spawn().await;
+    code_merchant(&app, None).await;
+    let (order_no, send_no, token) = awaiting(&app, 1).await;
+    let sent = json!({"request_id": "s1", "order_no": order_no, "send_order_no": send_no,
+                      "send_token": token, "isv_ma_list": [{"code": "EXT001", "num": 1}]});
+    assert_success(&app.call_as(CM, SEND, sent).await);
+    let used = app
+        .use_(
+            json!({"request_id": "u1", "ticket_code": "EXT001", "shop_id": SHOP,
+                     "code_type": "EXTERNAL_CODE", "order_no": order_no}),
+        )
+        .await;
+    assert_success(&used);
+    let use_id = used.field("ticket_trans_id");
+    let sync = json!({"request_id": "y1", "ticket_code": "EXT001", "code_type": "EXTERNAL_CODE",
+                      "order_no": order_no, "quantity": "1"});
+    assert_success(&app.call_as(CM, SYNC, sync).await);
+    let after_sync = app.assert_consistent_external("EXT001", &order_no).await;
+    let list = after_sync["ticket_trans_info_list"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(list.len(), 2, "{after_sync}");
+    assert_eq!(after_sync["ticket_status"], "EFFECTIVE");
+
+    let refund = app
+        .call(
+            REFUND,
+            json!({"request_id": "r1", "ticket_code": "EXT001", "trans_id": use_id}),
+        )
+        .await;
+    assert_refused(&refund, "TICKET_STATUS_ILLEGAL");
+    let cancel = app
+        .cancel(
+            json!({"request_id": "c1", "request_biz_no": "u1", "ticket_code": "EXT001",
+                       "code_type": "EXTERNAL_CODE", "order_no": order_no}),
+        )
+        .await;
+    assert_refused(&cancel, "REPEAT_CANCEL");
+    let now = app.assert_consistent_external("EXT001", &order_no).await;
+    assert_eq!(now["ticket_status"], "EFFECTIVE", "nothing changed: {now}");
+    assert_eq!(now["ticket_trans_info_list"].as_array().unwrap(), &list);
+    assert_eq!(now["refunded"], false);
+}
+
+/// `checkavailable` with `quantity` > 1 on a normal external code answers for the units asked
+/// across the order's tickets, as a use would take them.
+#[tokio::test]
+async fn checkavailable_counts_the_orders_tickets_for_a_quantity() {
+    let app = TestApp::spawn().await;
+    code_merchant(&app, None).await;
+    let (order_no, send_no, token) = awaiting(&app, 2).await;
+    let sent = json!({"request_id": "s1", "order_no": order_no, "send_order_no": send_no,
+                      "send_token": token,
+                      "isv_ma_list": [{"code": "EXT001", "num": 1}, {"code": "EXT002", "num": 1}]});
+    assert_success(&app.call_as(CM, SEND, sent).await);
+    let check = |q: &str| {
+        json!({"order_no": order_no, "send_order_no": send_no, "send_token": token,
+               "ticket_code": "EXT001", "shop_id": SHOP, "quantity": q})
+    };
+    assert_success(&app.call_as(CM, CHECK, check("2")).await);
+    assert_refused(
+        &app.call_as(CM, CHECK, check("3")).await,
+        "QUANTITY_NOT_ENOUGH",
+    );
+    assert_success(
+        &app.use_(
+            json!({"request_id": "u2", "ticket_code": "EXT002", "shop_id": SHOP,
+                         "code_type": "EXTERNAL_CODE", "order_no": order_no}),
+        )
+        .await,
+    );
+    assert_refused(
+        &app.call_as(CM, CHECK, check("2")).await,
+        "QUANTITY_NOT_ENOUGH",
+    );
+    assert_success(&app.call_as(CM, CHECK, check("1")).await);
+}

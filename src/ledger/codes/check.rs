@@ -22,24 +22,18 @@ pub fn parse_check(biz: &Biz) -> Result<CheckRequest, Refusal> {
 }
 
 /// Whether a use of the external code would pass now: the send order's checks, then every
-/// check of a use, in a use's order. Changes nothing.
+/// check of a use, in a use's order — for a normal ticket and `quantity` > 1, across the
+/// order's other usable tickets of the item (`siblings`), as a use takes them. Changes nothing.
 pub fn decide_check(
     caller: &AppId,
     req: &CheckRequest,
     send: Option<&SendOrder>,
     ticket: Option<&TicketView>,
     shop: &ShopFacts,
+    siblings: &[Ticket],
     now: i64,
 ) -> Result<(), Refusal> {
     let send = req.send.check(caller, send)?;
-    if let (Some(view), Some(q)) = (ticket, req.quantity)
-        && !view.is_times_card()
-        && q > 1
-    {
-        return Err(Refusal::InvalidParameter(format!(
-            "非次卡凭证 quantity 只能为 1，收到 {q}"
-        )));
-    }
     let as_use = UseRequest {
         request_id: RequestId::trusted(req.request_id.as_deref().unwrap_or("check")),
         ticket_code: req.ticket_code.clone(),
@@ -52,7 +46,7 @@ pub fn decide_check(
         ext: None,
     };
     let merchant = crate::ledger::names::MerchantPid::trusted(&send.merchant_pid);
-    crate::ledger::use_::decide(&merchant, &as_use, ticket, shop, &[], now).map(|_| ())
+    crate::ledger::use_::decide(&merchant, &as_use, ticket, shop, siblings, now).map(|_| ())
 }
 
 /// The answer of `checkavailable`.

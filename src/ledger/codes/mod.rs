@@ -24,7 +24,7 @@ use super::fields::{self, Biz};
 use super::idempotency::{BIZ_ALREADY_SUCCESS, Replayable};
 use super::names::{AppId, OrderNo, RequestId, ShopId, TicketCode};
 use super::use_::UseRequest;
-use super::{CodeType, Refusal, ShopFacts, TicketStatus, TicketView, Trans, TransKind};
+use super::{CodeType, Refusal, ShopFacts, Ticket, TicketStatus, TicketView, Trans, TransKind};
 use crate::alipay::time;
 
 pub const SEND: &str = "koubei.trade.ticket.ticketcode.send";

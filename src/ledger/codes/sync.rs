@@ -57,18 +57,25 @@ impl SyncRequest {
 }
 
 /// What a sync changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncChange {
     /// The reported quantity is the ledger's: nothing to record.
     None,
     /// Units used in the code merchant's system.
     Use(i64),
-    /// Units given back there (up to what was used and not refunded).
-    Cancel(i64),
+    /// Units given back there: the uses this reverses, newest first, each with the units
+    /// given back of it (its `ticket_trans_id`, a quantity) — every reversal names what it
+    /// reverses, and no unit of a use is given back twice.
+    Cancel(Vec<(String, i64)>),
 }
 
 /// Decides a sync: the ticket exists → the caller is the code merchant of its order → it is
 /// not refunded → the shop, if named, is the merchant's → the reported quantity is possible.
+///
+/// Units given back reverse particular uses: the newest that still stand (not refunded, and
+/// with units not yet given back), as many units of each as it has left, until the units are
+/// accounted for. More than the standing uses hold is refused (`INVALID_PARAMETER`): a
+/// refunded use, or a unit already given back, never comes back.
 pub fn decide_sync(
     caller: &AppId,
     req: &SyncRequest,
@@ -106,20 +113,52 @@ pub fn decide_sync(
     if diff == 0 {
         return Ok(SyncChange::None);
     }
-    // Units refunded after use cannot come back.
-    let refunded_after_use: i64 = history
-        .iter()
-        .filter(|tr| tr.kind == TransKind::Refund && tr.reverses_trans_id.is_some())
-        .map(|tr| tr.quantity)
-        .sum();
-    let ceiling = t.total_quantity - refunded_after_use;
-    if req.quantity > ceiling {
+    let mut left = -diff;
+    let mut reversed = Vec::new();
+    for (used, remaining) in standing_uses(history) {
+        if left == 0 {
+            break;
+        }
+        let units = remaining.min(left);
+        reversed.push((used.trans_id.clone(), units));
+        left -= units;
+    }
+    if left > 0 {
+        let ceiling = req.quantity - left;
         return Err(Refusal::InvalidParameter(format!(
-            "quantity {} 超过可恢复的上限 {ceiling}（已售后退 {refunded_after_use} 份）",
+            "quantity {} 超过可恢复的上限 {ceiling}（已售后退或已撤销的核销不能再恢复）",
             req.quantity
         )));
     }
-    Ok(SyncChange::Cancel(-diff))
+    Ok(SyncChange::Cancel(reversed))
+}
+
+/// The uses that still stand — not refunded, with units not yet given back — newest first,
+/// each with how many of its units are left to give back.
+pub fn standing_uses(history: &[Trans]) -> Vec<(&Trans, i64)> {
+    let mut uses: Vec<(&Trans, i64)> = history
+        .iter()
+        .filter(|t| t.kind == TransKind::Use)
+        .filter_map(|u| {
+            let against = || {
+                history
+                    .iter()
+                    .filter(|t| t.reverses_trans_id.as_deref() == Some(&*u.trans_id))
+            };
+            if against().any(|t| t.kind == TransKind::Refund) {
+                return None;
+            }
+            let given_back: i64 = against()
+                .filter(|t| t.kind == TransKind::Cancel)
+                .map(|t| t.quantity)
+                .sum();
+            (given_back < u.quantity).then_some((u, u.quantity - given_back))
+        })
+        .collect();
+    // History is oldest first; among equal times the later row is the newer.
+    uses.reverse();
+    uses.sort_by(|a, b| b.0.created_at.cmp(&a.0.created_at));
+    uses
 }
 
 /// The answer of `sync`: `request_id` is a JSON array of strings.

@@ -150,6 +150,19 @@ fn view(total: i64, available: i64, refunded: bool) -> TicketView {
     )
 }
 
+fn trans(id: &str, kind: TransKind, quantity: i64, reverses: Option<&str>, at: i64) -> Trans {
+    Trans {
+        trans_id: id.into(),
+        voucher_id: "v1".into(),
+        kind,
+        quantity,
+        use_order_id: None,
+        reverses_trans_id: reverses.map(Into::into),
+        expire_change: None,
+        created_at: at,
+    }
+}
+
 fn sync_req(q: &str) -> SyncRequest {
     parse_sync(&biz(
         json!({"request_id": "y1", "ticket_code": "A1", "code_type": "EXTERNAL_CODE",
@@ -186,10 +199,41 @@ fn a_sync_becomes_the_difference_as_use_or_cancel() {
         sync(&sync_req("5"), Some(&card), &cm, None, &[]),
         Ok(SyncChange::None)
     );
+    // Units given back reverse the newest standing uses, whole, each named.
     let part = view(5, 2, false);
+    let uses = [
+        trans("u1", TransKind::Use, 1, None, 1),
+        trans("u2", TransKind::Use, 2, None, 2),
+    ];
     assert_eq!(
-        sync(&sync_req("4"), Some(&part), &cm, None, &[]),
-        Ok(SyncChange::Cancel(2))
+        sync(&sync_req("4"), Some(&part), &cm, None, &uses),
+        Ok(SyncChange::Cancel(vec![("u2".into(), 2)]))
+    );
+    assert_eq!(
+        sync(&sync_req("5"), Some(&part), &cm, None, &uses),
+        Ok(SyncChange::Cancel(vec![("u2".into(), 2), ("u1".into(), 1)]))
+    );
+    assert_eq!(
+        sync(&sync_req("3"), Some(&part), &cm, None, &uses),
+        Ok(SyncChange::Cancel(vec![("u2".into(), 1)])),
+        "one unit of a two-unit use"
+    );
+    let half = [
+        uses[0].clone(),
+        uses[1].clone(),
+        trans("c1", TransKind::Cancel, 1, Some("u2"), 3),
+    ];
+    assert_eq!(
+        sync(&sync_req("5"), Some(&view(5, 3, false)), &cm, None, &half),
+        Ok(SyncChange::Cancel(vec![("u2".into(), 1), ("u1".into(), 1)])),
+        "what is left of a use partly given back, then the next"
+    );
+    assert!(
+        matches!(
+            sync(&sync_req("4"), Some(&part), &cm, None, &[]),
+            Err(Refusal::InvalidParameter(_))
+        ),
+        "units given back with no use to reverse"
     );
     // Refusals, in order.
     assert_eq!(
@@ -219,30 +263,33 @@ fn a_sync_becomes_the_difference_as_use_or_cancel() {
         sync(&sync_req("6"), Some(&card), &cm, None, &[]),
         Err(Refusal::InvalidParameter(_))
     ));
-    // Units refunded after use cannot come back.
-    let after_use = Trans {
-        trans_id: "f1".into(),
-        voucher_id: "v1".into(),
-        kind: TransKind::Refund,
-        quantity: 2,
-        use_order_id: None,
-        reverses_trans_id: Some("u1".into()),
-        expire_change: None,
-        created_at: 0,
-    };
+    // A use refunded after use (or cancelled) cannot come back.
     let used = view(5, 1, false);
+    let history = [
+        trans("u1", TransKind::Use, 2, None, 1),
+        trans("f1", TransKind::Refund, 2, Some("u1"), 2),
+        trans("u2", TransKind::Use, 2, None, 3),
+    ];
     assert_eq!(
-        sync(
-            &sync_req("3"),
-            Some(&used),
-            &cm,
-            None,
-            std::slice::from_ref(&after_use)
-        ),
-        Ok(SyncChange::Cancel(2))
+        sync(&sync_req("3"), Some(&used), &cm, None, &history),
+        Ok(SyncChange::Cancel(vec![("u2".into(), 2)]))
     );
     assert!(matches!(
-        sync(&sync_req("4"), Some(&used), &cm, None, &[after_use]),
+        sync(&sync_req("5"), Some(&used), &cm, None, &history),
+        Err(Refusal::InvalidParameter(_))
+    ));
+    let cancelled = [
+        trans("u1", TransKind::Use, 1, None, 1),
+        trans("c1", TransKind::Cancel, 1, Some("u1"), 2),
+    ];
+    assert!(matches!(
+        sync(
+            &sync_req("5"),
+            Some(&view(5, 4, false)),
+            &cm,
+            None,
+            &cancelled
+        ),
         Err(Refusal::InvalidParameter(_))
     ));
     for bad in ["-1", "1.5", "x", ""] {
@@ -275,7 +322,7 @@ fn checks_and_closes() {
     let normal = view(1, 1, false);
     let used = view(1, 0, false);
     let check = |r: &CheckRequest, v: Option<&TicketView>| {
-        decide_check(&cm, r, Some(&open), v, &shop, 10).map_err(|e| e.sub_code().to_string())
+        decide_check(&cm, r, Some(&open), v, &shop, &[], 10).map_err(|e| e.sub_code().to_string())
     };
     assert_eq!(check(&req("A1", Some("2")), Some(&card)), Ok(()));
     assert_eq!(
@@ -283,9 +330,27 @@ fn checks_and_closes() {
         Err("QUANTITY_NOT_ENOUGH".into())
     );
     assert_eq!(check(&req("A1", None), Some(&normal)), Ok(()));
+    // A normal ticket and quantity 2: answered across the order's usable tickets, as a use.
     assert_eq!(
         check(&req("A1", Some("2")), Some(&normal)),
-        Err("INVALID_PARAMETER".into())
+        Err("QUANTITY_NOT_ENOUGH".into()),
+        "no other usable ticket in the order"
+    );
+    let mut sibling = normal.ticket.clone();
+    sibling.voucher_id = "v2".into();
+    sibling.code = "A2".into();
+    assert_eq!(
+        decide_check(
+            &cm,
+            &req("A1", Some("2")),
+            Some(&open),
+            Some(&normal),
+            &shop,
+            &[sibling],
+            10
+        ),
+        Ok(()),
+        "the order's second ticket makes two"
     );
     assert_eq!(
         check(&req("A1", None), Some(&used)),
@@ -296,7 +361,7 @@ fn checks_and_closes() {
         Err("TICKET_NOT_EXIST".into())
     );
     assert_eq!(
-        decide_check(&cm, &req("A1", None), None, Some(&normal), &shop, 10)
+        decide_check(&cm, &req("A1", None), None, Some(&normal), &shop, &[], 10)
             .map_err(|e| e.sub_code().to_string()),
         Err("ORDER_NOT_EXIST".into())
     );

@@ -11,7 +11,9 @@ use crate::ledger::idempotency::{Key, Record};
 use crate::ledger::{CancelRecord, CodeType, ShopFacts, TicketView, Trans};
 use crate::store::StoreError;
 use crate::store::ledger::UseOrderHistory;
-use crate::store::queries::history::{SELECT_USE_ORDER, record_from, refunded_after_use_sql};
+use crate::store::queries::history::{
+    SELECT_USE_ORDER, given_back_sql, record_from, refunded_after_use_sql,
+};
 use crate::store::queries::tickets::{TICKET_VIEW_SELECT, ticket_filter};
 use crate::store::sql::{FromRow, Row, args};
 
@@ -41,7 +43,7 @@ const RECORD_AND_SHOP: &str = "SELECT r.fingerprint, r.refused, r.answer, \
      ON r.merchant_pid = $1 AND r.method = $2 AND r.request_id = $3";
 
 /// The merchant's (`$1`) use order of request id `$2`, with its cancel, its use transactions
-/// in order, and whether one of those was refunded since.
+/// in order, and whether one of those was refunded, or given back by a sync, since.
 static USE_ORDER_HISTORY: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT o.*, \
@@ -50,9 +52,10 @@ static USE_ORDER_HISTORY: LazyLock<String> = LazyLock::new(|| {
           AS cancel, \
          (SELECT json_agg({TRANS_JSON} ORDER BY tr.created_at, tr.trans_id)::text \
           FROM ticket_trans tr WHERE tr.use_order_id = o.use_order_id AND tr.kind = 'USE') AS trans, \
-         {} AS refunded_use \
+         {} AS refunded_use, {} AS given_back \
          FROM ({}) o",
         refunded_after_use_sql("o.use_order_id"),
+        given_back_sql("o.use_order_id"),
         SELECT_USE_ORDER.as_str()
     )
 });
@@ -162,5 +165,6 @@ pub(super) async fn use_order_history(
         cancel: one_json::<CancelRecord>(c.opt_text()?)?,
         trans: json_rows(c.opt_text()?)?,
         refunded: c.int()? != 0,
+        given_back: c.int()? != 0,
     }))
 }

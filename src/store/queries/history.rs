@@ -186,14 +186,26 @@ static CANCEL_OF_USE: LazyLock<String> =
 /// Whether a use transaction of use order `$1` was refunded since (1 or 0).
 static REFUNDED_AFTER_USE: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {}", refunded_after_use_sql("$1")));
+/// Whether units of a use transaction of use order `$1` were given back since (1 or 0).
+static GIVEN_BACK: LazyLock<String> = LazyLock::new(|| format!("SELECT {}", given_back_sql("$1")));
 
 /// 1 when a use transaction of the use order `order_id` (an SQL expression) was refunded since
 /// (a refund on its ticket reverses it), else 0.
 pub(in crate::store) fn refunded_after_use_sql(order_id: &str) -> String {
+    reversed_sql(order_id, "REFUND")
+}
+
+/// 1 when units of a use transaction of the use order `order_id` were given back since (a
+/// cancel that names it: the code merchant's sync), else 0.
+pub(in crate::store) fn given_back_sql(order_id: &str) -> String {
+    reversed_sql(order_id, "CANCEL")
+}
+
+fn reversed_sql(order_id: &str, kind: &str) -> String {
     format!(
         "CAST(CASE WHEN EXISTS (SELECT 1 FROM ticket_trans u JOIN ticket_trans r \
          ON r.voucher_id = u.voucher_id AND r.reverses_trans_id = u.trans_id \
-         WHERE u.use_order_id = {order_id} AND u.kind = 'USE' AND r.kind = 'REFUND') \
+         WHERE u.use_order_id = {order_id} AND u.kind = 'USE' AND r.kind = '{kind}') \
          THEN 1 ELSE 0 END AS BIGINT)"
     )
 }
@@ -249,6 +261,17 @@ pub trait History: Tx {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         async move {
             let n: Option<i64> = one(self, &REFUNDED_AFTER_USE, &args![use_order_id]).await?;
+            Ok(n.is_some_and(|n| n != 0))
+        }
+    }
+
+    /// Whether units of a use order's use transactions were given back since (by a sync).
+    fn given_back(
+        &mut self,
+        use_order_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let n: Option<i64> = one(self, &GIVEN_BACK, &args![use_order_id]).await?;
             Ok(n.is_some_and(|n| n != 0))
         }
     }
