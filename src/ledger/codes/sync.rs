@@ -157,7 +157,7 @@ pub fn standing_uses(history: &[Trans]) -> Vec<(&Trans, i64)> {
         .collect();
     // History is oldest first; among equal times the later row is the newer.
     uses.reverse();
-    uses.sort_by(|a, b| b.0.created_at.cmp(&a.0.created_at));
+    uses.sort_by_key(|u| std::cmp::Reverse(u.0.created_at));
     uses
 }
 
