@@ -231,28 +231,34 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
 }
 
 /// The fault that applies to a call, with one of its calls spent (none are set unless an
-/// operator added them: then this is a read lock and an empty list).
+/// operator added them: then this is a read lock and an empty list). When the first match
+/// turns out spent (its last call taken since this node last read the faults, here or on
+/// another node), the faults are read again and the next match in line applies: two faults
+/// armed one after the other apply to two calls made one after the other.
 async fn injected_fault(svc: &Service, call: &check::Call) -> Option<crate::store::FaultRow> {
-    let fault = svc
-        .sandbox
-        .fault_for(call.method.name, call.who.app_id.as_str(), &call.biz)?;
-    let id = fault.fault_id.clone();
-    let spent = svc
-        .store
-        .write(op!(|tx| [id: String = id] -> bool { tx.hit_fault(&id).await }))
-        .await;
-    match spent {
-        Ok(true) => Some(fault),
-        // Its last call was taken (perhaps on another node): re-read, and run the call.
-        Ok(false) => {
-            let _ = svc.sandbox.refresh(&svc.store).await;
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, fault_id = %fault.fault_id, "could not record a fault's use; not applying it");
-            None
+    for _ in 0..8 {
+        let fault = svc
+            .sandbox
+            .fault_for(call.method.name, call.who.app_id.as_str(), &call.biz)?;
+        let id = fault.fault_id.clone();
+        let spent = svc
+            .store
+            .write(op!(|tx| [id: String = id] -> bool { tx.hit_fault(&id).await }))
+            .await;
+        match spent {
+            Ok(true) => return Some(fault),
+            Ok(false) => {
+                if svc.sandbox.refresh(&svc.store).await.is_err() {
+                    return None;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, fault_id = %fault.fault_id, "could not record a fault's use; not applying it");
+                return None;
+            }
         }
     }
+    None
 }
 
 /// What went wrong reading a request body, in words: over the size limit, or not a whole body

@@ -215,8 +215,11 @@ pub fn decide(
         quantity: if view.is_times_card() { quantity } else { 1 },
     }];
     if !view.is_times_card() && quantity > 1 {
+        // Other tickets like this one: a code merchant's order may mix normal codes with
+        // times cards of the same item (`num` > 1), and a card is never a normal ticket's unit.
         let usable = siblings.iter().filter(|s| {
             s.voucher_id != t.voucher_id
+                && s.total_quantity == 1
                 && s.order_no == t.order_no
                 && s.item_id == t.item_id
                 && !s.refunded

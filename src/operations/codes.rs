@@ -22,6 +22,27 @@ use crate::store::{Effect, Plan, StoreError};
 /// One year, the validity of a code sent without `valid_end` for an item without an end.
 const ONE_YEAR_MS: i64 = 365 * 86_400_000;
 
+/// The time of the merchant whose tickets a code merchant's call acts on. Its checks and
+/// timestamps follow that merchant's test clock — the one a use of the same ticket follows —
+/// not the code merchant's own, and that merchant is known once the send order is loaded.
+struct Clocks {
+    real: i64,
+    sandbox: std::sync::Arc<crate::sandbox::Sandbox>,
+}
+
+impl Clocks {
+    fn of(svc: &Service) -> Clocks {
+        Clocks {
+            real: svc.clock.now_ms(),
+            sandbox: svc.sandbox.clone(),
+        }
+    }
+
+    fn at(&self, merchant_pid: &str) -> i64 {
+        self.real + self.sandbox.offset(merchant_pid)
+    }
+}
+
 fn key(
     ctx: &CallContext,
     method: &'static str,
@@ -58,7 +79,7 @@ impl Method for Send {
             key: key(ctx, codes::SEND, &req.request_id),
             caller: ctx.who.app_id.clone(),
             req,
-            now: svc.now_for(ctx.who.merchant_pid.as_str()),
+            clocks: Clocks::of(svc),
         };
         settle(svc.store.write(op).await)
     }
@@ -68,7 +89,7 @@ struct SendOp {
     key: Key,
     caller: AppId,
     req: SendRequest,
-    now: i64,
+    clocks: Clocks,
 }
 
 impl Operation for SendOp {
@@ -89,9 +110,10 @@ impl Operation for SendOp {
             Ok(send) => send.clone(),
             Err(refusal) => return Ok(Err(refusal)),
         };
+        let now = self.clocks.at(&send.merchant_pid);
         let (item, _) = tx.issue_facts(&send.item_id, order_no).await?;
         let item = item.expect("a send order's item exists (foreign key)");
-        let effect_at = self.req.valid_start.or(item.valid_from).unwrap_or(self.now);
+        let effect_at = self.req.valid_start.or(item.valid_from).unwrap_or(now);
         let expire_at = self
             .req
             .valid_end
@@ -102,7 +124,7 @@ impl Operation for SendOp {
             .codes
             .iter()
             .map(|c| Ticket {
-                voucher_id: ids::dated(self.now, 10),
+                voucher_id: ids::dated(now, 10),
                 code: c.code.clone(),
                 code_type: CodeType::External,
                 order_no: send.order_no.clone(),
@@ -116,7 +138,7 @@ impl Operation for SendOp {
             })
             .collect();
         let answer = SendAnswer::new(&self.req.request_id);
-        let mut plan = Plan::new(self.now);
+        let mut plan = Plan::new(now);
         plan.push(Effect::Sent {
             send_order_no: send.send_order_no.clone(),
             count: tickets.len() as i64,
@@ -154,7 +176,7 @@ impl Method for CheckAvailable {
         let op = CheckOp {
             caller: ctx.who.app_id.clone(),
             req,
-            now: svc.now_for(ctx.who.merchant_pid.as_str()),
+            clocks: Clocks::of(svc),
         };
         settle(svc.store.read(op).await)
     }
@@ -163,7 +185,7 @@ impl Method for CheckAvailable {
 struct CheckOp {
     caller: AppId,
     req: CheckRequest,
-    now: i64,
+    clocks: Clocks,
 }
 
 impl Operation for CheckOp {
@@ -180,6 +202,7 @@ impl Operation for CheckOp {
             )
             .await?;
         let merchant = send.as_ref().map_or("", |s| s.merchant_pid.as_str());
+        let now = self.clocks.at(merchant);
         let shop = tx.shop_facts(merchant, self.req.shop_id.as_str()).await?;
         let siblings = match &ticket {
             Some(v) if !v.is_times_card() && self.req.quantity.unwrap_or(1) > 1 => {
@@ -196,7 +219,7 @@ impl Operation for CheckOp {
             ticket.as_ref(),
             &shop,
             &siblings,
-            self.now,
+            now,
         )
         .map(|()| CheckAnswer {
             request_id: self.req.request_id.clone(),
@@ -229,7 +252,7 @@ impl Method for Sync {
             caller: ctx.who.app_id.clone(),
             notify: ctx.notify.clone(),
             req,
-            now: svc.now_for(ctx.who.merchant_pid.as_str()),
+            clocks: Clocks::of(svc),
         };
         settle(svc.store.write(op).await)
     }
@@ -240,7 +263,7 @@ struct SyncOp {
     caller: AppId,
     notify: Option<Target>,
     req: SyncRequest,
-    now: i64,
+    clocks: Clocks,
 }
 
 impl Operation for SyncOp {
@@ -284,12 +307,13 @@ impl Operation for SyncOp {
             .as_ref()
             .expect("a decided sync has its ticket")
             .ticket;
+        let now = self.clocks.at(&t.merchant_pid);
         let answer = SyncAnswer {
             biz_code: None,
             order_no: t.order_no.clone(),
             request_id: vec![self.req.request_id.to_string()],
         };
-        let mut plan = Plan::new(self.now);
+        let mut plan = Plan::new(now);
         // A use of what the code merchant used; a cancel per use it gave back, naming that use.
         let transactions: Vec<(TransKind, i64, Option<String>, &str)> = match change {
             SyncChange::None => Vec::new(),
@@ -300,7 +324,7 @@ impl Operation for SyncOp {
                 .collect(),
         };
         for (kind, quantity, reverses, biz_type) in transactions {
-            let trans_id = ids::dated(self.now, 10);
+            let trans_id = ids::dated(now, 10);
             let trans = Trans {
                 trans_id: trans_id.clone(),
                 voucher_id: t.voucher_id.clone(),
@@ -309,7 +333,7 @@ impl Operation for SyncOp {
                 use_order_id: None,
                 reverses_trans_id: reverses,
                 expire_change: None,
-                created_at: self.now,
+                created_at: now,
             };
             plan.push(Effect::Available {
                 voucher_id: t.voucher_id.clone(),
@@ -329,7 +353,7 @@ impl Operation for SyncOp {
                     ids::hex(32),
                     target,
                     &event,
-                    self.now,
+                    now,
                 )));
             }
         }
@@ -366,7 +390,7 @@ impl Method for SendClose {
             key: key(ctx, codes::CLOSE, &req.request_id),
             caller: ctx.who.app_id.clone(),
             req,
-            now: svc.now_for(ctx.who.merchant_pid.as_str()),
+            clocks: Clocks::of(svc),
         };
         settle(svc.store.write(op).await)
     }
@@ -376,7 +400,7 @@ struct CloseOp {
     key: Key,
     caller: AppId,
     req: CloseRequest,
-    now: i64,
+    clocks: Clocks,
 }
 
 impl Operation for CloseOp {
@@ -394,8 +418,9 @@ impl Operation for CloseOp {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let send = send.expect("a decided close has its send order");
+        let now = self.clocks.at(&send.merchant_pid);
         let answer = SendAnswer::new(&self.req.request_id);
-        let mut plan = Plan::new(self.now);
+        let mut plan = Plan::new(now);
         plan.push(Effect::SendClosed {
             send_order_no: send.send_order_no,
             refunded,

@@ -14,6 +14,7 @@ mod helpers;
 mod instances;
 mod lifecycle;
 mod log;
+mod model;
 mod modes;
 mod multinode;
 mod notify;

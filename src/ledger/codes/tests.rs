@@ -336,6 +336,22 @@ fn checks_and_closes() {
         Err("QUANTITY_NOT_ENOUGH".into()),
         "no other usable ticket in the order"
     );
+    let mut card_sibling = card.ticket.clone();
+    card_sibling.voucher_id = "v3".into();
+    assert_eq!(
+        decide_check(
+            &cm,
+            &req("A1", Some("2")),
+            Some(&open),
+            Some(&normal),
+            &shop,
+            &[card_sibling],
+            10
+        )
+        .map_err(|e| e.sub_code().to_string()),
+        Err("QUANTITY_NOT_ENOUGH".into()),
+        "a times card of the same order and item is not a normal ticket's unit"
+    );
     let mut sibling = normal.ticket.clone();
     sibling.voucher_id = "v2".into();
     sibling.code = "A2".into();
