@@ -347,9 +347,17 @@ async fn replay(w: &mut World, steps: &[Step]) -> Option<Failure> {
 /// One step, then the invariants.
 async fn checked(w: &mut World, step: &Step) -> Result<(), String> {
     w.step(step).await?;
-    reconcile(w)
-        .await
-        .map_err(|why| format!("after {step:?}: {why}"))
+    let ids = w.ids.clone();
+    let mut outcome = reconcile(w).await;
+    // Two calls made at once whose answers fit both orders: the books must fit one.
+    for (model, slots) in std::mem::take(&mut w.alternatives) {
+        if outcome.is_ok() {
+            break;
+        }
+        (w.model, w.slots, w.ids) = (model, slots, ids.clone());
+        outcome = reconcile(w).await;
+    }
+    outcome.map_err(|why| format!("after {step:?}: {why}"))
 }
 
 /// Steps from one fresh state: long enough for tickets to be used up, refunded and
