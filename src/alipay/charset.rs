@@ -30,6 +30,11 @@ impl Charset {
         }
     }
 
+    /// Whether two names read bytes alike (`gb2312` and `gbk` both decode as GBK).
+    pub fn reads_like(self, other: Charset) -> bool {
+        self.encoding() == other.encoding()
+    }
+
     fn encoding(self) -> &'static Encoding {
         match self {
             Charset::Utf8 => UTF_8,

@@ -40,6 +40,21 @@ pub fn find_charset(pairs: &[RawPair]) -> Option<String> {
         .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
 }
 
+/// The `charset=` values of a `Content-Type` header, in order (quotes removed): none, one,
+/// or — an ambiguous header — several.
+pub fn content_type_charsets(content_type: &str) -> Vec<String> {
+    content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|part| {
+            let (name, value) = part.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| value.trim().trim_matches('"').to_string())
+        })
+        .collect()
+}
+
 /// A key sent more than once with different values (in the query and the body, or twice in
 /// one), if any. The same value twice is one parameter.
 pub fn conflicting_key(pairs: &[RawPair]) -> Option<String> {

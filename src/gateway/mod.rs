@@ -176,11 +176,12 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
         return (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST\n").into_response();
     }
     let query = form::split(parts.uri.query().unwrap_or("").as_bytes());
-    let is_multipart = parts
+    let content_type = parts
         .headers
         .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"));
+        .and_then(|v| v.to_str().ok());
+    let is_multipart =
+        content_type.is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"));
     let read = axum::body::to_bytes(body, gw.limits.max_body_bytes);
     let read = match tokio::time::timeout(gw.limits.body_read_timeout, read).await {
         Ok(read) => read.map_err(|e| body_error(&e, gw.limits.max_body_bytes)),
@@ -206,6 +207,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
                 gw.call_limit.as_ref(),
                 &query,
                 &body,
+                content_type,
             )
             .await;
             match outcome {

@@ -1052,3 +1052,68 @@ async fn an_oversized_request_line_or_header_gets_an_answer_not_a_silent_close()
     }
     assert_success(&app.query(&app.issue_one(NORMAL).await).await);
 }
+
+/// A Content-Type whose charset disagrees with the request's (its `charset` parameter, or
+/// utf-8 when there is none), or that names two, is refused `isv.invalid-charset` and changes
+/// nothing; one that agrees, in any spelling, or names none, is read as usual. No official SDK
+/// sends a disagreeing header (they name the request's charset, or none).
+#[tokio::test]
+async fn a_content_type_charset_that_disagrees_with_the_request_is_refused() {
+    let app = TestApp::spawn().await;
+    let form = "application/x-www-form-urlencoded";
+    let cases = [
+        (Charset::Gbk, format!("{form};charset=utf-8"), true),
+        (Charset::Utf8, format!("{form}; charset=gbk"), true),
+        (
+            Charset::Utf8,
+            format!("{form};charset=utf-8;charset=gbk"),
+            true,
+        ),
+        (
+            Charset::Utf8,
+            format!("{form};charset=utf-8; charset=utf-8"),
+            true,
+        ),
+        (Charset::Gbk, format!("{form};charset=GBK"), false),
+        (Charset::Gbk, format!("{form};charset=gb2312"), false),
+        (Charset::Utf8, format!("{form}; charset=\"UTF-8\""), false),
+        (Charset::Utf8, form.to_string(), false),
+    ];
+    for (n, (charset, header, refused)) in cases.into_iter().enumerate() {
+        let code = app.issue_one(NORMAL).await;
+        let client = app.client_for(A1, SignType::Rsa2, charset);
+        let biz = json!({"request_id": format!("ct{n}"), "ticket_code": code, "shop_id": SHOP});
+        let params = client.sign(client.params(USE, &biz.to_string(), &[]));
+        let bytes = reqwest::Client::new()
+            .post(&app.gateway)
+            .header("content-type", &header)
+            .body(ticketgate::alipay::form::encode(&params, charset))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let reply = client.read(USE, &bytes).unwrap();
+        assert!(reply.verified, "{header}: {}", reply.body);
+        let status = app.query(&code).await.field("ticket_status").to_string();
+        if refused {
+            assert_gateway_error(&reply, "40002", "isv.invalid-charset");
+            assert!(
+                reply.node["sub_msg"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Content-Type"),
+                "{}",
+                reply.body
+            );
+            assert_eq!(
+                status, "EFFECTIVE",
+                "{header}: a refused call changes nothing"
+            );
+        } else {
+            assert_eq!(reply.node["code"], "10000", "{header}: {}", reply.body);
+            assert_eq!(status, "USED");
+        }
+    }
+}
