@@ -217,8 +217,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         None => (None, None, None),
         Some((listener, url, token)) => {
             let console_addr = listener.local_addr()?;
-            let router =
-                crate::console::router(svc.clone(), token.clone(), config.store.data.clone());
+            let router = crate::console::router(
+                svc.clone(),
+                token.clone(),
+                config.store.data.clone(),
+                console_addr,
+            );
             let mut stopped = notify_stop.subscribe();
             let task = tokio::spawn(async move {
                 axum::serve(listener, router)

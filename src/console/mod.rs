@@ -4,7 +4,9 @@
 //! Nothing runs unless a browser asks: the console costs the gateway nothing.
 //!
 //! API (every route answers `401` without the token, as `Authorization: Bearer TOKEN` or the
-//! login cookie):
+//! login cookie; a request that changes something must also be `Content-Type: application/json`
+//! and carry the bearer token or come from the console's own page — `Origin` — else `403`;
+//! a `Host` other than the console's own address is `403` everywhere; see `guard.rs`):
 //!
 //! - `GET /api/calls?app=&method=&failed=1&q=&limit=` the request log, newest first
 //! - `GET /api/tickets/{code}?order_no=` a ticket and its transactions; `GET /api/orders/{no}`
@@ -17,6 +19,7 @@
 //!   `DELETE /api/faults/{id}`, `DELETE /api/faults`, `POST /api/apps/{id}/notify-twice` (`{"on":true}`),
 //!   `POST /api/notify-probe` (`{"app_id":…,"url":…}`: `ticketgate notify probe`'s report)
 
+mod guard;
 mod sandbox;
 
 use crate::store::op;
@@ -63,11 +66,20 @@ struct Console {
     svc: Service,
     token: String,
     data: PathBuf,
+    /// Where the console listens: the `Host` it answers to.
+    addr: std::net::SocketAddr,
+    logins: guard::Logins,
 }
 
 /// The console's routes.
-pub fn router(svc: Service, token: String, data: PathBuf) -> Router {
-    let state = Arc::new(Console { svc, token, data });
+pub fn router(svc: Service, token: String, data: PathBuf, addr: std::net::SocketAddr) -> Router {
+    let state = Arc::new(Console {
+        svc,
+        token,
+        data,
+        addr,
+        logins: guard::Logins::default(),
+    });
     let api = Router::new()
         .route("/api/calls", get(calls))
         .route("/api/tickets/{code}", get(ticket))
@@ -104,7 +116,22 @@ pub fn router(svc: Service, token: String, data: PathBuf) -> Router {
         )
         .merge(api)
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), protect))
         .with_state(state)
+}
+
+/// Every request: the console's own `Host` only; every answer: the security headers.
+async fn protect(
+    State(c): State<Arc<Console>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !guard::host_allowed(c.addr, request.headers()) {
+        return guard::secure(guard::forbidden(
+            "this console answers to its own address only (Host)",
+        ));
+    }
+    guard::secure(next.run(request).await)
 }
 
 fn asset(text: &'static str, kind: &'static str) -> Response {
@@ -132,14 +159,19 @@ fn same_token(given: &str, token: &str) -> bool {
     given.len() == token.len() && openssl::memcmp::eq(given.as_bytes(), token.as_bytes())
 }
 
+/// Whether the request carries the token as `Authorization: Bearer`.
+fn bearer(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|b| same_token(b.trim(), token))
+}
+
 /// Whether the request carries the token (header or cookie), compared in constant time.
 fn authorised(headers: &HeaderMap, token: &str) -> bool {
     let same = |given: &str| same_token(given, token);
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer.is_some_and(|b| same(b.trim())) {
+    if bearer(headers, token) {
         return true;
     }
     headers
@@ -157,6 +189,12 @@ async fn guard(
     next: axum::middleware::Next,
 ) -> Response {
     if authorised(request.headers(), &c.token) {
+        if guard::changes_state(request.method())
+            && let Some(why) =
+                guard::cross_site(request.headers(), bearer(request.headers(), &c.token))
+        {
+            return guard::forbidden(why);
+        }
         next.run(request).await
     } else {
         let mut r = json_response(
@@ -191,7 +229,11 @@ async fn index(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
 async fn login(State(c): State<Arc<Console>>, body: Bytes) -> Response {
     let params = form::decode_lossy(&form::split(&body));
     let given = params.get("token").map(|t| t.trim()).unwrap_or("");
-    if !same_token(given, &c.token) {
+    // Guesses wait longer each time they fail.
+    tokio::time::sleep(c.logins.delay()).await;
+    let ok = same_token(given, &c.token);
+    c.logins.record(ok);
+    if !ok {
         return html(login_page(true), StatusCode::UNAUTHORIZED);
     }
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();

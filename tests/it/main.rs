@@ -4,6 +4,7 @@ mod browser;
 mod cancel;
 mod cli;
 mod concurrency;
+mod console;
 mod crash;
 mod delay;
 mod docs;
