@@ -147,7 +147,7 @@ mod tests {
         let json = (header::CONTENT_TYPE, "application/json");
         let host = (header::HOST, "127.0.0.1:8081");
         assert!(
-            cross_site(&with(&[json.clone()]), true).is_none(),
+            cross_site(&with(std::slice::from_ref(&json)), true).is_none(),
             "bearer and JSON"
         );
         assert!(cross_site(&with(&[(header::CONTENT_TYPE, "text/plain")]), true).is_some());
