@@ -35,6 +35,11 @@ impl Sandbox {
         self.state.read().expect("sandbox lock").clone()
     }
 
+    /// A merchant's time when real time is `real_ms`: its test clock's offset added.
+    pub fn now_for(&self, real_ms: i64, merchant_pid: &str) -> i64 {
+        real_ms + self.offset(merchant_pid)
+    }
+
     /// How far the merchant's test clock is ahead of real time (0: it has none).
     pub fn offset(&self, merchant_pid: &str) -> i64 {
         let state = self.state.read().expect("sandbox lock");

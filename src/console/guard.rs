@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -90,15 +90,15 @@ pub fn forbidden(why: &str) -> Response {
     r
 }
 
-/// Failed logins in a row, and when the last was: each failure doubles the wait before the
-/// next attempt is answered (from 100 ms to 5 s); a success starts again.
+/// Failed logins in a row: each failure doubles the wait before the next attempt is
+/// answered (from 200 ms to 5 s); a success starts again.
 #[derive(Default)]
-pub struct Logins(Mutex<(u32, Option<Instant>)>);
+pub struct Logins(Mutex<u32>);
 
 impl Logins {
     /// How long to hold this attempt back.
     pub fn delay(&self) -> Duration {
-        let (failures, _) = *self.0.lock().expect("login lock");
+        let failures = *self.0.lock().expect("login lock");
         if failures == 0 {
             Duration::ZERO
         } else {
@@ -107,12 +107,8 @@ impl Logins {
     }
 
     pub fn record(&self, ok: bool) {
-        let mut state = self.0.lock().expect("login lock");
-        *state = if ok {
-            (0, None)
-        } else {
-            (state.0.saturating_add(1), Some(Instant::now()))
-        };
+        let mut failures = self.0.lock().expect("login lock");
+        *failures = if ok { 0 } else { failures.saturating_add(1) };
     }
 }
 

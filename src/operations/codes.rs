@@ -39,7 +39,7 @@ impl Clocks {
     }
 
     fn at(&self, merchant_pid: &str) -> i64 {
-        self.real + self.sandbox.offset(merchant_pid)
+        self.sandbox.now_for(self.real, merchant_pid)
     }
 }
 

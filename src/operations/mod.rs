@@ -89,7 +89,7 @@ impl Service {
 
     /// Now for a merchant's ledger and notifications: its test clock, if it has one.
     pub fn now_for(&self, merchant_pid: &str) -> i64 {
-        self.clock.now_ms() + self.sandbox.offset(merchant_pid)
+        self.sandbox.now_for(self.clock.now_ms(), merchant_pid)
     }
 }
 

@@ -52,75 +52,65 @@ async fn the_console_refuses_cross_site_writes_and_foreign_hosts() {
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
 
-    // A form post (text/plain) with the cookie: refused, nothing added.
-    let r = post("/api/faults")
-        .header("cookie", &cookie)
-        .header("content-type", "text/plain")
-        .body(fault.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    assert!(r.headers().contains_key("content-security-policy"));
-    // JSON with the cookie but no Origin, or another page's Origin: refused.
-    let r = post("/api/faults")
-        .header("cookie", &cookie)
-        .header("content-type", "application/json")
-        .body(fault.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = post("/api/faults")
-        .header("cookie", &cookie)
-        .header("content-type", "application/json")
-        .header("origin", "http://127.0.0.1:8000")
-        .body(fault.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    // A clock moved by a cross-site form: refused, the clock where it was.
-    let r = post(&format!("/api/clocks/{M1}/advance"))
-        .header("cookie", &cookie)
-        .header("content-type", "text/plain")
-        .body(r#"{"by":"30d"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    // Each write: its path, its headers, what it must be answered.
+    let bearer = format!("Bearer {token}");
+    let json = ("content-type", "application/json");
+    let form = ("content-type", "text/plain");
+    let with_cookie = ("cookie", cookie.as_str());
+    let with_bearer = ("authorization", bearer.as_str());
+    let write = |path: String, headers: Vec<(&str, &str)>, body: &str| {
+        let mut request = http.post(format!("{console}{path}")).body(body.to_string());
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        request.send()
+    };
+    let clock = format!("/api/clocks/{M1}/advance");
+    let faults_path = "/api/faults".to_string();
+    let cases = [
+        // A form post (text/plain) with the cookie.
+        (&faults_path, vec![with_cookie, form], 403),
+        // JSON with the cookie but no Origin, or another page's Origin.
+        (&faults_path, vec![with_cookie, json], 403),
+        (
+            &faults_path,
+            vec![with_cookie, json, ("origin", "http://127.0.0.1:8000")],
+            403,
+        ),
+        // A clock moved by a cross-site form.
+        (&clock, vec![with_cookie, form], 403),
+        // The bearer token with a form body.
+        (&faults_path, vec![with_bearer, form], 403),
+    ];
+    for (path, headers, want) in cases {
+        let body = if *path == clock {
+            r#"{"by":"30d"}"#
+        } else {
+            fault.as_str()
+        };
+        let r = write(path.clone(), headers.clone(), body).await.unwrap();
+        assert_eq!(r.status(), want, "{path} {headers:?}");
+        assert!(r.headers().contains_key("content-security-policy"));
+    }
+    assert_eq!(faults(&app).await, 0, "nothing refused was added");
     assert_eq!(
         admin::clock_show(app.service(), Some(M1)).await.unwrap()["ahead_by_ms"],
-        0
+        0,
+        "the clock where it was"
     );
-    // The bearer token and JSON pass, but not the token with a form body.
-    let r = post("/api/faults")
-        .bearer_auth(&token)
-        .header("content-type", "text/plain")
-        .body(fault.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    assert_eq!(faults(&app).await, 0, "nothing refused was added");
-    let r = post("/api/faults")
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(fault.clone())
-        .send()
+    // The bearer token and JSON pass; so does the console's own page (cookie, JSON, Origin).
+    let r = write(faults_path.clone(), vec![with_bearer, json], &fault)
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    // The console's own page: the cookie, JSON and its Origin.
-    let r = post("/api/faults")
-        .header("cookie", &cookie)
-        .header("content-type", "application/json")
-        .header("origin", &console)
-        .body(fault.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let own = vec![with_cookie, json, ("origin", console.as_str())];
+    assert_eq!(
+        write(faults_path.clone(), own, &fault)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(faults(&app).await, 2);
     let r = http
         .delete(format!("{console}/api/faults"))

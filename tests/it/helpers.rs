@@ -556,3 +556,49 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A code merchant: an app of the ISV merchant (key 0) that issues the codes of `item_id`, an
+/// item of M1; its notifications go to `notify_url`.
+pub async fn add_code_merchant(
+    app: &TestApp,
+    app_id: &str,
+    item_id: &str,
+    notify_url: Option<&str>,
+) {
+    admin::add_app(
+        app.service(),
+        NewApp {
+            app_id: app_id.into(),
+            merchant_pid: ISV.into(),
+            public_key: app_key(0).public_key().to_pem(),
+            sign_type: "RSA2".into(),
+            charset: "utf-8".into(),
+            notify_url: notify_url.map(String::from),
+        },
+    )
+    .await
+    .unwrap();
+    add_code_merchant_item(app, item_id, app_id).await;
+}
+
+/// An item of M1 whose codes `app_id` issues as a code merchant.
+pub async fn add_code_merchant_item(app: &TestApp, item_id: &str, app_id: &str) {
+    admin::add_item(
+        app.service(),
+        NewItem {
+            merchant_pid: M1.into(),
+            item_id: item_id.into(),
+            name: "码商商品".into(),
+            price: "10.00".into(),
+            original_price: None,
+            alias: None,
+            times: None,
+            shops: None,
+            valid_from: None,
+            valid_to: None,
+            code_merchant: Some(app_id.into()),
+        },
+    )
+    .await
+    .unwrap();
+}

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use ticketgate::alipay::{Charset, SignType};
 use ticketgate::notify::worker::Outcome;
-use ticketgate::operations::admin::{self, NewApp, NewItem};
+use ticketgate::operations::admin;
 
 use crate::helpers::*;
 use crate::notify::{deliverer, verified_form};
@@ -226,37 +226,7 @@ async fn an_order_query_shows_vouchers_counts_and_status() {
 
 /// The code merchant app (with `notify_url`, if given) and M1's item it fulfils.
 async fn code_merchant(app: &TestApp, notify_url: Option<&str>) {
-    admin::add_app(
-        app.service(),
-        NewApp {
-            app_id: CM.into(),
-            merchant_pid: ISV.into(),
-            public_key: app_key(0).public_key().to_pem(),
-            sign_type: "RSA2".into(),
-            charset: "utf-8".into(),
-            notify_url: notify_url.map(String::from),
-        },
-    )
-    .await
-    .unwrap();
-    admin::add_item(
-        app.service(),
-        NewItem {
-            merchant_pid: M1.into(),
-            item_id: CM_ITEM.into(),
-            name: "码商商品".into(),
-            price: "10.00".into(),
-            original_price: None,
-            alias: None,
-            times: None,
-            shops: None,
-            valid_from: None,
-            valid_to: None,
-            code_merchant: Some(CM.into()),
-        },
-    )
-    .await
-    .unwrap();
+    add_code_merchant(app, CM, CM_ITEM, notify_url).await;
 }
 
 /// An order of `n` tickets of the code merchant's item: (order_no, send_order_no, send_token).

@@ -130,28 +130,6 @@ async fn matrix_config(
     })
 }
 
-/// An item of M1 whose codes `app_id` issues as a code merchant.
-async fn add_code_merchant_item(app: &TestApp, item_id: &str, app_id: &str) {
-    admin::add_item(
-        app.service(),
-        admin::NewItem {
-            merchant_pid: M1.into(),
-            item_id: item_id.into(),
-            name: "码商商品".into(),
-            price: "10.00".into(),
-            original_price: None,
-            alias: None,
-            times: None,
-            shops: None,
-            valid_from: None,
-            valid_to: None,
-            code_merchant: Some(app_id.into()),
-        },
-    )
-    .await
-    .unwrap();
-}
-
 /// Runs a scenario script and returns its rows.
 fn run(program: &Path, args: &[&str], input: &Value, dir: &Path) -> Vec<Value> {
     let file = dir.join("sdk-input.json");

@@ -218,7 +218,9 @@ pub async fn fault_add(svc: &Service, new: NewFault) -> Result<Value> {
     }
     let now = svc.now_ms();
     let row = FaultRow {
-        fault_id: format!("fault_{}", crate::ids::hex(8)),
+        // Dated: faults added in one millisecond still apply in the order they were added
+        // (the sandbox takes the oldest match, ordered by time, then id).
+        fault_id: format!("fault_{}", crate::ids::dated(now, 8)),
         method: new.method,
         app_id: new.app_id,
         ticket_code: new.ticket_code,

@@ -117,7 +117,7 @@ pub struct Model {
     pub offset: i64,
     /// Notifications queued: one per use, per cancel, per sync effect.
     pub notifications: usize,
-    pub next_id: usize,
+    next_id: usize,
 }
 
 impl Model {
@@ -152,6 +152,25 @@ impl Model {
     fn record(&mut self, method: &'static str, rid: &str, fp: String, answer: &Expected) {
         self.records
             .insert((method, rid.to_string()), (fp, answer.clone()));
+    }
+
+    /// A success, recorded for replays.
+    fn answered(&mut self, method: &'static str, rid: &str, fp: String) -> Expected {
+        let answer = Expected::ok();
+        self.record(method, rid, fp, &answer);
+        answer
+    }
+
+    /// The send order's checks a send and a close share: the token, then open.
+    fn send_order_open(&self, good_token: bool) -> Result<SendOrder, Expected> {
+        let send = self.send.clone().expect("the simulation has a send order");
+        if !good_token {
+            return Err(Expected::refused("INVALID_PARAMETER"));
+        }
+        if send.closed {
+            return Err(Expected::refused("SEND_ORDER_CLOSED"));
+        }
+        Ok(send)
     }
 
     /// A use: its checks in order — ticket, state, quantity, validity, shop, the order's other
@@ -360,9 +379,7 @@ impl Model {
         }
         self.use_orders.get_mut(of).expect("present").cancelled = true;
         self.notifications += 1;
-        let answer = Expected::ok();
-        self.record("cancel", rid, fp, &answer);
-        answer
+        self.answered("cancel", rid, fp)
     }
 
     /// A refund after use of the transaction `trans_id`: it must be a use of the ticket that
@@ -406,9 +423,7 @@ impl Model {
         if !self.tickets[i].card {
             self.tickets[i].refunded = true;
         }
-        let answer = Expected::ok();
-        self.record("refund", rid, fp, &answer);
-        answer
+        self.answered("refund", rid, fp)
     }
 
     /// A delay to `end_at`: the order must hold the ticket; a used-up or refunded ticket is
@@ -435,9 +450,7 @@ impl Model {
             return Expected::refused("INVALID_PARAMETER");
         }
         self.tickets[i].expire_at = end_at;
-        let answer = Expected::ok();
-        self.record("delay", rid, fp, &answer);
-        answer
+        self.answered("delay", rid, fp)
     }
 
     pub fn query(&self, ticket: Option<usize>, shop_known: bool, now: i64) -> Expected {
@@ -506,13 +519,10 @@ impl Model {
         if let Some(replayed) = self.replay("send", rid, &fp) {
             return replayed;
         }
-        let send = self.send.clone().expect("the simulation has a send order");
-        if !good_token {
-            return Expected::refused("INVALID_PARAMETER");
-        }
-        if send.closed {
-            return Expected::refused("SEND_ORDER_CLOSED");
-        }
+        let send = match self.send_order_open(good_token) {
+            Ok(send) => send,
+            Err(refused) => return refused,
+        };
         if codes
             .iter()
             .any(|(c, _)| self.tickets.iter().any(|t| t.external && &t.code == c))
@@ -536,9 +546,7 @@ impl Model {
             });
         }
         self.send.as_mut().expect("present").sent += codes.len() as i64;
-        let answer = Expected::ok();
-        self.record("send", rid, fp, &answer);
-        answer
+        self.answered("send", rid, fp)
     }
 
     /// Whether a use would pass: the send order's checks, then a use's, for the code merchant.
@@ -636,9 +644,7 @@ impl Model {
                 self.notifications += 1;
             }
         }
-        let answer = Expected::ok();
-        self.record("sync", rid, fp, &answer);
-        answer
+        self.answered("sync", rid, fp)
     }
 
     /// The code merchant closes its send order: the codes never sent are refunded.
@@ -646,17 +652,11 @@ impl Model {
         if let Some(replayed) = self.replay("close", rid, &fp) {
             return replayed;
         }
-        let send = self.send.clone().expect("the simulation has a send order");
-        if !good_token {
-            return Expected::refused("INVALID_PARAMETER");
-        }
-        if send.closed {
-            return Expected::refused("SEND_ORDER_CLOSED");
+        if let Err(refused) = self.send_order_open(good_token) {
+            return refused;
         }
         self.send.as_mut().expect("present").closed = true;
-        let answer = Expected::ok();
-        self.record("close", rid, fp, &answer);
-        answer
+        self.answered("close", rid, fp)
     }
 
     /// The operator refunds a whole ticket: REFUNDED, with nothing left.

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use ticketgate::alipay::{Charset, SignType, time};
-use ticketgate::operations::admin::{self, NewApp, NewItem};
+use ticketgate::operations::admin;
 use ticketgate::store::{FaultRow, op};
 
 use super::reference::{DAY, Expected, Kind, Model, SendOrder, Ticket};
@@ -169,51 +169,19 @@ fn slot_code_type(slot: usize) -> &'static str {
 pub(super) async fn world() -> World {
     let app = TestApp::spawn().await;
     let s = app.service();
-    admin::add_app(
-        s,
-        NewApp {
-            app_id: CM.into(),
-            merchant_pid: ISV.into(),
-            public_key: app_key(0).public_key().to_pem(),
-            sign_type: "RSA2".into(),
-            charset: "utf-8".into(),
-            notify_url: Some(NOTIFY.into()),
-        },
-    )
-    .await
-    .unwrap();
-    admin::add_item(
-        s,
-        NewItem {
-            merchant_pid: M1.into(),
-            item_id: CM_ITEM.into(),
-            name: "码商商品".into(),
-            price: "10.00".into(),
-            original_price: None,
-            alias: None,
-            times: None,
-            shops: None,
-            valid_from: None,
-            valid_to: None,
-            code_merchant: Some(CM.into()),
-        },
-    )
-    .await
-    .unwrap();
+    add_code_merchant(&app, CM, CM_ITEM, Some(NOTIFY)).await;
     let mut codes: Vec<String> = app.issue(NORMAL, 3).await;
     codes.push(app.issue_one(NORMAL).await);
     codes.push(app.issue_one(CARD).await);
     let awaiting = admin::issue_order(s, CM_ITEM, 3, None, None).await.unwrap();
     let text = |k: &str| awaiting[k].as_str().unwrap().to_string();
-    let mut model = Model {
-        send: Some(SendOrder {
-            order_no: text("order_no"),
-            quantity: 3,
-            sent: 0,
-            closed: false,
-        }),
-        ..Model::default()
-    };
+    let mut model = Model::default();
+    model.send = Some(SendOrder {
+        order_no: text("order_no"),
+        quantity: 3,
+        sent: 0,
+        closed: false,
+    });
     let mut slots = [None; SLOTS];
     let mut orders: [String; SLOTS] = Default::default();
     for (i, code) in codes.iter().enumerate() {
@@ -314,12 +282,23 @@ impl World {
         }
     }
 
-    /// The second node reads clocks and faults at once too.
-    async fn refresh_other(&self) {
-        if let Some((b, _)) = &self.other {
-            let svc = b.service();
-            svc.sandbox.refresh(&svc.store).await.unwrap();
+    /// A write to the sandbox's rows (a restore, a clock, a fault), read at once by every
+    /// node: as the admin command does, less its wait for other nodes' next refresh.
+    async fn sandbox_write<O>(&self, op: O) -> Result<O::Output, String>
+    where
+        O: ticketgate::store::Operation + Send + 'static,
+        O::Output: Send + 'static,
+    {
+        let svc = self.app.service();
+        let out = svc.store.write(op).await.map_err(|e| e.to_string())?;
+        let others = self.other.iter().map(|(b, _)| b.service());
+        for svc in std::iter::once(svc).chain(others) {
+            svc.sandbox
+                .refresh(&svc.store)
+                .await
+                .map_err(|e| e.to_string())?;
         }
+        Ok(out)
     }
 
     /// Two steps' calls made at the same moment — on the two nodes when there are two — and
@@ -407,15 +386,11 @@ impl World {
     }
     /// Back to the state after set-up: a snapshot restore (a fresh server costs a key pair).
     pub(super) async fn reset(&mut self) {
-        let svc = self.app.service();
-        svc.store
-            .write(op!(|tx| -> Option<i64> {
-                tx.restore_snapshot("model_start").await
-            }))
-            .await
-            .unwrap();
-        svc.sandbox.refresh(&svc.store).await.unwrap();
-        self.refresh_other().await;
+        self.sandbox_write(op!(|tx| -> Option<i64> {
+            tx.restore_snapshot("model_start").await
+        }))
+        .await
+        .unwrap();
         (self.model, self.slots) = self.start.clone();
         self.ids.clear();
         self.faults.clear();
@@ -795,18 +770,9 @@ impl World {
                 return Ok(());
             }
             Step::Clock { days } => {
-                // As `admin clock advance`, less its wait for other nodes: this one is alone.
                 let (by, now) = (*days as i64 * DAY, self.app.service().now_ms());
-                let svc = self.app.service();
-                svc.store
-                    .write(op!(|tx| [by: i64 = by, now: i64 = now] -> i64 { tx.advance_clock(M1, by, now).await }))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                svc.sandbox
-                    .refresh(&svc.store)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.refresh_other().await;
+                self.sandbox_write(op!(|tx| [by: i64 = by, now: i64 = now] -> i64 { tx.advance_clock(M1, by, now).await }))
+                    .await?;
                 self.model.offset += by;
                 return Ok(());
             }
@@ -814,15 +780,15 @@ impl World {
                 cancel,
                 after_commit,
             } => {
-                // As `admin fault add`, less its wait for other nodes.
                 let answer = ticketgate::sandbox::parse_answer(if *after_commit {
                     "20000"
                 } else {
                     "SYSTEM_ERROR"
                 })
                 .unwrap();
+                let now = self.app.service().now_ms();
                 let row = FaultRow {
-                    fault_id: format!("fault_model{}", self.model.next_id),
+                    fault_id: format!("fault_{}", ticketgate::ids::dated(now, 8)),
                     method: if *cancel { CANCEL } else { USE }.into(),
                     app_id: None,
                     ticket_code: None,
@@ -833,19 +799,12 @@ impl World {
                     latency_ms: 0,
                     remaining: Some(1),
                     hits: 0,
-                    created_at: self.app.service().now_ms(),
+                    created_at: now,
                 };
-                let svc = self.app.service();
-                svc.store
-                    .write(op!(|tx| [row: FaultRow = row] -> () { tx.insert_fault(&row).await }))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                svc.sandbox
-                    .refresh(&svc.store)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.refresh_other().await;
-                self.model.next_id += 1;
+                self.sandbox_write(
+                    op!(|tx| [row: FaultRow = row] -> () { tx.insert_fault(&row).await }),
+                )
+                .await?;
                 self.faults.push((*cancel, *after_commit));
                 return Ok(());
             }
