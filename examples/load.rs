@@ -7,6 +7,8 @@
 //!          [--concurrency 16]                       closed loop: every call once
 //!          [--rate R --calls N]                     open loop: N calls at R per second
 //!          [--repeat N]                             closed loop over the calls N times
+//!          [--idle N]                               first open N keep-alive connections that
+//!                                                   each make one request and then stay idle
 //!
 //! Every answer is checked: `10000` and a signature that verifies with the platform key.
 //! Latency in the open loop is measured from each call's scheduled time (no coordinated
@@ -35,6 +37,7 @@ struct Args {
     rate: Option<f64>,
     calls: Option<usize>,
     repeat: usize,
+    idle: usize,
 }
 
 fn args() -> Args {
@@ -52,6 +55,7 @@ fn args() -> Args {
         rate: None,
         calls: None,
         repeat: 1,
+        idle: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +75,7 @@ fn args() -> Args {
             "--rate" => a.rate = Some(value.parse().expect("calls per second")),
             "--calls" => a.calls = Some(number()),
             "--repeat" => a.repeat = number(),
+            "--idle" => a.idle = number(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -165,6 +170,7 @@ async fn main() {
         .pool_max_idle_per_host(a.concurrency.max(64))
         .build()
         .unwrap();
+    let idle = open_idle(&a.gateway, a.idle).await;
     // One call first, so that connections and caches are warm.
     let warm = send(&http, &client, &method, &bodies[0]).await;
     let (cpu_before, rss_before) = server_usage(a.pid);
@@ -203,6 +209,9 @@ async fn main() {
             "p99_ms": pct(0.99),
             "rss_kb_before": rss_before,
             "rss_kb_after": rss_after,
+            "idle_asked": a.idle,
+            "idle_answered": idle.len(),
+            "idle_still_open": still_open(&idle),
         })
     );
 }
@@ -290,4 +299,51 @@ async fn open_loop(
         failures += usize::from(!ok);
     }
     (all, failures)
+}
+
+/// Opens `n` connections (a hundred at a time) that each send `GET /health` with keep-alive and
+/// read its answer, and returns those that were answered, left open and idle. Past the server's
+/// connection limit, the ones opened first are closed by it to admit the later ones.
+async fn open_idle(gateway: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(gateway).expect("the gateway URL");
+    let addr = format!(
+        "{}:{}",
+        url.host_str().expect("a host"),
+        url.port_or_known_default().expect("a port")
+    );
+    let mut open = Vec::with_capacity(n);
+    for start in (0..n).step_by(100) {
+        let batch: Vec<_> = (start..n.min(start + 100))
+            .map(|_| {
+                let addr = addr.clone();
+                tokio::spawn(async move {
+                    let exchange = async {
+                        let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                        let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                        stream.write_all(request.as_bytes()).await.ok()?;
+                        let mut buf = [0u8; 512];
+                        let read = stream.read(&mut buf).await.ok()?;
+                        (read > 0).then_some(stream)
+                    };
+                    tokio::time::timeout(Duration::from_secs(15), exchange)
+                        .await
+                        .ok()
+                        .flatten()
+                })
+            })
+            .collect();
+        for task in batch {
+            open.extend(task.await.expect("an idle connection's task"));
+        }
+    }
+    open
+}
+
+/// How many of the idle connections the server has not closed.
+fn still_open(idle: &[tokio::net::TcpStream]) -> usize {
+    let mut buf = [0u8; 1];
+    idle.iter()
+        .filter(|s| matches!(s.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock))
+        .count()
 }

@@ -34,6 +34,13 @@ pub fn system_now_ms() -> i64 {
     i64::try_from(since.as_millis()).expect("milliseconds fit in i64 until the year 292 million")
 }
 
+/// The start of the second `ms` falls in. A ticket's validity is kept in whole seconds, as the
+/// protocol writes it (`yyyy-MM-dd HH:mm:ss`): what a query shows is what a use is checked
+/// against, even within the second the ticket was issued.
+pub fn whole_second(ms: i64) -> i64 {
+    ms - ms.rem_euclid(1000)
+}
+
 /// A clock that stands still until it is set or advanced; it starts at the system time.
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);

@@ -3,6 +3,8 @@
 
 /// Pure wire protocol: forms, charsets, sign content, RSA, the response envelope, codes.
 pub mod alipay;
+/// Handing memory freed by a large request back to the system.
+pub mod alloc;
 /// The command-line tree.
 pub mod cli;
 /// The client side of the protocol (`ticketgate call`, tests).

@@ -106,8 +106,9 @@ pub struct ServeArgs {
     /// Longest wait for a request's body (answered `40002` when it does not arrive in time).
     #[arg(long, env = "TICKETGATE_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
     pub body_read_timeout: std::time::Duration,
-    /// Most client connections open at once; more wait in the listen backlog. Keep it under
-    /// the process's file-descriptor limit.
+    /// Most client connections open at once. At the limit a new connection closes the
+    /// keep-alive connection idle longest; when none is idle it waits in the listen backlog.
+    /// Keep it under the process's file-descriptor limit.
     #[arg(long, env = "TICKETGATE_MAX_CONNECTIONS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Most PostgreSQL connections this node opens.

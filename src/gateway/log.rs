@@ -84,6 +84,12 @@ const SECRETS: [&str; 2] = ["app_auth_token", "sign"];
 const MAX_VALUE: usize = 2048;
 const MAX_ANSWER: usize = 16 * 1024;
 const MAX_METHOD: usize = 128;
+/// Parameters kept in an entry, in bytes of names and values together: the rest are counted.
+const MAX_PARAMS: usize = 8 * 1024;
+/// A call whose parameters or signed string are larger than this is cut on the request path
+/// before it is queued, so that a burst of large junk requests holds the queue's memory to what
+/// the log keeps of them.
+const LARGE: usize = 64 * 1024;
 
 /// The first `max` characters, and how much was cut (borrowed when nothing was).
 fn cut(text: &str, max: usize) -> Cow<'_, str> {
@@ -105,14 +111,22 @@ struct Redacted<'a>(&'a Params);
 impl Serialize for Redacted<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
+        let mut map = serializer.serialize_map(None)?;
+        let mut kept = 0usize;
+        for (n, (k, v)) in self.0.iter().enumerate() {
+            if kept > MAX_PARAMS {
+                let left = self.0.len() - n;
+                map.serialize_entry("…", &format!("{left} more parameters not kept"))?;
+                break;
+            }
             let v = if SECRETS.contains(&k.as_str()) && v.chars().count() > 6 {
                 Cow::Owned(format!("{}…", v.chars().take(6).collect::<String>()))
             } else {
                 cut(v, MAX_VALUE)
             };
-            map.serialize_entry(&cut(k, MAX_METHOD), &v)?;
+            let k = cut(k, MAX_METHOD);
+            kept += k.len() + v.len();
+            map.serialize_entry(&k, &v)?;
         }
         map.end()
     }
@@ -175,7 +189,22 @@ impl Answered {
 /// The handle calls write to.
 #[derive(Clone)]
 pub struct RequestLog {
-    queue: mpsc::Sender<Answered>,
+    queue: mpsc::Sender<Queued>,
+}
+
+/// An entry waiting for its batch: as answered, or already cut to what the log keeps.
+enum Queued {
+    Answered(Answered),
+    Row(LogRow),
+}
+
+impl Queued {
+    fn row(self) -> LogRow {
+        match self {
+            Queued::Answered(a) => a.row(),
+            Queued::Row(r) => r,
+        }
+    }
 }
 
 impl RequestLog {
@@ -188,7 +217,20 @@ impl RequestLog {
 
     /// Records a call; never waits (a full queue drops the entry).
     pub fn record(&self, answered: Answered) {
-        if self.queue.try_send(answered).is_err() {
+        let size = |f: &Facts| {
+            f.params
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+                + f.sign_string.as_ref().map_or(0, String::len)
+                + f.decrypted_biz_content.as_ref().map_or(0, String::len)
+        };
+        let queued = if size(&answered.facts) + answered.method.len() > LARGE {
+            Queued::Row(answered.row())
+        } else {
+            Queued::Answered(answered)
+        };
+        if self.queue.try_send(queued).is_err() {
             tracing::debug!("request log queue full: an entry was dropped");
         }
     }
@@ -196,7 +238,7 @@ impl RequestLog {
 
 /// Waits for an entry, lets more gather for `LINGER` (the calls do not wake this task while
 /// it sleeps: an entry is only pushed onto the queue), then writes them in one operation.
-async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Answered>, keep: i64) {
+async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Queued>, keep: i64) {
     let mut answered = Vec::with_capacity(BATCH);
     let mut since_trim = 0usize;
     while receiver.recv_many(&mut answered, BATCH).await > 0 {
@@ -211,7 +253,7 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Answered>, kee
         }
         since_trim += answered.len();
         let mut plan = Plan::new(0);
-        plan.push(Effect::Log(answered.drain(..).map(Answered::row).collect()));
+        plan.push(Effect::Log(answered.drain(..).map(Queued::row).collect()));
         if since_trim as i64 >= (keep / 10).max(1) {
             since_trim = 0;
             plan.push(Effect::TrimLog { keep });

@@ -1,11 +1,14 @@
 //! HTTP: `GET`/`POST /gateway.do` → verify → dispatch by method → signed envelope.
 
 mod check;
+mod conn;
 mod dispatch;
 mod limit;
 pub mod log;
 mod lookup;
 mod respond;
+
+pub use conn::serve;
 
 use crate::store::op;
 use std::sync::Arc;
@@ -45,6 +48,29 @@ struct Gateway {
     keys: KeyCache,
     call_limit: Option<limit::CallLimit>,
     log: Option<log::RequestLog>,
+    large: tokio::sync::Semaphore,
+}
+
+/// Requests with a body over [`LARGE_UNIT`] take one permit per unit of it from a budget of
+/// [`LARGE_BUDGET`] units (4 MiB) while they are read and answered, and wait for it in turn: a
+/// burst of a thousand 1 MB requests is handled a few at a time, so the memory it takes, and
+/// what the allocator keeps of it afterwards, stays a few megabytes (the official SDKs' calls
+/// are a few kilobytes and take none).
+const LARGE_UNIT: usize = 64 * 1024;
+const LARGE_BUDGET: u32 = 64;
+
+/// The permits a request's body takes (a body of unknown length counts as the largest).
+fn large_units(headers: &axum::http::HeaderMap, max_body: usize) -> u32 {
+    let length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(max_body)
+        .min(max_body);
+    if length <= LARGE_UNIT {
+        0
+    } else {
+        (length.div_ceil(LARGE_UNIT) as u32).min(LARGE_BUDGET)
+    }
 }
 
 /// Parsed app public keys by their PEM text. With OpenSSL 3, reading a PEM key costs more CPU
@@ -83,6 +109,7 @@ pub fn router(svc: Service, limits: Limits) -> Router {
         call_limit: limits.call_limit_per_second.map(limit::CallLimit::new),
         log,
         limits,
+        large: tokio::sync::Semaphore::new(LARGE_BUDGET as usize),
     });
     Router::new()
         .route("/gateway.do", any(gateway))
@@ -175,6 +202,11 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
     if parts.method != axum::http::Method::GET && parts.method != axum::http::Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST\n").into_response();
     }
+    let units = large_units(&parts.headers, gw.limits.max_body_bytes);
+    let _large = match units {
+        0 => None,
+        n => Some(gw.large.acquire_many(n).await.expect("never closed")),
+    };
     let query = form::split(parts.uri.query().unwrap_or("").as_bytes());
     let content_type = parts
         .headers
@@ -229,7 +261,11 @@ async fn gateway(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Resp
             (Err(dispatch::Failure::Gateway(e)), ctx)
         }
     };
-    respond::respond(&gw.svc, ctx, node, started, gw.log.as_ref())
+    let response = respond::respond(&gw.svc, ctx, node, started, gw.log.as_ref());
+    if _large.is_some() {
+        crate::alloc::collect();
+    }
+    response
 }
 
 /// The fault that applies to a call, with one of its calls spent (none are set unless an
@@ -274,93 +310,4 @@ fn body_error(e: &axum::Error, limit: usize) -> String {
         source = err.source();
     }
     format!("请求体读取失败（分块编码有误或连接提前关闭）：{e}")
-}
-
-/// The router as hyper serves it, except that a response marked [`respond::DropConnection`]
-/// is not sent: the service fails, and hyper closes the connection without writing a byte.
-fn dropping(
-    router: Router,
-) -> impl hyper::service::Service<
-    Request<hyper::body::Incoming>,
-    Response = Response,
-    Error = std::io::Error,
-    Future = impl std::future::Future<Output = Result<Response, std::io::Error>> + Send,
-> + Clone {
-    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        let mut router = router.clone();
-        async move {
-            let response = tower_service::Service::call(&mut router, request)
-                .await
-                .unwrap_or_else(|never| match never {});
-            if response
-                .extensions()
-                .get::<respond::DropConnection>()
-                .is_some()
-            {
-                return Err(std::io::Error::other(
-                    "an injected fault drops the connection",
-                ));
-            }
-            Ok(response)
-        }
-    })
-}
-
-/// Serves until `shutdown` resolves; in-flight requests are finished. Connections are bounded
-/// (`max_connections`; beyond it new ones wait in the listen backlog), a request's headers must
-/// arrive within `header_read_timeout` (which also closes a keep-alive connection idle that
-/// long), and a client that half-closes after its request still gets its answer.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    limits: Limits,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let (closing, close) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, or a connection reset before it was accepted.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = dropping(router.clone());
-        let mut close = close.clone();
-        let header_timeout = limits.header_read_timeout;
-        connections.spawn(async move {
-            let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .half_close(true);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                _ = close.changed() => connection.as_mut().graceful_shutdown(),
-            }
-            let _ = connection.await;
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    let _ = closing.send(true);
-    while connections.join_next().await.is_some() {}
-    Ok(())
 }

@@ -113,7 +113,11 @@ impl Operation for SendOp {
         let now = self.clocks.at(&send.merchant_pid);
         let (item, _) = tx.issue_facts(&send.item_id, order_no).await?;
         let item = item.expect("a send order's item exists (foreign key)");
-        let effect_at = self.req.valid_start.or(item.valid_from).unwrap_or(now);
+        let effect_at = self
+            .req
+            .valid_start
+            .or(item.valid_from)
+            .unwrap_or(crate::clock::whole_second(now));
         let expire_at = self
             .req
             .valid_end

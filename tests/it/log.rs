@@ -265,8 +265,33 @@ async fn megabytes_of_junk_leave_the_log_and_the_metrics_small() {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let logged = entries(&app, LogFilter::default(), 60).await;
-    assert_eq!(logged.len(), 60);
+    // Many parameters, each short enough to be kept whole: the entry keeps the first 32 KiB of
+    // them and counts the rest.
+    let many = (0..9_000)
+        .map(|i| format!("k{i}={}", "y".repeat(100)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let response = http
+        .post(&app.gateway)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("method=m&{many}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let logged = entries(&app, LogFilter::default(), 61).await;
+    assert_eq!(logged.len(), 61);
+    let many = logged
+        .iter()
+        .find(|e| e["method"] == "m")
+        .expect("the call with many parameters is logged");
+    assert!(
+        many["params"]["…"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("more parameters not kept")),
+        "{}",
+        many["params"]["…"]
+    );
     for entry in &logged {
         let size = entry.to_string().len();
         assert!(size < 40 * 1024, "an entry of {size} bytes");

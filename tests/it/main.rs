@@ -11,6 +11,7 @@ mod docs;
 mod doctor;
 mod fuzz;
 mod gateway;
+mod hardening;
 mod helpers;
 mod instances;
 mod lifecycle;

@@ -126,7 +126,7 @@ impl Operation for IssueOp {
                 tx.apply(&plan).await?;
             }
         }
-        let effect_at = item.valid_from.unwrap_or(now);
+        let effect_at = item.valid_from.unwrap_or(crate::clock::whole_second(now));
         let expire_at = item.valid_to.unwrap_or(effect_at + ONE_YEAR_MS);
         let total = item.times.unwrap_or(1);
         let (code_type, wanted) = match &self.external_codes {

@@ -305,6 +305,9 @@ impl World {
     /// each answer held to the model in one order or the other: one of them must hold both.
     pub(super) async fn together(&mut self, a: &Step, b: &Step) -> Result<(), String> {
         let mut requests = Vec::new();
+        // Capturing runs each step's bookkeeping (a pending fault is taken): the faults as they
+        // were are given back to each order tried below.
+        let faults = self.faults.clone();
         for step in [a, b] {
             *self.mode.lock().unwrap() = Mode::Capture(Vec::new(), Vec::new());
             let captured = self.step(step).await;
@@ -363,6 +366,7 @@ impl World {
         let mut held_in = Vec::new();
         for order in [[0, 1], [1, 0]] {
             (self.model, self.slots) = before.clone();
+            self.faults = faults.clone();
             let mut held = Ok(());
             for i in order {
                 *self.mode.lock().unwrap() =
@@ -371,7 +375,7 @@ impl World {
             }
             *self.mode.lock().unwrap() = Mode::Live;
             match held {
-                Ok(()) => held_in.push((self.model.clone(), self.slots)),
+                Ok(()) => held_in.push((self.model.clone(), self.slots, self.faults.clone())),
                 Err(why) => tried.push(why),
             }
         }
@@ -380,8 +384,8 @@ impl World {
                 "made at once, in neither order the model's: {tried:?}"
             ));
         }
-        (self.model, self.slots) = held_in.remove(0);
-        self.alternatives = held_in;
+        (self.model, self.slots, self.faults) = held_in.remove(0);
+        self.alternatives = held_in.into_iter().map(|(m, s, _)| (m, s)).collect();
         Ok(())
     }
     /// Back to the state after set-up: a snapshot restore (a fresh server costs a key pair).
@@ -635,7 +639,10 @@ impl World {
                     fp,
                     // Sent without valid_start/valid_end, for an item with no dates: valid from
                     // now (the ticket merchant's clock) for a year, the sandbox's default.
-                    (now, now + 365 * DAY),
+                    {
+                        let from = ticketgate::clock::whole_second(now);
+                        (from, from + 365 * DAY)
+                    },
                 );
                 for i in before..self.model.tickets.len() {
                     let code = self.model.tickets[i].code.clone();
