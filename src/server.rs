@@ -148,12 +148,14 @@ pub async fn open_service(
         sandbox,
         ca: Default::default(),
         method_names: crate::operations::methods::NAMES.as_slice(),
+        notify_targets: Default::default(),
     })
 }
 
 /// Starts a node and returns once it is accepting connections.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
-    let svc = open_service(&config.store, &config.pool, config.clock.clone(), true).await?;
+    let mut svc = open_service(&config.store, &config.pool, config.clock.clone(), true).await?;
+    svc.notify_targets = config.notify.targets.clone();
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

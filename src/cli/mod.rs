@@ -35,6 +35,9 @@ pub enum Command {
     Admin {
         #[command(flatten)]
         store: StoreArgs,
+        /// Which notification addresses `app add` accepts, as for `serve` (the same variable).
+        #[arg(long, global = true, env = "TICKETGATE_NOTIFY_TARGETS", default_value = "any", value_parser = crate::notify::targets::Targets::parse)]
+        notify_targets: crate::notify::targets::Targets,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -121,6 +124,13 @@ pub struct ServeArgs {
     /// Timeout of one notification attempt.
     #[arg(long, env = "TICKETGATE_NOTIFY_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub notify_timeout: std::time::Duration,
+    /// Where notifications may be sent: `any` (the default, for a sandbox whose receivers are
+    /// on loopback), `public` (no loopback, private, link-local, multicast or unspecified
+    /// address), or a comma-separated list of CIDRs and host names. A refused address literal
+    /// in a call's notify_url is answered 40002; a host name is checked on the addresses it
+    /// resolves to when an attempt connects, and a refused one fails that attempt.
+    #[arg(long, env = "TICKETGATE_NOTIFY_TARGETS", default_value = "any", value_parser = crate::notify::targets::Targets::parse)]
+    pub notify_targets: crate::notify::targets::Targets,
     /// Concurrent notification deliveries on this node (0: this node delivers none).
     #[arg(long, env = "TICKETGATE_NOTIFY_WORKERS", default_value_t = 4)]
     pub notify_workers: usize,

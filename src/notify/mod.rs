@@ -3,6 +3,7 @@
 
 pub mod message;
 pub mod probe;
+pub mod targets;
 pub mod worker;
 
 use crate::alipay::{Charset, SignType};

@@ -272,12 +272,13 @@ pub fn passed(answers: &[Answer]) -> bool {
 }
 
 /// Sends every case to `url` in turn and judges the answers.
-pub async fn run(url: &str, cases: &[Case], charset: Charset) -> Vec<Answer> {
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client");
+pub async fn run(
+    url: &str,
+    cases: &[Case],
+    charset: Charset,
+    targets: &std::sync::Arc<super::targets::Targets>,
+) -> Vec<Answer> {
+    let http = super::targets::client(targets, std::time::Duration::from_secs(10));
     let mut answers = Vec::with_capacity(cases.len());
     for case in cases {
         let sent = http

@@ -25,6 +25,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// Concurrent deliveries per node.
     pub workers: usize,
+    /// Where notifications may be sent (`--notify-targets`).
+    pub targets: Arc<super::targets::Targets>,
 }
 
 impl Default for Settings {
@@ -34,6 +36,7 @@ impl Default for Settings {
                 .expect("the default schedule parses"),
             timeout: Duration::from_secs(10),
             workers: 4,
+            targets: Default::default(),
         }
     }
 }
@@ -77,12 +80,7 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub fn new(store: Store, key: PrivateKey, settings: Settings) -> Deliverer {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with default TLS settings");
+        let http = super::targets::client(&settings.targets, settings.timeout);
         Deliverer {
             store,
             key,
@@ -235,6 +233,11 @@ impl Deliverer {
 
     /// One POST; success is HTTP 200 with the body exactly `success`.
     async fn attempt(&self, row: &crate::store::NotificationRow, now: i64) -> Result<(), String> {
+        let targets = &self.settings.targets;
+        // The URL was accepted when the call was made, perhaps under another policy.
+        if targets.check_url(&row.url).is_err() {
+            return Err("refused by --notify-targets: the address is not an allowed target".into());
+        }
         let (params, charset) = message::signed(row, now, &self.key);
         let body = message::body(&params, charset);
         let response = self
@@ -257,6 +260,10 @@ impl Deliverer {
             return Err(format!("HTTP {}", status.as_u16()));
         }
         if &text[..] != b"success" {
+            if **targets != super::targets::Targets::Any {
+                // A restricted node does not repeat what a target answered.
+                return Err(format!("answered {} bytes, not \"success\"", text.len()));
+            }
             let shown: String = String::from_utf8_lossy(&text).chars().take(64).collect();
             return Err(format!("answered {shown:?}, not \"success\""));
         }
@@ -322,7 +329,14 @@ impl Deliverer {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub(super) fn describe(e: &reqwest::Error) -> String {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<super::targets::Refused>() {
+            return refused.to_string();
+        }
+        source = s.source();
+    }
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {

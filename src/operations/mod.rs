@@ -43,6 +43,9 @@ pub struct Service {
     /// The names of the methods served (the method table's, handed down so that an operation
     /// that lists them — a token's "every method" — need not import the table that lists it).
     pub method_names: &'static [&'static str],
+    /// Where notifications may be sent (`--notify-targets`): checked on a call's notify_url,
+    /// an app's notify address and the console's probe.
+    pub notify_targets: Arc<crate::notify::targets::Targets>,
 }
 
 impl Service {

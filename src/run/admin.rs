@@ -37,7 +37,11 @@ fn console_command(data: &std::path::Path, command: &ConsoleCommand) -> Result<V
     }
 }
 
-pub(super) async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitCode {
+pub(super) async fn admin(
+    store_args: StoreArgs,
+    notify_targets: crate::notify::targets::Targets,
+    command: AdminCommand,
+) -> ExitCode {
     if let AdminCommand::Console(console) = &command {
         return match console_command(&store_args.data, console) {
             Ok(value) => {
@@ -54,7 +58,8 @@ pub(super) async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitC
     // behind an empty answer.
     let create = !command.only_reads();
     let limits = StoreLimits::default();
-    let svc = match server::open_service(&store_args, &limits, crate::clock::system(), create).await
+    let mut svc = match server::open_service(&store_args, &limits, crate::clock::system(), create)
+        .await
     {
         Ok(svc) => svc,
         Err(e) if matches!(e.downcast_ref(), Some(crate::store::StoreError::NoStore(_))) => {
@@ -68,6 +73,7 @@ pub(super) async fn admin(store_args: StoreArgs, command: AdminCommand) -> ExitC
             return ExitCode::FAILURE;
         }
     };
+    svc.notify_targets = std::sync::Arc::new(notify_targets);
     if let AdminCommand::Init = command {
         println!(
             "{}",

@@ -27,7 +27,11 @@ pub async fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Admin { store, command } => admin::admin(store, command).await,
+        Command::Admin {
+            store,
+            notify_targets,
+            command,
+        } => admin::admin(store, notify_targets, command).await,
         Command::Call(args) => call(args).await,
         Command::Notify(crate::cli::NotifyTool::Probe(args)) => match probe(args).await {
             Ok(code) => code,
@@ -87,6 +91,7 @@ async fn serve(mut args: ServeArgs, json_logs: bool) -> anyhow::Result<()> {
             schedule_ms: args.notify_schedule,
             timeout: args.notify_timeout,
             workers: args.notify_workers,
+            targets: std::sync::Arc::new(args.notify_targets),
         },
         pool: StoreLimits {
             max_connections: args.db_max_connections,

@@ -30,6 +30,7 @@ mod sandbox;
 mod sdk;
 mod snapshots;
 mod store;
+mod targets;
 mod tidy;
 mod upgrade;
 mod use_;

@@ -163,7 +163,8 @@ pub async fn notify_probe(
 ) -> Result<Value> {
     use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
     use crate::notify::probe;
-    if let Err(why) = crate::notify::check_url(url) {
+    if let Err(why) = crate::notify::check_url(url).and_then(|()| svc.notify_targets.check_url(url))
+    {
         return Err(AdminError::Invalid(format!("--url {url:?}: {why}")));
     }
     let id = app_id.to_string();
@@ -199,7 +200,7 @@ pub async fn notify_probe(
         app_key: app_key.as_ref(),
         now_ms: svc.now_ms(),
     });
-    let answers = probe::run(url, &cases, charset).await;
+    let answers = probe::run(url, &cases, charset, &svc.notify_targets).await;
     let mistakes = probe::mistakes(&answers);
     let right = answers.iter().filter(|a| a.right == Some(true)).count();
     let judged = answers.iter().filter(|a| a.right.is_some()).count();

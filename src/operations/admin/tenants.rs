@@ -269,6 +269,12 @@ pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
         ))
     })?;
     if let Some(url) = &new.notify_url
+        && let Err(why) = svc.notify_targets.check_url(url)
+        && crate::notify::check_url(url).is_ok()
+    {
+        return invalid(format!("notify URL {url:?}: {why}"));
+    }
+    if let Some(url) = &new.notify_url
         && crate::notify::check_url(url).is_err()
     {
         return invalid(format!(
