@@ -18,6 +18,12 @@ async fn concurrent_uses_of_a_times_card_never_overdraw_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_read_while_its_tickets_are_used_is_one_moment() {
+    let app = TestApp::spawn().await;
+    races::an_order_read_while_its_tickets_are_used_is_one_moment(&app, &[app.client()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_cancels_of_one_use_reverse_it_once() {
     let app = TestApp::spawn().await;
     races::sixteen_cancels_of_one_use(&app, &[app.client()]).await;

@@ -142,6 +142,16 @@ async fn one_use_request_id_sent_to_both_nodes_at_once_has_one_effect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_read_on_one_node_while_the_other_uses_its_tickets_is_one_moment() {
+    let (app, a, b) = two_nodes().await;
+    races::an_order_read_while_its_tickets_are_used_is_one_moment(
+        &app,
+        &[a.client(&app), b.client(&app)],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_that_goes_away_gives_clean_errors_and_the_node_recovers() {
     let cluster = crate::pg::Cluster::start();
     let url = crate::pg::fresh_database(&cluster.url()).await;

@@ -134,3 +134,54 @@ pub async fn one_use_request_id_on_two_tickets(app: &TestApp, clients: &[Client]
         .count();
     assert_eq!(used, 1);
 }
+
+/// An order's answer read while its tickets are being used, one after another, on another node:
+/// every answer must be one moment of the books — each voucher's effective, used and refunded
+/// counts adding up to its one unit, and the order `PAY` while a ticket is effective. (PostgreSQL read each statement in its own snapshot: an order's
+/// vouchers and their transactions could be read either side of a use's commit.)
+pub async fn an_order_read_while_its_tickets_are_used_is_one_moment(
+    app: &TestApp,
+    clients: &[Client],
+) {
+    const N: usize = 40;
+    let codes = app.issue(NORMAL, N).await;
+    let order = app.order_of(&codes[0]).await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let user = {
+        let (client, done) = (clients[0].clone(), done.clone());
+        tokio::spawn(async move {
+            for (i, code) in codes.iter().enumerate() {
+                let biz = json!({"request_id": format!("moment{i}"), "ticket_code": code, "shop_id": SHOP});
+                let reply = client.call(USE, &biz.to_string(), &[]).await.unwrap();
+                assert_eq!(reply.code(), "10000", "{}", reply.body);
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let reader = clients[clients.len() - 1].clone();
+    let mut reads = 0;
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let biz = json!({"order_no": order}).to_string();
+        let reply = reader.call(ORDER_QUERY, &biz, &[]).await.unwrap();
+        assert_eq!(reply.code(), "10000", "{}", reply.body);
+        let node = reply.node.clone();
+        let count = |v: &Value, k: &str| v[k].as_str().map_or(0, |n| n.parse::<i64>().unwrap());
+        let vouchers = node["vouchers"].as_array().unwrap();
+        let mut effective = 0;
+        for v in vouchers {
+            let units = count(v, "ticket_effect_count")
+                + count(v, "ticket_used_count")
+                + count(v, "ticket_refunded_count");
+            assert_eq!(units, 1, "a voucher read half before a use: {v}");
+            effective += count(v, "ticket_effect_count");
+        }
+        assert_eq!(
+            node["status"] == "PAY",
+            effective > 0,
+            "the order's status beside its vouchers: {node}"
+        );
+        reads += 1;
+    }
+    user.await.unwrap();
+    assert!(reads > 0);
+}

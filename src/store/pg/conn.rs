@@ -9,7 +9,7 @@ use crate::store::StoreError;
 use crate::store::sql::{Arg, Row, Value};
 
 /// A transaction on a PostgreSQL connection.
-pub struct PgTx<'c> {
+pub struct PgTx<'c, const LOCKS: bool = true> {
     pub(super) conn: &'c mut PgConnection,
 }
 

@@ -103,8 +103,8 @@ fn json_rows<R: FromRow>(json: Option<String>) -> Result<Vec<R>, StoreError> {
 }
 
 /// The first row of a statement, as values.
-async fn first_row(
-    tx: &mut PgTx<'_>,
+async fn first_row<const LOCKS: bool>(
+    tx: &mut PgTx<'_, LOCKS>,
     sql: &str,
     values: &[crate::store::sql::Arg<'_>],
 ) -> Result<Option<Row>, StoreError> {
@@ -113,8 +113,8 @@ async fn first_row(
 }
 
 /// A query's facts in one statement.
-pub(super) async fn query_view(
-    tx: &mut PgTx<'_>,
+pub(super) async fn query_view<const LOCKS: bool>(
+    tx: &mut PgTx<'_, LOCKS>,
     code: &str,
     merchant_pid: &str,
     shop_id: &str,
@@ -130,8 +130,8 @@ pub(super) async fn query_view(
 }
 
 /// The idempotency record of `key` and the merchant's shop in one statement.
-pub(super) async fn record_and_shop(
-    tx: &mut PgTx<'_>,
+pub(super) async fn record_and_shop<const LOCKS: bool>(
+    tx: &mut PgTx<'_, LOCKS>,
     key: &Key,
     shop_id: &str,
 ) -> Result<(Option<Record>, ShopFacts), StoreError> {
@@ -150,8 +150,8 @@ pub(super) async fn record_and_shop(
 }
 
 /// A use order's history in one statement.
-pub(super) async fn use_order_history(
-    tx: &mut PgTx<'_>,
+pub(super) async fn use_order_history<const LOCKS: bool>(
+    tx: &mut PgTx<'_, LOCKS>,
     merchant_pid: &str,
     request_id: &str,
 ) -> Result<Option<UseOrderHistory>, StoreError> {

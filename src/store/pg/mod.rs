@@ -218,7 +218,8 @@ impl Pg {
             let mut pooled = self.pool.acquire().await?;
             let outcome = async {
                 let mut tx = pooled.conn().begin().await?;
-                let result = super::contained(Box::pin(op.run(&mut PgTx { conn: &mut tx }))).await;
+                let result =
+                    super::contained(Box::pin(op.run(&mut PgTx::<true> { conn: &mut tx }))).await;
                 match result {
                     Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
                     Err(e) => {
@@ -234,15 +235,26 @@ impl Pg {
         .await
     }
 
-    /// A read. Its statements run outside a transaction: at PostgreSQL's isolation level
-    /// (READ COMMITTED) each statement takes its own snapshot inside a transaction too, so a
-    /// `BEGIN` and a `ROLLBACK` would add two round trips and change nothing it sees. (The
+    /// A read, in one snapshot: a `REPEATABLE READ, READ ONLY` transaction. At PostgreSQL's
+    /// default level each statement takes its own snapshot, and a read of several statements
+    /// (an order and its tickets, a ticket and its transactions) could see a write that
+    /// committed between two of them in one and not in the other — an order still `PAY` beside
+    /// a count that includes the use that finished it (found by the ledger model, two nodes
+    /// calling at once). A read-only transaction at this level never fails to serialise. (The
     /// SQLite backend's read runs in one snapshot on its own read-only connections.)
     pub async fn read<O: Operation>(&self, op: &O) -> Result<O::Output, StoreError> {
+        use sqlx::Connection;
         let mut pooled = self.pool.acquire().await?;
-        let outcome = super::contained(Box::pin(op.run(&mut PgTx {
-            conn: pooled.conn(),
-        })))
+        let outcome = async {
+            let mut tx = pooled
+                .conn()
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?;
+            let mut read = PgTx::<false> { conn: &mut tx };
+            let result = super::contained(Box::pin(op.run(&mut read))).await;
+            tx.rollback().await?;
+            result
+        }
         .await;
         pooled.done(&outcome);
         outcome

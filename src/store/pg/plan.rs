@@ -85,8 +85,8 @@ fn combined_sql(effects: &[Effect]) -> String {
 
 /// Applies row writes (a run `combinable_run` allowed) in one statement: as running them one
 /// by one would, an insert whose key is taken is a retryable conflict.
-pub(super) async fn apply_rows(
-    tx: &mut PgTx<'_>,
+pub(super) async fn apply_rows<const LOCKS: bool>(
+    tx: &mut PgTx<'_, LOCKS>,
     effects: &[Effect],
     now: i64,
 ) -> Result<(), StoreError> {

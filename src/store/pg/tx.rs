@@ -11,8 +11,10 @@ use crate::store::ledger::{LedgerTx, Plan, UseOrderHistory};
 use crate::store::sql::{Arg, Row};
 use crate::store::{StoreError, Tx};
 
-impl Tx for PgTx<'_> {
-    const LOCKS: bool = true;
+/// `LOCKS`: a write's statements lock the rows they read (`FOR UPDATE`); a read's, in its
+/// read-only snapshot, do not.
+impl<const LOCKS: bool> Tx for PgTx<'_, LOCKS> {
+    const LOCKS: bool = LOCKS;
 
     fn rows(
         &mut self,
