@@ -125,9 +125,17 @@ pub fn router(svc: Service, limits: Limits) -> Router {
         .with_state(state)
 }
 
-/// Readiness: the store answers an empty write within a second — on SQLite that is the writer
-/// thread, on PostgreSQL a round trip. `/health` stays a liveness check.
+/// Readiness: the store can commit within a second — on SQLite a real commit through the
+/// writer thread (see [`crate::store::Store::ping`]), on PostgreSQL a round trip — and is not
+/// refusing writes. `/health` stays a liveness check.
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    if let Some(why) = gw.svc.store.breaker().writes_refused() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the store cannot commit ({why}); reads are still answered\n"),
+        )
+            .into_response();
+    }
     let probe = tokio::time::timeout(std::time::Duration::from_secs(1), gw.svc.store.ping()).await;
     match probe {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),

@@ -84,9 +84,9 @@ impl std::fmt::Display for StoreError {
             StoreError::Contention => f.write_str("gave up after repeated write conflicts"),
             StoreError::BatchFailed(why) => write!(f, "the write batch was not committed: {why}"),
             StoreError::Closed => f.write_str("the store is shut down"),
-            StoreError::Unavailable => {
-                f.write_str("the database is unreachable (failing fast, probing every 250 ms)")
-            }
+            StoreError::Unavailable => f.write_str(
+                "the database is unreachable or cannot commit (failing fast, probing every 200 ms)",
+            ),
             StoreError::Panicked => {
                 f.write_str("an operation panicked (a bug); its writes were rolled back")
             }
@@ -233,9 +233,13 @@ pub struct Store {
 }
 
 /// Fail fast while the database is unreachable: after [`Breaker::TRIP_AFTER`] failures in a row
-/// that say so (a pool timeout, an I/O error, a batch SQLite could not commit), every call is
-/// refused at once with [`StoreError::Unavailable`]; a background probe tries the database every
+/// that say so (a pool timeout, an I/O error), every call is refused at once with
+/// [`StoreError::Unavailable`]; a background probe tries the database every
 /// [`Breaker::PROBE_EVERY`] and its first success lets calls through again.
+///
+/// On SQLite a write that cannot commit (a full disk, an I/O error writing) opens it for writes
+/// only: the file can still be read, so queries are still answered while uses and cancels fail
+/// fast, and the probe is a real commit.
 #[derive(Debug, Default)]
 pub struct Breaker {
     state: std::sync::Mutex<BreakerState>,
@@ -245,22 +249,49 @@ pub struct Breaker {
 struct BreakerState {
     failures: u32,
     open: bool,
+    write_failures: u32,
+    /// Writes are refused; reads are not. With why the last write failed.
+    writes_open: Option<String>,
+}
+
+/// What a guarded call is: the breaker may refuse writes only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
 }
 
 impl Breaker {
     pub const TRIP_AFTER: u32 = 2;
     pub const PROBE_EVERY: Duration = Duration::from_millis(200);
 
-    fn admit(&self) -> Result<(), StoreError> {
-        if self.state.lock().expect("breaker lock").open {
+    fn admit(&self, access: Access) -> Result<(), StoreError> {
+        let state = self.state.lock().expect("breaker lock");
+        if state.open || (access == Access::Write && state.writes_open.is_some()) {
             return Err(StoreError::Unavailable);
         }
         Ok(())
     }
 
-    /// Counts a call's outcome; answers whether this failure opened the breaker.
-    fn record(&self, failure: Option<&StoreError>) -> bool {
+    /// Counts a call's outcome; answers whether this failure opened the breaker (for every
+    /// call, or for writes when `local_writes` says a failed write is the disk's).
+    fn record(&self, failure: Option<&StoreError>, access: Access, local_writes: bool) -> bool {
         let mut state = self.state.lock().expect("breaker lock");
+        if access == Access::Write && local_writes {
+            match failure {
+                Some(e) if e.unreachable() => {
+                    state.write_failures += 1;
+                    if state.write_failures >= Self::TRIP_AFTER && state.writes_open.is_none() {
+                        tracing::warn!(error = %e, "the store cannot commit: refusing writes, still answering reads");
+                        state.writes_open = Some(e.to_string());
+                        return true;
+                    }
+                }
+                Some(StoreError::Unavailable) => {}
+                _ => state.write_failures = 0,
+            }
+            return false;
+        }
         match failure {
             Some(e) if e.unreachable() => {
                 state.failures += 1;
@@ -281,12 +312,21 @@ impl Breaker {
         if state.open {
             tracing::info!("the database is reachable again");
         }
+        if state.writes_open.is_some() {
+            tracing::info!("the store commits again");
+        }
         *state = BreakerState::default();
     }
 
     /// Whether calls are being refused now.
     pub fn is_open(&self) -> bool {
-        self.state.lock().expect("breaker lock").open
+        let state = self.state.lock().expect("breaker lock");
+        state.open || state.writes_open.is_some()
+    }
+
+    /// Why writes are being refused while reads are answered, if they are.
+    pub fn writes_refused(&self) -> Option<String> {
+        self.state.lock().expect("breaker lock").writes_open.clone()
     }
 }
 
@@ -398,11 +438,13 @@ impl Store {
     /// Runs `run` unless the breaker is open, and tells the breaker how it went.
     async fn guarded<R>(
         &self,
+        access: Access,
         run: impl Future<Output = Result<R, StoreError>>,
     ) -> Result<R, StoreError> {
-        self.breaker.admit()?;
+        self.breaker.admit(access)?;
         let outcome = run.await;
-        if self.breaker.record(outcome.as_ref().err()) {
+        let local = matches!(self.backend, Backend::Sqlite(_));
+        if self.breaker.record(outcome.as_ref().err(), access, local) {
             let store = self.clone();
             tokio::spawn(async move { store.probe_until_reachable().await });
         }
@@ -410,8 +452,7 @@ impl Store {
     }
 
     /// While the breaker is open: try the database every [`Breaker::PROBE_EVERY`] (a bounded
-    /// empty write: the SQLite writer, or a PostgreSQL transaction) and close the breaker on the
-    /// first success.
+    /// [`Store::ping`]) and close the breaker on the first success.
     async fn probe_until_reachable(&self) {
         while self.breaker.is_open() {
             tokio::time::sleep(Breaker::PROBE_EVERY).await;
@@ -422,12 +463,25 @@ impl Store {
         }
     }
 
-    /// The database answers: an empty write through the SQLite writer thread, or a round trip
-    /// to PostgreSQL. Bypasses the breaker (the breaker's probe, and `/ready`).
+    /// The store can commit: on SQLite a real commit through the writer thread (a 64 KiB row
+    /// written to the request log and deleted in one transaction, so that the WAL must take
+    /// new pages: an empty commit succeeds on a full disk), on PostgreSQL a round trip.
+    /// Bypasses the breaker (the breaker's probe, and `/ready`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let ping = op!(|tx| -> () { tx.apply(&Plan::new(0)).await });
+                let ping = op!(|tx| -> () {
+                    let body = "0".repeat(64 * 1024);
+                    tx.execute(
+                        "INSERT INTO request_log (id, at, app_id, method, failed, entry) \
+                         VALUES ('ready-probe', 0, '', '', 0, $1)",
+                        &sql::args![body.as_str()],
+                    )
+                    .await?;
+                    tx.execute("DELETE FROM request_log WHERE id = 'ready-probe'", &[])
+                        .await?;
+                    Ok(())
+                });
                 s.write(std::sync::Arc::new(ping)).await
             }
             Backend::Pg(p) => p.ping().await,
@@ -443,7 +497,7 @@ impl Store {
     /// committed. It may run more than once (after a conflict).
     pub async fn write<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
         let op = std::sync::Arc::new(op);
-        self.guarded(async {
+        self.guarded(Access::Write, async {
             match &self.backend {
                 Backend::Sqlite(s) => with_retries(|_| s.write(op.clone())).await,
                 Backend::Pg(p) => p.write(&*op).await,
@@ -452,10 +506,10 @@ impl Store {
         .await
     }
 
-    /// Runs a read-only operation: in one snapshot on SQLite, statement by statement (each its
-    /// own snapshot, as READ COMMITTED gives) on PostgreSQL.
+    /// Runs a read-only operation in one snapshot (SQLite's read connections; PostgreSQL's
+    /// `REPEATABLE READ, READ ONLY`).
     pub async fn read<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
-        self.guarded(async {
+        self.guarded(Access::Read, async {
             match &self.backend {
                 Backend::Sqlite(s) => s.read(&op),
                 Backend::Pg(p) => p.read(&op).await,

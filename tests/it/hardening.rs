@@ -35,8 +35,12 @@ fn addr(info: &Value) -> String {
 }
 
 /// Sends `request` on a new connection and reads until the node closes it or the answer's
-/// head is in; `None` when nothing came back within 30 s.
-async fn exchange(addr: &str, request: &[u8]) -> Option<(tokio::net::TcpStream, String)> {
+/// head is in; `None` when nothing came back within `within`.
+async fn exchange(
+    addr: &str,
+    request: &[u8],
+    within: Duration,
+) -> Option<(tokio::net::TcpStream, String)> {
     let work = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
         stream.write_all(request).await.ok()?;
@@ -44,10 +48,7 @@ async fn exchange(addr: &str, request: &[u8]) -> Option<(tokio::net::TcpStream, 
         let n = stream.read(&mut buf).await.ok()?;
         (n > 0).then(|| (stream, String::from_utf8_lossy(&buf[..n]).into_owned()))
     };
-    tokio::time::timeout(Duration::from_secs(30), work)
-        .await
-        .ok()
-        .flatten()
+    tokio::time::timeout(within, work).await.ok().flatten()
 }
 
 fn signed_query(info: &Value) -> (Client, String) {
@@ -73,7 +74,9 @@ async fn idle_connections_at_the_limit_give_way_to_a_new_call() {
         let batch: Vec<_> = (0..100)
             .map(|_| {
                 let (addr, health) = (addr.clone(), health.clone());
-                tokio::spawn(async move { exchange(&addr, health.as_bytes()).await })
+                tokio::spawn(async move {
+                    exchange(&addr, health.as_bytes(), Duration::from_secs(30)).await
+                })
             })
             .collect();
         for task in batch {
@@ -151,7 +154,12 @@ async fn memory_comes_back_after_bursts_of_megabyte_requests() {
         let burst: Vec<_> = (0..400)
             .map(|_| {
                 let (addr, request) = (addr.clone(), request.clone());
-                tokio::spawn(async move { exchange(&addr, &request).await.map(|(_, head)| head) })
+                // Answered a few at a time: under a loaded test run that takes a while.
+                tokio::spawn(async move {
+                    exchange(&addr, &request, Duration::from_secs(180))
+                        .await
+                        .map(|(_, head)| head)
+                })
             })
             .collect();
         for task in burst {
@@ -171,4 +179,117 @@ async fn memory_comes_back_after_bursts_of_megabyte_requests() {
         .await
         .unwrap();
     assert_eq!(reply.code(), "10000");
+}
+
+/// `serve --ephemeral` started through `sh` with SIGXFSZ ignored, so that a file-size limit set
+/// on it later (`prlimit`) makes its writes fail with `EFBIG` — a full disk, as far as SQLite can
+/// tell, made without root.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is handed to `Served`, which kills and waits for it"
+)]
+fn ephemeral_without_sigxfsz() -> (crate::cli::Served, Value) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut node = Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec \"$0\" serve --ephemeral --no-console",
+            env!("CARGO_BIN_EXE_ticketgate"),
+        ])
+        .env_remove("TICKETGATE_DATABASE_URL")
+        .env_remove("TICKETGATE_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = node.stdout.take().unwrap();
+    let node = crate::cli::Served(node);
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    (node, serde_json::from_str(&first).unwrap())
+}
+
+/// The node's `/ready`: status and body.
+async fn ready(info: &Value) -> (u16, String) {
+    let url = info["gateway_url"]
+        .as_str()
+        .unwrap()
+        .replace("/gateway.do", "/ready");
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Writes fail (the store's files may not grow: `prlimit --fsize`, as a full disk): each of 30
+/// uses, every one on a fresh connection, gets the signed `20000` and changes nothing, a query is
+/// still answered, `/ready` says 503 and why; once the limit is lifted the node commits again by
+/// itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_commit_answers_every_call_keeps_reads_and_says_not_ready() {
+    let (node, info) = ephemeral_without_sigxfsz();
+    let pid = node.id().to_string();
+    let prlimit = |limit: &str| {
+        let status = std::process::Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--fsize={limit}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    assert_eq!(ready(&info).await.0, 200);
+    prlimit("4096:unlimited");
+    let tickets: Vec<String> = info["tickets"]["normal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let shop = info["shop_id"].as_str().unwrap();
+    for i in 0..30 {
+        // A client of its own: a fresh connection for every call.
+        let biz = format!(
+            r#"{{"request_id":"full{i}","ticket_code":"{}","shop_id":"{shop}"}}"#,
+            tickets[i % tickets.len()]
+        );
+        let reply = client(&info)
+            .call("koubei.trade.ticket.ticketcode.use", &biz, &[])
+            .await
+            .unwrap_or_else(|e| panic!("use {i} got no answer: {e}"));
+        assert!(reply.verified, "{}", reply.body);
+        assert_eq!(reply.code(), "20000", "use {i}: {}", reply.body);
+    }
+    let query = format!(r#"{{"ticket_code":"{}","shop_id":"{shop}"}}"#, tickets[0]);
+    let reply = client(&info)
+        .call("koubei.trade.ticket.ticketcode.query", &query, &[])
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), "10000", "reads are answered: {}", reply.body);
+    assert_eq!(
+        reply.field("ticket_status"),
+        "EFFECTIVE",
+        "nothing was used"
+    );
+    let (status, body) = ready(&info).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("cannot commit"), "{body}");
+
+    prlimit("unlimited:unlimited");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ready(&info).await.0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let biz = format!(
+        r#"{{"request_id":"after","ticket_code":"{}","shop_id":"{shop}"}}"#,
+        tickets[0]
+    );
+    let reply = client(&info)
+        .call("koubei.trade.ticket.ticketcode.use", &biz, &[])
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), "10000", "{}", reply.body);
 }
