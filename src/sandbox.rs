@@ -20,10 +20,14 @@ pub const SETTLE: Duration = Duration::from_millis(250);
 #[derive(Debug, Default)]
 pub struct Sandbox {
     state: RwLock<Arc<State>>,
+    /// Reads of the store begun, numbered: a copy read earlier never replaces one read later.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct State {
+    /// The number of the read this copy came from.
+    read: u64,
     offsets: HashMap<String, i64>,
     max_offset: i64,
     /// Faults that still apply, oldest first.
@@ -81,6 +85,19 @@ impl Sandbox {
 
     /// Replaces this node's copy with what the store holds.
     pub fn load(&self, clocks: Vec<ClockRow>, faults: Vec<FaultRow>) {
+        let read = self.begin_read();
+        self.load_read(read, clocks, faults);
+    }
+
+    fn begin_read(&self) -> u64 {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    /// Keeps what read number `read` found, unless a read begun later was kept already: the
+    /// periodic re-read and one made right after a change (`admin fault add`, a spent fault)
+    /// can finish in either order, and the older must not bring back what the newer saw gone
+    /// (or hide what it saw added).
+    fn load_read(&self, read: u64, clocks: Vec<ClockRow>, faults: Vec<FaultRow>) {
         let offsets: HashMap<String, i64> = clocks
             .into_iter()
             .map(|c| (c.merchant_pid, c.offset_ms))
@@ -90,7 +107,12 @@ impl Sandbox {
             .into_iter()
             .filter(|f| f.remaining.is_none_or(|n| n > 0))
             .collect();
-        *self.state.write().expect("sandbox lock") = Arc::new(State {
+        let mut state = self.state.write().expect("sandbox lock");
+        if state.read > read {
+            return;
+        }
+        *state = Arc::new(State {
+            read,
             offsets,
             max_offset,
             faults,
@@ -99,12 +121,13 @@ impl Sandbox {
 
     /// Re-reads clocks and faults from the store.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let read = self.begin_read();
         let (clocks, faults) = store
             .read(op!(|tx| -> (Vec<ClockRow>, Vec<FaultRow>) {
                 Ok((tx.clocks().await?, tx.faults().await?))
             }))
             .await?;
-        self.load(clocks, faults);
+        self.load_read(read, clocks, faults);
         Ok(())
     }
 
@@ -277,6 +300,20 @@ mod tests {
             hits: 0,
             created_at: 0,
         }
+    }
+
+    /// The periodic re-read began before a fault was added and finishes after the re-read made
+    /// right after adding it: the older copy must not hide the fault.
+    #[test]
+    fn a_copy_read_earlier_never_replaces_one_read_later() {
+        let sandbox = Sandbox::default();
+        let periodic = sandbox.begin_read();
+        let after_add = sandbox.begin_read();
+        sandbox.load_read(after_add, vec![], vec![fault("f1", "m", None, None)]);
+        sandbox.load_read(periodic, vec![], vec![]);
+        assert!(sandbox.has_faults(), "the later read's fault is kept");
+        sandbox.load(vec![], vec![]);
+        assert!(!sandbox.has_faults(), "a newer read replaces it");
     }
 
     #[test]
