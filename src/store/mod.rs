@@ -69,6 +69,9 @@ pub enum StoreError {
     Panicked,
     /// The database is unreachable and calls fail fast until a probe gets through.
     Unavailable,
+    /// A PostgreSQL read tried outside a transaction made a second statement: it runs again
+    /// in one snapshot (never seen outside the store).
+    NeedsSnapshot,
 }
 
 impl std::fmt::Display for StoreError {
@@ -90,6 +93,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Panicked => {
                 f.write_str("an operation panicked (a bug); its writes were rolled back")
             }
+            StoreError::NeedsSnapshot => f.write_str("a read needs one snapshot (retried)"),
         }
     }
 }

@@ -11,6 +11,31 @@ use crate::store::sql::{Arg, Row, Value};
 /// A transaction on a PostgreSQL connection.
 pub struct PgTx<'c, const LOCKS: bool = true> {
     pub(super) conn: &'c mut PgConnection,
+    /// A read's first try runs outside a transaction: one statement is one snapshot. A second
+    /// statement is refused ([`StoreError::NeedsSnapshot`], and `second` set) and the read runs
+    /// again in a transaction.
+    pub(super) outside: Option<Outside>,
+}
+
+/// See [`PgTx::outside`].
+#[derive(Debug, Default)]
+pub(super) struct Outside {
+    pub(super) ran: bool,
+    pub(super) second: bool,
+}
+
+impl<const LOCKS: bool> PgTx<'_, LOCKS> {
+    /// Called before each statement.
+    pub(super) fn statement(&mut self) -> Result<(), StoreError> {
+        if let Some(outside) = &mut self.outside {
+            if outside.ran {
+                outside.second = true;
+                return Err(StoreError::NeedsSnapshot);
+            }
+            outside.ran = true;
+        }
+        Ok(())
+    }
 }
 
 /// `sql` with `args` bound, as sqlx runs it (a prepared statement, cached per connection).

@@ -108,6 +108,7 @@ async fn first_row<const LOCKS: bool>(
     sql: &str,
     values: &[crate::store::sql::Arg<'_>],
 ) -> Result<Option<Row>, StoreError> {
+    tx.statement()?;
     let row = bound(sql, values).fetch_optional(&mut *tx.conn).await?;
     row.as_ref().map(row_values).transpose()
 }

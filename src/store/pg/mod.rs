@@ -218,8 +218,11 @@ impl Pg {
             let mut pooled = self.pool.acquire().await?;
             let outcome = async {
                 let mut tx = pooled.conn().begin().await?;
-                let result =
-                    super::contained(Box::pin(op.run(&mut PgTx::<true> { conn: &mut tx }))).await;
+                let result = super::contained(Box::pin(op.run(&mut PgTx::<true> {
+                    conn: &mut tx,
+                    outside: None,
+                })))
+                .await;
                 match result {
                     Ok(value) => tx.commit().await.map(|()| value).map_err(StoreError::from),
                     Err(e) => {
@@ -235,22 +238,38 @@ impl Pg {
         .await
     }
 
-    /// A read, in one snapshot: a `REPEATABLE READ, READ ONLY` transaction. At PostgreSQL's
-    /// default level each statement takes its own snapshot, and a read of several statements
-    /// (an order and its tickets, a ticket and its transactions) could see a write that
-    /// committed between two of them in one and not in the other — an order still `PAY` beside
-    /// a count that includes the use that finished it (found by the ledger model, two nodes
-    /// calling at once). A read-only transaction at this level never fails to serialise. (The
-    /// SQLite backend's read runs in one snapshot on its own read-only connections.)
+    /// A read, in one snapshot. Tried first outside a transaction, where its one statement is
+    /// one snapshot (the hot reads — the caller, a ticket's query — are one statement each); an
+    /// operation that needs a second statement is stopped there and runs again in a
+    /// `REPEATABLE READ, READ ONLY` transaction. At PostgreSQL's default level each statement
+    /// takes its own snapshot, and a read of several (an order and its tickets, a ticket and
+    /// its transactions) could see a write that committed between two of them in one and not
+    /// in the other — an order still `PAY` beside a count that includes the use that finished it
+    /// (found by the ledger model, two nodes calling at once). A read-only transaction at this
+    /// level never fails to serialise, and its statements take no row locks (`PgTx<false>`).
+    /// (The SQLite backend's read runs in one snapshot on its own read-only connections.)
     pub async fn read<O: Operation>(&self, op: &O) -> Result<O::Output, StoreError> {
         use sqlx::Connection;
         let mut pooled = self.pool.acquire().await?;
+        let mut first = PgTx::<false> {
+            conn: pooled.conn(),
+            outside: Some(conn::Outside::default()),
+        };
+        let tried = super::contained(Box::pin(op.run(&mut first))).await;
+        let again = first.outside.as_ref().is_some_and(|o| o.second);
+        if !again {
+            pooled.done(&tried);
+            return tried;
+        }
         let outcome = async {
             let mut tx = pooled
                 .conn()
                 .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .await?;
-            let mut read = PgTx::<false> { conn: &mut tx };
+            let mut read = PgTx::<false> {
+                conn: &mut tx,
+                outside: None,
+            };
             let result = super::contained(Box::pin(op.run(&mut read))).await;
             tx.rollback().await?;
             result

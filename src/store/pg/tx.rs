@@ -23,6 +23,7 @@ impl<const LOCKS: bool> Tx for PgTx<'_, LOCKS> {
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
         let query = bound(sql, args);
         async move {
+            self.statement()?;
             let rows = query.fetch_all(&mut *self.conn).await?;
             rows.iter().map(row_values).collect()
         }
@@ -34,7 +35,10 @@ impl<const LOCKS: bool> Tx for PgTx<'_, LOCKS> {
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
         let query = bound(sql, args);
-        async move { Ok(query.execute(&mut *self.conn).await?.rows_affected()) }
+        async move {
+            self.statement()?;
+            Ok(query.execute(&mut *self.conn).await?.rows_affected())
+        }
     }
 
     async fn query_view(
