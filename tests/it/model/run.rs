@@ -9,6 +9,7 @@ use ticketgate::store::op;
 
 use super::reference::Kind;
 use super::sim::{INTERNAL, POOL, Rng, SLOTS, Step, World, world};
+use crate::helpers::M1;
 
 /// A step chosen at random, knowing the model's state (so that cancels name uses that
 /// exist, refunds their uses, and request ids are sometimes reused).
@@ -178,6 +179,30 @@ fn delta(t: &Trans) -> i64 {
 /// maps the model's new transaction ids to the server's.
 async fn reconcile(w: &mut World) -> Result<(), String> {
     let now = ticketgate::clock::system_now_ms() + w.model.offset;
+    // Uses made at once of one ticket, of one quantity, in one millisecond look alike in the
+    // books: each model use is matched only among its own request's use transactions.
+    let mut own: std::collections::HashMap<String, HashSet<String>> = Default::default();
+    for (rid, order) in &w.model.use_orders {
+        if order.console || order.trans.iter().all(|id| w.ids.contains_key(id)) {
+            continue;
+        }
+        let (m, r) = (M1.to_string(), rid.clone());
+        let server: Vec<Trans> = w
+            .app
+            .store()
+            .read(op!(|tx| [m: String = m, r: String = r] -> Vec<Trans> {
+                match tx.use_order(&m, &r).await? {
+                    Some(o) => tx.use_order_trans(&o.use_order_id).await,
+                    None => Ok(Vec::new()),
+                }
+            }))
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids: HashSet<String> = server.into_iter().map(|t| t.trans_id).collect();
+        for id in &order.trans {
+            own.insert(id.clone(), ids.clone());
+        }
+    }
     for i in 0..w.model.tickets.len() {
         let t = w.model.tickets[i].clone();
         let order = t.external.then(|| t.order_no.clone());
@@ -290,6 +315,7 @@ async fn reconcile(w: &mut World) -> Result<(), String> {
                 .map(|r| w.ids.get(r).cloned().unwrap_or_default());
             let found = history.iter().find(|s| {
                 !taken.contains(&s.trans_id)
+                    && own.get(&m.id).is_none_or(|ids| ids.contains(&s.trans_id))
                     && s.kind == kind
                     && s.quantity == m.quantity
                     && s.reverses_trans_id == reverses
