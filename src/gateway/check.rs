@@ -334,8 +334,7 @@ impl Checking<'_> {
         };
         let given = present(params, "notify_url");
         if let Some(url) = given
-            && let Err(why) =
-                crate::notify::check_url(url).and_then(|()| svc.notify_targets.check_url(url))
+            && let Err(why) = svc.notify_targets.admits(url)
         {
             return Err(GatewayError::InvalidParameter(format!("notify_url {why}")));
         }

@@ -120,6 +120,13 @@ impl Targets {
         }
     }
 
+    /// A notification address as calls, `admin app add` and the probe take it: well formed
+    /// ([`super::check_url`]) and allowed by this policy. `Err` says why not, in Chinese.
+    pub fn admits(&self, url: &str) -> Result<(), String> {
+        super::check_url(url)?;
+        self.check_url(url)
+    }
+
     fn check_literal(&self, ip: IpAddr) -> Result<(), String> {
         if self.allows_ip(ip) {
             Ok(())

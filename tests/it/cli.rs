@@ -10,7 +10,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
 
 /// Runs `ticketgate admin --data DATA` with the words of `line` (none of which hold spaces).
-fn admin(data: &Path, line: &str) -> Output {
+pub(crate) fn admin(data: &Path, line: &str) -> Output {
     Command::new(BIN)
         .arg("admin")
         .arg("--data")
@@ -21,7 +21,7 @@ fn admin(data: &Path, line: &str) -> Output {
         .unwrap()
 }
 
-fn json_of(out: &Output) -> Value {
+pub(crate) fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "stderr: {}",

@@ -7,22 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::instances::ephemeral;
-use ticketgate::alipay::{Charset, PrivateKey, PublicKey, SignType};
+use crate::instances::{client_of as client, ephemeral, ephemeral_from};
 use ticketgate::client::Client;
-
-/// A client for the ephemeral node's demo app.
-fn client(info: &Value) -> Client {
-    let text = |k: &str| info[k].as_str().unwrap().to_string();
-    Client::new(
-        &text("gateway_url"),
-        &text("app_id"),
-        PrivateKey::from_text(&text("app_private_key_base64")).unwrap(),
-        PublicKey::from_text(&text("alipay_public_key_base64")).unwrap(),
-        SignType::Rsa2,
-        Charset::Utf8,
-    )
-}
 
 /// `host:port` of the node's gateway.
 fn addr(info: &Value) -> String {
@@ -184,32 +170,14 @@ async fn memory_comes_back_after_bursts_of_megabyte_requests() {
 /// `serve --ephemeral` started through `sh` with SIGXFSZ ignored, so that a file-size limit set
 /// on it later (`prlimit`) makes its writes fail with `EFBIG` — a full disk, as far as SQLite can
 /// tell, made without root.
-#[allow(
-    clippy::zombie_processes,
-    reason = "the child is handed to `Served`, which kills and waits for it"
-)]
 fn ephemeral_without_sigxfsz() -> (crate::cli::Served, Value) {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let mut node = Command::new("sh")
-        .args([
-            "-c",
-            "trap '' XFSZ; exec \"$0\" serve --ephemeral --no-console",
-            env!("CARGO_BIN_EXE_ticketgate"),
-        ])
-        .env_remove("TICKETGATE_DATABASE_URL")
-        .env_remove("TICKETGATE_LISTEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = node.stdout.take().unwrap();
-    let node = crate::cli::Served(node);
-    let mut first = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut first)
-        .unwrap();
-    (node, serde_json::from_str(&first).unwrap())
+    let mut command = std::process::Command::new("sh");
+    command.args([
+        "-c",
+        "trap '' XFSZ; exec \"$0\" serve --ephemeral --no-console",
+        env!("CARGO_BIN_EXE_ticketgate"),
+    ]);
+    ephemeral_from(command)
 }
 
 /// The node's `/ready`: status and body.

@@ -179,15 +179,21 @@ fn stop_cleanly(node: &mut Served) {
 }
 
 /// `serve --ephemeral` with `extra` flags, once its first line (what a client needs) is read.
+pub(crate) fn ephemeral(extra: &[&str]) -> (Served, Value) {
+    let mut command = Command::new(BIN);
+    command.args(["serve", "--ephemeral"]).args(extra);
+    ephemeral_from(command)
+}
+
+/// Runs `command` (which starts `serve --ephemeral`, perhaps through a shell) and reads its
+/// first line.
 #[allow(
     clippy::zombie_processes,
     reason = "the child is handed to `Served`, which kills and waits for it"
 )]
-pub(crate) fn ephemeral(extra: &[&str]) -> (Served, Value) {
+pub(crate) fn ephemeral_from(mut command: Command) -> (Served, Value) {
     use std::io::BufRead;
-    let mut node = Command::new(BIN)
-        .args(["serve", "--ephemeral"])
-        .args(extra)
+    let mut node = command
         .env_remove("TICKETGATE_DATABASE_URL")
         .env_remove("TICKETGATE_LISTEN")
         .env_remove("TICKETGATE_CONSOLE_LISTEN")
@@ -203,6 +209,20 @@ pub(crate) fn ephemeral(extra: &[&str]) -> (Served, Value) {
         .unwrap();
     let info = serde_json::from_str(&first).expect("the first line is one JSON object");
     (node, info)
+}
+
+/// A client of an ephemeral node's demo app, from what its first line says.
+pub(crate) fn client_of(info: &Value) -> ticketgate::client::Client {
+    use ticketgate::alipay::{Charset, PrivateKey, PublicKey, SignType};
+    let text = |k: &str| info[k].as_str().unwrap().to_string();
+    ticketgate::client::Client::new(
+        &text("gateway_url"),
+        &text("app_id"),
+        PrivateKey::from_text(&text("app_private_key_base64")).unwrap(),
+        PublicKey::from_text(&text("alipay_public_key_base64")).unwrap(),
+        SignType::Rsa2,
+        Charset::Utf8,
+    )
 }
 
 /// `serve --ephemeral`: its first line on stdout is everything a client needs, the keys in

@@ -9,25 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::instances::ephemeral;
-use ticketgate::alipay::{Charset, PrivateKey, PublicKey, SignType};
-use ticketgate::client::{Client, Reply};
+use crate::instances::{client_of as client, ephemeral};
+use ticketgate::client::Reply;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ticketgate");
 const USE: &str = "koubei.trade.ticket.ticketcode.use";
 const QUERY: &str = "koubei.trade.ticket.ticketcode.query";
-
-fn client(info: &Value) -> Client {
-    let text = |k: &str| info[k].as_str().unwrap().to_string();
-    Client::new(
-        &text("gateway_url"),
-        &text("app_id"),
-        PrivateKey::from_text(&text("app_private_key_base64")).unwrap(),
-        PublicKey::from_text(&text("alipay_public_key_base64")).unwrap(),
-        SignType::Rsa2,
-        Charset::Utf8,
-    )
-}
 
 async fn use_notifying(info: &Value, n: usize, rid: &str, url: &str) -> Reply {
     let biz = json!({
@@ -52,23 +39,8 @@ async fn status(info: &Value, n: usize) -> String {
 
 /// `admin notify list` of the node's folder.
 fn notifications(info: &Value) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .args([
-            "admin",
-            "--data",
-            info["data"].as_str().unwrap(),
-            "notify",
-            "list",
-        ])
-        .env_remove("TICKETGATE_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let data = std::path::Path::new(info["data"].as_str().unwrap());
+    let list = crate::cli::json_of(&crate::cli::admin(data, "notify list"));
     list["notifications"].as_array().unwrap().clone()
 }
 

@@ -163,8 +163,7 @@ pub async fn notify_probe(
 ) -> Result<Value> {
     use crate::alipay::{Charset, PrivateKey, PublicKey, SignType};
     use crate::notify::probe;
-    if let Err(why) = crate::notify::check_url(url).and_then(|()| svc.notify_targets.check_url(url))
-    {
+    if let Err(why) = svc.notify_targets.admits(url) {
         return Err(AdminError::Invalid(format!("--url {url:?}: {why}")));
     }
     let id = app_id.to_string();

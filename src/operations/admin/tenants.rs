@@ -268,19 +268,16 @@ pub async fn add_app(svc: &Service, new: NewApp) -> Result<Value> {
             new.charset
         ))
     })?;
-    if let Some(url) = &new.notify_url
-        && let Err(why) = svc.notify_targets.check_url(url)
-        && crate::notify::check_url(url).is_ok()
-    {
-        return invalid(format!("notify URL {url:?}: {why}"));
-    }
-    if let Some(url) = &new.notify_url
-        && crate::notify::check_url(url).is_err()
-    {
-        return invalid(format!(
-            "notify URL must be an absolute http:// or https:// URL of at most {} characters, got {url:?}",
-            crate::notify::MAX_URL_LEN
-        ));
+    if let Some(url) = &new.notify_url {
+        if crate::notify::check_url(url).is_err() {
+            return invalid(format!(
+                "notify URL must be an absolute http:// or https:// URL of at most {} characters, got {url:?}",
+                crate::notify::MAX_URL_LEN
+            ));
+        }
+        if let Err(why) = svc.notify_targets.check_url(url) {
+            return invalid(format!("notify URL {url:?}: {why}"));
+        }
     }
     let record = AppRecord {
         app_id: new.app_id.clone(),
